@@ -1,0 +1,237 @@
+"""The `introbench` command line. Every command validates its input first and fails with one clear line."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import IntrobenchError
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
+    return value
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
+    return value
+
+
+def _jump_list(text: str) -> list[int]:
+    try:
+        return [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated step numbers like 3000,4000,5000, got {text!r}") from None
+
+
+def _float(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    def plugin_option(default):
+        p = argparse.ArgumentParser(add_help=False)
+        p.add_argument("--plugin", action="append", default=default, metavar="MODULE_OR_PATH",
+                       help="import a module or .py file that registers tasks/forecasters (repeatable)")
+        return p
+
+    # The subcommands' copy must not reset what was given before the subcommand.
+    common = plugin_option(argparse.SUPPRESS)
+    parser = argparse.ArgumentParser(prog="introbench", description="A benchmark suite for weight forecasting.",
+                                     parents=[plugin_option([])])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("tasks", parents=[common], help="list the registered tasks")
+    sub.add_parser("forecasters", parents=[common], help="list the registered forecasters")
+
+    run = sub.add_parser("run", parents=[common], help="train one task, optionally with a forecaster's jumps")
+    run.add_argument("task")
+    run.add_argument("--forecaster", default="none")
+    run.add_argument("--jumps", type=_jump_list, help="jump points, e.g. 3000,4000,5000 (default: the paper's)")
+    run.add_argument("--ratio", type=_float, help="forecast ratio for quadratic / linear_fit / extrapolate")
+    run.add_argument("--base", type=_float, help="history fraction f for extrapolate (default 0.7)")
+    run.add_argument("--std", type=_float, help="noise std for the noise forecaster")
+    run.add_argument("--weights", help="introspection weights file (default: the shipped ones)")
+    run.add_argument("--reset-optimizer", action="store_true", help="clear the optimizer state at each jump")
+    run.add_argument("--history-on-host", action="store_true", help="keep forecaster snapshots in host memory")
+    run.add_argument("--steps", type=_positive_int)
+    run.add_argument("--seed", type=_non_negative_int, default=0)
+    run.add_argument("--eval-every", type=_positive_int)
+    run.add_argument("--target", type=_float, help="target accuracy in (0, 1] (default: the task's)")
+    run.add_argument("--reduced", action="store_true", help="the task's CPU smoke budget (seconds)")
+    run.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    run.add_argument("--threads", type=_positive_int, help="torch threads for this process")
+    run.add_argument("--data-dir")
+    run.add_argument("--out", help="write run.json (config, summary, curve, jump events) to this folder")
+    run.add_argument("--record-every", type=_positive_int,
+                     help="record a weight history every N steps into --out (for `introbench analyze`)")
+    run.add_argument("--record-weights", type=_positive_int, default=200_000,
+                     help="how many weights (a fixed random subset) the history keeps")
+    run.add_argument("--compare-baseline", action="store_true",
+                     help="also train the baseline (same seed and budget) and report the speedup")
+    run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    run.add_argument("--no-progress", action="store_true")
+
+    tf = sub.add_parser("train-forecaster", parents=[common], help="train the introspection net from N0 on MNIST")
+    tf.add_argument("--k", type=_float, default=2.0, help="forecast step as a multiple of t (paper: 2.0)")
+    tf.add_argument("--linear", action="store_true", help="the net without its ReLU (paper 4.5)")
+    tf.add_argument("--out", help="weights file (default: the package's shipped file)")
+    tf.add_argument("--n0-steps", type=_positive_int, default=20_000)
+    tf.add_argument("--grid", type=_positive_int, default=50, help="record N0's weights every N steps")
+    tf.add_argument("--examples", type=_positive_int, default=800_000)
+    tf.add_argument("--train-steps", type=_positive_int, default=30_000)
+    tf.add_argument("--seed", type=_non_negative_int, default=0)
+    tf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
+    tf.add_argument("--data-dir")
+    tf.add_argument("--histories", help="reuse (or save) N0's recorded histories in this .safetensors file")
+
+    an = sub.add_parser("analyze", parents=[common], help="weight-evolution figures and forecast quality of a run")
+    an.add_argument("run_dir", metavar="RUN")
+    an.add_argument("--out", help="folder for the PNG figures (default: RUN/analysis)")
+    an.add_argument("--json", action="store_true")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        from .plugins import load_plugins
+
+        load_plugins(args.plugin)
+        return COMMANDS[args.command](args)
+    except IntrobenchError as exc:
+        print(f"introbench: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("introbench: interrupted", file=sys.stderr)
+        return 130
+
+
+def _table(title: str, columns: list[str], rows: list[list]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title)
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    for c in columns:
+        table.add_column(c)
+    for r in rows:
+        table.add_row(*[("" if v is None else str(v)) for v in r])
+    console.print(table)
+
+
+def cmd_tasks(args) -> int:
+    from tasks import count_parameters, create_task, list_tasks
+
+    rows = []
+    for name in list_tasks():
+        task = create_task(name)
+        classes = 1000 if task.dataset == "imagenet" else 10
+        target = f"{task.target:.2%} {task.metric}" if task.target else "-"
+        rows.append([name, task.dataset, f"{count_parameters(task.model(classes)):,}", task.optimizer_desc,
+                     task.batch_size, f"{task.steps:,}", ",".join(map(str, task.jumps)) or "-", target])
+    _table("introbench tasks (also: timm:<model> on CIFAR-10)",
+           ["name", "dataset", "parameters", "optimizer", "batch", "steps", "jumps", "target"], rows)
+    return 0
+
+
+def cmd_forecasters(args) -> int:
+    from predictors import FORECASTERS, forecaster_defaults, list_forecasters
+
+    rows = []
+    for name in list_forecasters():
+        params = ", ".join(f"{k}={v}" for k, v in forecaster_defaults(name).items()) or "-"
+        rows.append([name, params, getattr(FORECASTERS.get(name), "summary", "")])
+    _table("introbench forecasters", ["name", "parameters (defaults)", "what it is"], rows)
+    return 0
+
+
+def _run_config(args, forecaster: str | None = None):
+    from .config import RunConfig
+
+    params = {k: getattr(args, k) for k in ("ratio", "base", "std", "weights") if getattr(args, k) is not None}
+    return RunConfig(task=args.task, forecaster=forecaster or args.forecaster,
+                     forecaster_params=params if forecaster is None else {}, jumps=args.jumps, steps=args.steps,
+                     seed=args.seed, eval_every=args.eval_every, target=args.target, reduced=args.reduced,
+                     reset_optimizer=args.reset_optimizer, history_on_host=args.history_on_host,
+                     record_every=args.record_every, record_weights=args.record_weights, device=args.device,
+                     data_dir=args.data_dir, threads=args.threads)
+
+
+def cmd_run(args) -> int:
+    from .run import plan, run
+
+    config = _run_config(args)
+    plan(config)  # every bad input fails here, before any data is read
+    if args.record_every and not args.out:
+        raise IntrobenchError("--record-every needs --out DIR to write the history to")
+    result = run(config, progress=not args.no_progress, out_dir=args.out)
+    summary = dict(result.summary, jump_events=result.events)
+    if args.compare_baseline and config.forecaster != "none":
+        base = run(_run_config(args, forecaster="none"), progress=not args.no_progress)
+        summary["baseline"] = {k: base.summary[k] for k in ("steps_to_target", "max_accuracy",
+                                                              "max_accuracy_step", "final_accuracy")}
+        summary["speedup"] = _speedup(base.summary["steps_to_target"], summary["steps_to_target"])
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        _print_summary(summary)
+    return 0
+
+
+def _speedup(baseline: int | None, method: int | None) -> float | None:
+    if baseline is None or method is None or method == 0:
+        return None
+    return baseline / method
+
+
+def _print_summary(summary: dict) -> None:
+    rows = [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in summary.items() if k != "jump_events"]
+    _table(f"{summary['task']} / {summary['forecaster']}", ["metric", "value"], rows)
+    if summary.get("jump_events"):
+        _table("jumps", ["step", "acc before", "acc after", "mean |change|", "seconds"],
+               [[e["step"], f"{e['accuracy_before']:.4f}", f"{e['accuracy_after']:.4f}",
+                 f"{e['mean_abs_change']:.3e}", f"{e['seconds']:.4f}"] for e in summary["jump_events"]])
+
+
+def cmd_train_forecaster(args) -> int:
+    from predictors.training import PipelineConfig, train_forecaster
+
+    cfg = PipelineConfig(k=args.k, linear=args.linear, n0_steps=args.n0_steps, grid=args.grid, examples=args.examples,
+                         train_steps=args.train_steps, seed=args.seed, device=args.device, data_dir=args.data_dir)
+    result = train_forecaster(cfg, out=args.out, histories=args.histories)
+    print(json.dumps(result, indent=1))
+    return 0
+
+
+def cmd_analyze(args) -> int:
+    from .analysis import analyze
+
+    report = analyze(args.run_dir, out=args.out)
+    if args.json:
+        print(json.dumps(report))
+    return 0
+
+
+COMMANDS = {"tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
+            "train-forecaster": cmd_train_forecaster, "analyze": cmd_analyze}
+
+
+if __name__ == "__main__":
+    sys.exit(main())

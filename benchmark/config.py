@@ -1,0 +1,71 @@
+"""A run's whole configuration: one serialisable object that goes unchanged to Ray, W&B and the store."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from .errors import ConfigError
+
+DEVICES = ("cpu", "cuda", "auto")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    task: str
+    forecaster: str = "none"
+    forecaster_params: dict = field(default_factory=dict)
+    jumps: tuple[int, ...] | None = None  # None: the task's paper jump points
+    steps: int | None = None  # None: the task's budget
+    seed: int = 0
+    eval_every: int | None = None
+    target: float | None = None  # None: the task's target
+    reduced: bool = False  # the task's CPU smoke budget (fewer steps, a data subset, smaller images)
+    reset_optimizer: bool = False
+    history_on_host: bool = False  # keep forecaster snapshots in host memory instead of on the device
+    record_every: int | None = None  # record a weight history every N steps (for `introbench analyze`)
+    record_weights: int = 200_000  # at most this many weights (a fixed random subset) in that history
+    device: str = "cpu"
+    data_dir: str | None = None
+    threads: int | None = None
+
+    def __post_init__(self):
+        if self.jumps is not None:
+            object.__setattr__(self, "jumps", tuple(int(j) for j in self.jumps))
+        self.validate()
+
+    def validate(self) -> None:
+        for name in ("steps", "eval_every", "record_every", "threads"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
+                raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
+        if self.device not in DEVICES:
+            raise ConfigError("device", f"must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.target is not None and not (isinstance(self.target, (int, float)) and 0 < self.target <= 1):
+            raise ConfigError("target", f"must be an accuracy in (0, 1], got {self.target!r}")
+        if not isinstance(self.forecaster_params, dict):
+            raise ConfigError("forecaster_params", f"must be a mapping, got {self.forecaster_params!r}")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["jumps"] = list(self.jumps) if self.jumps is not None else None
+        return d
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "RunConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(data) - names
+        if unknown:
+            raise ConfigError(sorted(unknown)[0], f"not a run setting; allowed: {', '.join(sorted(names))}")
+        return cls(**data)
+
+    def key(self) -> str:
+        """A stable hash of everything that changes the result (device, data folder and threads do not)."""
+        d = self.to_dict()
+        for k in ("device", "data_dir", "threads", "history_on_host"):
+            d.pop(k)
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,284 @@
+"""Datasets as tensors in memory (MNIST, CIFAR-10) or streamed from an ImageFolder (ImageNet).
+
+Where data comes from: ``--data-dir``, else ``$INTROBENCH_DATA``, else a cache folder; torchvision
+downloads MNIST/CIFAR-10 there when the machine is online. A CIFAR-10 ImageFolder of JPEGs is decoded
+once and cached as safetensors, never per epoch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+
+from .errors import IntrobenchError
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class DataNotFoundError(IntrobenchError):
+    pass
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("INTROBENCH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", os.path.expanduser("~/.cache")), "introbench"
+    )
+    return Path(base)
+
+
+def resolve_data_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    chosen = data_dir or os.environ.get("INTROBENCH_DATA") or cache_dir() / "data"
+    return Path(chosen).expanduser().resolve()
+
+
+@dataclass
+class TensorData:
+    """A whole dataset as uint8 images [N, C, H, W] and int64 labels, on one device."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+
+    def to(self, device: torch.device | str) -> "TensorData":
+        return TensorData(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
+                          self.num_classes)
+
+    def subset(self, train: int | None, test: int | None) -> "TensorData":
+        """A fixed random subset (the same for every run): folders list examples class by class."""
+        def pick(x, y, n):
+            if n is None or n >= x.shape[0]:
+                return x, y
+            idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:n].sort().values
+            return x[idx], y[idx]
+
+        return TensorData(*pick(self.x_train, self.y_train, train), *pick(self.x_test, self.y_test, test),
+                          self.num_classes)
+
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Endless shuffled minibatches, a fresh permutation each epoch (drawn on the data's device)."""
+        n = self.x_train.shape[0]
+        if batch_size > n:
+            raise IntrobenchError(f"batch size {batch_size} is larger than the {n} training examples")
+        while True:
+            perm = torch.randperm(n, generator=generator, device=generator.device)
+            for i in range(0, n - batch_size + 1, batch_size):
+                idx = perm[i:i + batch_size]
+                yield self.x_train[idx], self.y_train[idx]
+
+    def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        for i in range(0, self.x_test.shape[0], batch_size):
+            yield self.x_test[i:i + batch_size], self.y_test[i:i + batch_size]
+
+
+@dataclass
+class FolderData:
+    """An ImageFolder too large for memory (ImageNet): decoded and augmented by DataLoader workers."""
+
+    train_dir: Path
+    test_dir: Path
+    image_size: int
+    num_classes: int
+    train_subset: int | None = None
+    test_subset: int | None = None
+    workers: int = 0
+
+    def _loader(self, train: bool, batch_size: int, generator: torch.Generator | None):
+        import torchvision.transforms as T
+        from torchvision.datasets import ImageFolder
+
+        size = self.image_size
+        if train:
+            tf = T.Compose([T.RandomResizedCrop(size), T.RandomHorizontalFlip(), T.ToTensor(),
+                            T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        else:
+            tf = T.Compose([T.Resize(int(size * 256 / 224)), T.CenterCrop(size), T.ToTensor(),
+                            T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
+        ds = ImageFolder(str(self.train_dir if train else self.test_dir), transform=tf)
+        limit = self.train_subset if train else self.test_subset
+        if limit is not None:
+            ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
+        return torch.utils.data.DataLoader(
+            ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.workers,
+            generator=generator, persistent_workers=False,
+        )
+
+    def train_batches(self, batch_size: int, generator: torch.Generator):
+        cpu_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator, device=generator.device)))
+        loader = self._loader(True, batch_size, cpu_gen)
+        if len(loader) == 0:
+            raise IntrobenchError(f"batch size {batch_size} is larger than the training set in {self.train_dir}")
+        while True:
+            yield from loader
+
+    def test_batches(self, batch_size: int):
+        yield from self._loader(False, batch_size, None)
+
+
+def prepare_batch(x: torch.Tensor, *, train: bool, augment: str, image_size: int | None,
+                  generator: torch.Generator | None) -> torch.Tensor:
+    """uint8 images -> float network input, augmenting on the data's own device."""
+    if x.dtype != torch.uint8:  # FolderData batches arrive already transformed
+        return x
+    x = x.float().div_(255.0)
+    if augment == "crop_flip":
+        size = image_size or x.shape[-1]
+        x = _crop_flip(x, size, train, generator)
+        # Per-image standardisation, as the TF CIFAR-10 tutorial does for train and eval.
+        mean = x.mean(dim=(1, 2, 3), keepdim=True)
+        std = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1.0 / (x[0].numel() ** 0.5))
+        x = (x - mean) / std
+    elif image_size is not None and image_size != x.shape[-1]:
+        x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
+    return x
+
+
+def _crop_flip(x: torch.Tensor, size: int, train: bool, generator: torch.Generator | None) -> torch.Tensor:
+    n, _, h, w = x.shape
+    if size > h:
+        return F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+    if not train:
+        top, left = (h - size) // 2, (w - size) // 2
+        return x[:, :, top:top + size, left:left + size]
+    dev = x.device
+    tops = torch.randint(0, h - size + 1, (n,), generator=generator, device=dev)
+    lefts = torch.randint(0, w - size + 1, (n,), generator=generator, device=dev)
+    rows = (tops[:, None] + torch.arange(size, device=dev))[:, None, :, None]
+    cols = (lefts[:, None] + torch.arange(size, device=dev))[:, None, None, :]
+    out = x[torch.arange(n, device=dev)[:, None, None, None], torch.arange(x.shape[1], device=dev)[None, :, None, None], rows, cols]
+    flip = torch.rand(n, generator=generator, device=dev) < 0.5
+    return torch.where(flip[:, None, None, None], out.flip(-1), out)
+
+
+def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, image_size: int | None = None,
+                 train_subset: int | None = None, test_subset: int | None = None,
+                 device: str | torch.device = "cpu", download: bool = True) -> TensorData | FolderData:
+    root = resolve_data_dir(data_dir)
+    if name == "mnist":
+        data = _mnist(root, download)
+    elif name == "cifar10":
+        data = _cifar10(root, download)
+    elif name == "imagenet":
+        return _folder(root / "imagenet", image_size or 224, train_subset, test_subset,
+                       "imagenet/train/<class>/*.JPEG and imagenet/val/<class>/*.JPEG")
+    elif name.startswith("imagefolder:"):
+        path = Path(name.split(":", 1)[1]).expanduser()
+        return _folder(path if path.is_absolute() else root / path, image_size or 224, train_subset, test_subset,
+                       "<path>/train/<class>/*.jpg and <path>/val/<class>/*.jpg")
+    else:
+        raise IntrobenchError(f"unknown dataset '{name}'; known: mnist, cifar10, imagenet, imagefolder:<path>")
+    return data.subset(train_subset, test_subset).to(device)
+
+
+def _try_download(fn, what: str):
+    old = socket.getdefaulttimeout()
+    socket.setdefaulttimeout(20)  # an offline machine must fail fast, never hang
+    try:
+        return fn()
+    except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError variously
+        return exc
+    finally:
+        socket.setdefaulttimeout(old)
+
+
+def _mnist(root: Path, download: bool) -> TensorData:
+    from torchvision.datasets import MNIST
+
+    def read(dl: bool):
+        train = MNIST(str(root), train=True, download=dl)
+        test = MNIST(str(root), train=False, download=dl)
+        return train, test
+
+    if (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists() or (root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
+        train, test = read(False)
+    else:
+        got = _try_download(lambda: read(True), "MNIST") if download else None
+        if not isinstance(got, tuple):
+            why = f" (download failed: {got})" if got is not None else ""
+            raise DataNotFoundError(
+                f"MNIST not found in {root}{why}. Expected {root}/MNIST/raw/ holding train-images-idx3-ubyte, "
+                "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
+                "(point --data-dir or $INTROBENCH_DATA at the folder that holds MNIST/)."
+            )
+        train, test = got
+    return TensorData(train.data[:, None].contiguous(), train.targets.long(), test.data[:, None].contiguous(),
+                      test.targets.long(), 10)
+
+
+def _cifar10(root: Path, download: bool) -> TensorData:
+    from torchvision.datasets import CIFAR10
+
+    if (root / "cifar-10-batches-py").is_dir():
+        return _cifar_from_torchvision(CIFAR10(str(root), train=True), CIFAR10(str(root), train=False))
+    jpg = root / "cifar10-jpg"
+    if (jpg / "train").is_dir() and (jpg / "test").is_dir():
+        return _cifar_from_folder(jpg)
+    got = _try_download(lambda: (CIFAR10(str(root), train=True, download=True),
+                                 CIFAR10(str(root), train=False, download=True)), "CIFAR-10") if download else None
+    if isinstance(got, tuple):
+        return _cifar_from_torchvision(*got)
+    why = f" (download failed: {got})" if got is not None else ""
+    raise DataNotFoundError(
+        f"CIFAR-10 not found in {root}{why}. Expected either torchvision's {root}/cifar-10-batches-py/ "
+        f"or an ImageFolder {root}/cifar10-jpg/{{train,test}}/<class>/*.jpg "
+        "(point --data-dir or $INTROBENCH_DATA at the folder that holds it)."
+    )
+
+
+def _cifar_from_torchvision(train, test) -> TensorData:
+    def conv(ds):
+        return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.long)
+
+    return TensorData(*conv(train), *conv(test), 10)
+
+
+def _cifar_from_folder(folder: Path) -> TensorData:
+    from safetensors.torch import load_file, save_file
+
+    classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
+    files = {split: sorted((folder / split).glob("*/*.jpg")) for split in ("train", "test")}
+    key = hashlib.sha256(f"{folder}|{len(files['train'])}|{len(files['test'])}|{classes}".encode()).hexdigest()[:16]
+    cached = cache_dir() / f"cifar10-{key}.safetensors"
+    if cached.exists():
+        t = load_file(str(cached))
+        return TensorData(t["x_train"], t["y_train"], t["x_test"], t["y_test"], len(classes))
+    tensors = {}
+    for split in ("train", "test"):
+        x, y = _decode_folder(files[split], classes, f"decoding CIFAR-10 {split} (once; cached)")
+        tensors[f"x_{split}"], tensors[f"y_{split}"] = x, y
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_suffix(".tmp")
+    save_file(tensors, str(tmp))
+    os.replace(tmp, cached)  # atomic: a killed run never leaves a half-written cache
+    return TensorData(tensors["x_train"], tensors["y_train"], tensors["x_test"], tensors["y_test"], len(classes))
+
+
+def _decode_folder(files: list[Path], classes: list[str], desc: str) -> tuple[torch.Tensor, torch.Tensor]:
+    import numpy as np
+    from PIL import Image
+    from tqdm import tqdm
+
+    index = {c: i for i, c in enumerate(classes)}
+    images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in tqdm(files, desc=desc, leave=False)])
+    labels = torch.tensor([index[f.parent.name] for f in files], dtype=torch.long)
+    return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels
+
+
+def _folder(path: Path, image_size: int, train_subset, test_subset, layout: str) -> FolderData:
+    train = path / "train"
+    test = next((path / s for s in ("val", "test") if (path / s).is_dir()), None)
+    if not train.is_dir() or test is None:
+        raise DataNotFoundError(f"image folder not found at {path}. Expected {layout} "
+                                "(ImageNet cannot be downloaded automatically).")
+    classes = [p for p in train.iterdir() if p.is_dir()]
+    return FolderData(train, test, image_size, len(classes), train_subset, test_subset,
+                      workers=min(4, (os.cpu_count() or 1) - 1))

@@ -1,0 +1,159 @@
+"""The jump engine: records exactly the snapshots a jump schedule needs and replaces weights by forecasts.
+
+It works on any ``torch.nn.Module``: every trainable parameter is forecast in place, buffers (BatchNorm
+running statistics) are left alone, and the optimizer's state is kept unless asked to reset it. A snapshot
+is freed right after the last jump that reads it; forecasting runs in bounded chunks on the parameters'
+own device, so the extra memory is the snapshots plus one chunk.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Sequence
+
+import torch
+from torch import nn
+
+from .errors import ConfigError
+
+
+def snapshot_step(fraction: float, t: int) -> int:
+    return int(math.floor(fraction * t + 0.5))
+
+
+def validate_jumps(jumps: Sequence[int], steps: int, fractions: Sequence[float] = ()) -> tuple[int, ...]:
+    """Return the schedule as a tuple, or raise ConfigError naming what is wrong with it."""
+    jumps = tuple(jumps)
+    if not jumps:
+        raise ConfigError("jumps", "a forecaster that jumps needs at least one jump point")
+    for t in jumps:
+        if not isinstance(t, int) or isinstance(t, bool):
+            raise ConfigError("jumps", f"jump points must be whole step numbers, got {t!r}")
+        if t <= 0:
+            raise ConfigError("jumps", f"a jump at step {t} is impossible: jumps must come after step 0")
+        if t > steps:
+            raise ConfigError("jumps", f"a jump at step {t} is past the budget of {steps} steps")
+    if len(set(jumps)) != len(jumps):
+        dup = sorted({t for t in jumps if jumps.count(t) > 1})
+        raise ConfigError("jumps", f"duplicated jump points {dup}")
+    if list(jumps) != sorted(jumps):
+        raise ConfigError("jumps", f"jump points must be in increasing order, got {list(jumps)}")
+    for t in jumps:
+        for f in fractions:
+            if snapshot_step(f, t) >= t:
+                raise ConfigError("jumps", f"a jump at step {t} is too early: its history point {f} x t "
+                                           f"rounds to step {snapshot_step(f, t)}, not before it")
+    return jumps
+
+
+class WeightHistory:
+    """Snapshots of a parameter list at chosen steps, each freed after its last use."""
+
+    def __init__(self, params: Sequence[nn.Parameter], last_use: dict[int, int], on_host: bool = False):
+        self.params = list(params)
+        self.last_use = dict(last_use)  # step -> index of the last jump that reads it
+        self.on_host = on_host
+        self.snapshots: dict[int, list[torch.Tensor]] = {}
+        self.param_bytes = sum(p.numel() * p.element_size() for p in self.params)
+        self.bytes = 0
+        self.peak_bytes = 0
+
+    def wants(self, step: int) -> bool:
+        return step in self.last_use and step not in self.snapshots
+
+    def take(self, step: int) -> None:
+        copies = []
+        for p in self.params:
+            d = p.detach()
+            if self.on_host and d.device.type != "cpu":
+                c = torch.empty(d.shape, dtype=d.dtype, pin_memory=torch.cuda.is_available())
+                c.copy_(d, non_blocking=True)
+            else:
+                c = d.clone()
+            copies.append(c)
+        self.snapshots[step] = copies
+        self.bytes += self.param_bytes
+        self.peak_bytes = max(self.peak_bytes, self.bytes)
+
+    def release_after(self, jump_index: int) -> None:
+        for step in [s for s, last in self.last_use.items() if last == jump_index and s in self.snapshots]:
+            del self.snapshots[step]
+            self.bytes -= self.param_bytes
+
+
+class JumpEngine:
+    """A loop hook: at each jump point t, every trainable parameter becomes forecaster(history)."""
+
+    def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int = 1 << 18,
+                 history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0):
+        self.forecaster = forecaster
+        self.fractions = tuple(forecaster.fractions)
+        self.jumps = validate_jumps(jumps, steps, self.fractions)
+        self.chunk_size = chunk_size
+        self.history_on_host = history_on_host
+        self.reset_optimizer = reset_optimizer
+        self.seed = seed
+        self.history: WeightHistory | None = None
+        self.events: list[dict] = []
+        self.plan = {t: [snapshot_step(f, t) for f in self.fractions] for t in self.jumps}
+
+    def on_start(self, model: nn.Module, optimizer) -> None:
+        last_use: dict[int, int] = {}
+        for i, t in enumerate(self.jumps):
+            for s in self.plan[t]:
+                last_use[s] = i
+        params = [p for p in model.parameters() if p.requires_grad]
+        self.history = WeightHistory(params, last_use, self.history_on_host)
+        if self.history.wants(0):
+            self.history.take(0)
+
+    def on_step(self, step: int, model: nn.Module, optimizer, evaluate) -> None:
+        if step in self.jumps:
+            before = evaluate("pre_jump")
+            seconds, change = self.jump(step, optimizer)
+            after = evaluate("post_jump")
+            self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
+                                "accuracy_before": before, "accuracy_after": after})
+        if self.history.wants(step):  # after the jump: the history is the trajectory training really took
+            self.history.take(step)
+
+    @torch.no_grad()
+    def jump(self, t: int, optimizer=None) -> tuple[float, float]:
+        """Replace every trainable parameter by its forecast; returns (seconds, mean |change|)."""
+        hist = self.history
+        start = time.perf_counter()
+        index = self.jumps.index(t)
+        sources = [hist.snapshots[s] for s in self.plan[t]]
+        total_change = torch.zeros((), dtype=torch.float64, device=hist.params[0].device if hist.params else "cpu")
+        count = 0
+        gen = None
+        for pi, p in enumerate(hist.params):
+            flat = p.data.view(-1)
+            if gen is None or gen.device != flat.device:
+                gen = torch.Generator(device=flat.device)
+                gen.manual_seed(self.seed * 1_000_003 + t)
+            for lo in range(0, flat.numel(), self.chunk_size):
+                hi = min(lo + self.chunk_size, flat.numel())
+                rows = [src[pi].view(-1)[lo:hi].to(flat.device, non_blocking=True) for src in sources]
+                current = flat[lo:hi]
+                history = torch.stack(rows + [current])
+                new = self.forecaster.forecast(history, generator=gen)
+                total_change += (new - current).abs().sum(dtype=torch.float64).to(total_change.device)
+                current.copy_(new)
+            count += flat.numel()
+        if optimizer is not None and self.reset_optimizer:
+            optimizer.state.clear()
+        hist.release_after(index)
+        if hist.params and hist.params[0].device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, float(total_change) / max(count, 1)
+
+    def summary(self) -> dict:
+        hist = self.history
+        return {
+            "jumps": [e["step"] for e in self.events],
+            "forecast_seconds": sum(e["seconds"] for e in self.events),
+            "history_peak_bytes": hist.peak_bytes if hist else 0,
+            "history_peak_copies": (hist.peak_bytes / hist.param_bytes) if hist and hist.param_bytes else 0.0,
+        }

@@ -1,0 +1,169 @@
+"""The training loop: one loop for every task, evaluating on the held-out split, with a per-step seam.
+
+It knows nothing of any task or forecaster. Hooks (the jump engine, the history recorder) see the model
+after every optimizer step and may call ``evaluate`` for extra evaluations that land on the curve.
+"""
+
+from __future__ import annotations
+
+import math
+import resource
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Protocol, Sequence
+
+import torch
+from torch import nn
+
+from . import metrics
+from .data import prepare_batch
+
+Evaluate = Callable[[str], float]  # phase -> held-out accuracy (the point also lands on the curve)
+
+
+class StepHook(Protocol):
+    def on_start(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None: ...
+
+    def on_step(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, evaluate: Evaluate) -> None: ...
+
+    def summary(self) -> dict: ...
+
+
+@dataclass
+class RunResult:
+    summary: dict
+    curve: list[dict]
+    events: list[dict] = field(default_factory=list)
+
+
+@dataclass
+class LoopSpec:
+    """What the loop needs beyond the model: plain values, so it can be built from any task."""
+
+    steps: int
+    batch_size: int
+    eval_every: int
+    target: float | None
+    metric: str = "top1"
+    augment: str = "none"
+    image_size: int | None = None
+    eval_batch_size: int = 1000
+
+
+def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
+    if metric == "top5":
+        k = min(5, logits.shape[1])
+        return (logits.topk(k, dim=1).indices == y[:, None]).any(dim=1).sum()
+    return (logits.argmax(dim=1) == y).sum()
+
+
+def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSpec, *,
+          scheduler=None, seed: int = 0, device: torch.device | str = "cpu",
+          hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train") -> RunResult:
+    device = torch.device(device)
+    gen = torch.Generator(device=device if getattr(data, "x_train", None) is not None and data.x_train.device.type == device.type else "cpu")
+    gen.manual_seed(seed)
+    curve: list[dict] = []
+    eval_seconds = 0.0
+    start = time.perf_counter()
+    running_loss, running_n = 0.0, 0
+    step = 0
+
+    @torch.no_grad()
+    def evaluate(phase: str = "eval") -> float:
+        nonlocal eval_seconds
+        t0 = time.perf_counter()
+        was_training = model.training
+        model.eval()
+        correct = torch.zeros((), dtype=torch.long, device=device)
+        total = 0
+        for x, y in data.test_batches(spec.eval_batch_size):
+            x = prepare_batch(x.to(device, non_blocking=True), train=False, augment=spec.augment,
+                              image_size=spec.image_size, generator=None)
+            y = y.to(device, non_blocking=True)
+            correct += _accuracy(model(x), y, spec.metric)
+            total += y.shape[0]
+        model.train(was_training)
+        acc = correct.item() / max(total, 1)
+        loss = running_loss / running_n if running_n else None
+        curve.append({"step": step, "accuracy": acc, "loss": loss, "phase": phase,
+                      "seconds": time.perf_counter() - start - eval_seconds})
+        eval_seconds += time.perf_counter() - t0
+        return acc
+
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    model.train()
+    for hook in hooks:
+        hook.on_start(model, optimizer)
+    evaluate("eval")
+    status = "finished"
+    batches = data.train_batches(spec.batch_size, gen)
+    bar = _progress(spec.steps, desc, progress)
+    loss_fn = nn.CrossEntropyLoss()
+    for step in range(1, spec.steps + 1):
+        x, y = next(batches)
+        x = prepare_batch(x.to(device, non_blocking=True), train=True, augment=spec.augment,
+                          image_size=spec.image_size, generator=gen)
+        y = y.to(device, non_blocking=True)
+        loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        loss_value = loss.item()
+        if not math.isfinite(loss_value):
+            status = "diverged"
+            curve.append({"step": step, "accuracy": 0.0, "loss": loss_value, "phase": "diverged",
+                          "seconds": time.perf_counter() - start - eval_seconds})
+            break
+        running_loss += loss_value
+        running_n += 1
+        for hook in hooks:
+            hook.on_step(step, model, optimizer, evaluate)
+        if step % spec.eval_every == 0 or step == spec.steps:
+            if curve[-1]["step"] != step:  # a post-jump evaluation at this step already stands for it
+                evaluate("eval")
+            running_loss, running_n = 0.0, 0
+            bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{curve[-1]['accuracy']:.4f}")
+        bar.update(1)
+    bar.close()
+
+    summary = summarize(curve, spec, status)
+    summary["wall_clock"] = time.perf_counter() - start
+    summary["eval_seconds"] = eval_seconds
+    summary["peak_memory_bytes"] = _peak_memory(device)
+    for hook in hooks:
+        summary.update(hook.summary())
+    return RunResult(summary=summary, curve=curve, events=[e for h in hooks for e in getattr(h, "events", [])])
+
+
+def summarize(curve: list[dict], spec: LoopSpec, status: str) -> dict:
+    scored = [p for p in curve if p["phase"] != "diverged"]
+    reached = metrics.steps_to_target(scored, spec.target)
+    max_acc, max_step = metrics.best(scored)
+    crossing = next((p for p in scored if p["step"] == reached), None) if reached is not None else None
+    return {
+        "status": status,
+        "target": spec.target,
+        "steps": spec.steps,
+        "steps_to_target": reached,
+        "seconds_to_target": crossing["seconds"] if crossing else None,
+        "max_accuracy": max_acc,
+        "max_accuracy_step": max_step,
+        "final_accuracy": scored[-1]["accuracy"] if scored else None,
+        "accuracy_at": metrics.accuracy_at_fractions(scored, spec.steps),
+    }
+
+
+def _peak_memory(device: torch.device) -> int:
+    if device.type == "cuda":
+        return int(torch.cuda.max_memory_allocated(device))
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # the whole process, in bytes
+
+
+def _progress(total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+
+    return tqdm(total=total, desc=desc, disable=not enabled, dynamic_ncols=True, leave=False)

@@ -1,0 +1,102 @@
+"""One run: RunConfig -> task + forecaster + jump schedule -> training loop -> RunResult (and a run folder)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from . import loop
+from .config import RunConfig
+from .data import load_dataset
+from .jumps import JumpEngine
+from .recorder import HistoryRecorder
+
+RUN_FILE = "run.json"
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        from .errors import ConfigError
+
+        raise ConfigError("device", "cuda was asked for but torch sees no CUDA device; use cpu or auto")
+    return torch.device(name)
+
+
+def plan(config: RunConfig):
+    """Validate everything about a run before any data is read or any step is taken."""
+    from predictors import create_forecaster
+    from tasks import create_task
+
+    overrides = {k: v for k, v in (("steps", config.steps), ("eval_every", config.eval_every)) if v is not None}
+    task = create_task(config.task, reduced=config.reduced, **overrides)
+    forecaster = create_forecaster(config.forecaster, **config.forecaster_params)
+    jumps = tuple(config.jumps) if config.jumps is not None else task.jumps
+    if forecaster.jumps:
+        from .jumps import validate_jumps
+
+        jumps = validate_jumps(jumps, task.steps, forecaster.fractions)
+    else:
+        jumps = ()
+    target = config.target if config.target is not None else task.target
+    return task, forecaster, jumps, target
+
+
+def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None) -> loop.RunResult:
+    task, forecaster, jumps, target = plan(config)
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    data = load_dataset(task.dataset, config.data_dir, image_size=task.image_size, train_subset=task.train_subset,
+                        test_subset=task.test_subset, device=device)
+    torch.manual_seed(config.seed)
+    if device.type == "cuda":
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+    model = task.model(data.num_classes).to(device)
+    optimizer = task.optimizer([p for p in model.parameters() if p.requires_grad])
+    scheduler = task.schedule(optimizer) if task.schedule else None
+    hooks = []
+    if jumps:
+        hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
+                                reset_optimizer=config.reset_optimizer, seed=config.seed))
+    recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
+    if recorder:
+        hooks.append(recorder)
+    spec = loop.LoopSpec(steps=task.steps, batch_size=task.batch_size, eval_every=task.eval_every, target=target,
+                         metric=task.metric, augment=task.augment, image_size=task.image_size)
+    label = f"{task.name}/{config.forecaster} seed {config.seed}"
+    result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
+                        hooks=hooks, progress=progress, desc=label)
+    result.summary.update({"task": task.name, "forecaster": config.forecaster,
+                           "forecaster_params": forecaster.params(), "jump_points": list(jumps),
+                           "seed": config.seed, "device": str(device), "metric": task.metric})
+    if out_dir is not None:
+        save_run(out_dir, config, result, recorder)
+    return result
+
+
+def save_run(out_dir, config: RunConfig, result: loop.RunResult, recorder: HistoryRecorder | None = None) -> Path:
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    if recorder is not None:
+        recorder.save(out)
+    path = out / RUN_FILE
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({"config": config.to_dict(), "summary": result.summary, "curve": result.curve,
+                               "events": result.events}, indent=1))
+    os.replace(tmp, path)
+    return path
+
+
+def load_run(folder) -> dict:
+    from .errors import IntrobenchError
+
+    path = Path(folder) / RUN_FILE
+    if not path.is_file():
+        raise IntrobenchError(f"no run in {folder}: {RUN_FILE} is missing (make one with `introbench run ... --out DIR`)")
+    return json.loads(path.read_text())

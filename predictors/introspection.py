@@ -1,0 +1,116 @@
+"""The introspection network (paper 3.1): a 4 -> 40 -> 1 MLP applied to every scalar weight independently."""
+
+from __future__ import annotations
+
+import copy
+import json
+from importlib import resources
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from benchmark.errors import IntrobenchError
+
+from .base import Forecaster, register_forecaster
+
+SCALE = 1000.0  # the paper multiplies weights by 1000 before they enter the net
+HIDDEN = 40
+WEIGHT_KEYS = {"fc1.weight": (HIDDEN, 4), "fc1.bias": (HIDDEN,), "fc2.weight": (1, HIDDEN), "fc2.bias": (1,)}
+
+
+class WeightsError(IntrobenchError):
+    pass
+
+
+class IntrospectionNet(nn.Module):
+    """Input (w_t, w_0.7t, w_0.4t, w_0) x 1000 -> w_kt x 1000."""
+
+    def __init__(self, linear: bool = False):
+        super().__init__()
+        self.linear = linear
+        self.fc1 = nn.Linear(4, HIDDEN)
+        self.fc2 = nn.Linear(HIDDEN, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.fc1(x)
+        return self.fc2(h if self.linear else torch.relu(h)).squeeze(-1)
+
+
+def shipped_weights(linear: bool) -> Path:
+    name = "introspection_linear.safetensors" if linear else "introspection.safetensors"
+    return Path(str(resources.files("predictors") / "weights" / name))
+
+
+def save_net(net: IntrospectionNet, path: str | Path, metadata: dict) -> None:
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
+    meta = {"linear": json.dumps(net.linear), **{k: json.dumps(v) for k, v in metadata.items()}}
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path), metadata=meta)
+
+
+def load_net(path: str | Path) -> tuple[IntrospectionNet, dict]:
+    """Load weights saved by ``introbench train-forecaster``; any defect is one clear error."""
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsError(f"introspection weights not found: {path} "
+                           "(make them with `introbench train-forecaster --out PATH`)")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as exc:
+        raise WeightsError(f"introspection weights in {path} are malformed: {exc}") from None
+    for key, shape in WEIGHT_KEYS.items():
+        if key not in tensors or tuple(tensors[key].shape) != shape:
+            got = tuple(tensors[key].shape) if key in tensors else "missing"
+            raise WeightsError(f"introspection weights in {path} are malformed: {key} should be {shape}, got {got}")
+    net = IntrospectionNet(linear=bool(meta.get("linear", False)))
+    net.load_state_dict({k: tensors[k].float() for k in WEIGHT_KEYS})
+    net.eval()
+    return net, meta
+
+
+class Introspection(Forecaster):
+    fractions = (0.0, 0.4, 0.7)
+
+    def __init__(self, weights: str | None = None, linear: bool = False):
+        self.path = Path(weights) if weights else shipped_weights(linear)
+        self.net, self.meta = load_net(self.path)
+        self.k = self.horizon = float(self.meta.get("recipe", {}).get("k", 2.0))
+        self._on: dict[torch.device, IntrospectionNet] = {}
+
+    @torch.no_grad()
+    def forecast(self, history, generator=None):
+        net = self._on.get(history.device)
+        if net is None:
+            net = self._on[history.device] = copy.deepcopy(self.net).to(history.device)
+        x = history.flip(0).T.float() * SCALE  # rows (w_0, w_.4t, w_.7t, w_t) -> columns (w_t, w_.7t, w_.4t, w_0)
+        return (net(x) / SCALE).to(history.dtype)
+
+    def params(self):
+        return {"weights": str(self.path), "k": self.k}
+
+
+@register_forecaster("introspection")
+class IntrospectionMLP(Introspection):
+    """The paper's introspection net (4 -> 40 ReLU -> 1), trained on N0's MNIST weight histories."""
+
+    summary = "paper 3.1: 4->40 ReLU->1 MLP trained on N0's weight histories, forecasts w_kt (k = 2)"
+
+    def __init__(self, weights: str | None = None):
+        super().__init__(weights, linear=False)
+
+
+@register_forecaster("introspection_linear")
+class IntrospectionLinear(Introspection):
+    """The same net without its ReLU (paper 4.5)."""
+
+    summary = "paper 4.5: the introspection net without its ReLU"
+
+    def __init__(self, weights: str | None = None):
+        super().__init__(weights, linear=True)

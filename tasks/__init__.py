@@ -1,0 +1,6 @@
+"""The task registry. Importing this package registers the paper's tasks."""
+
+from .base import TASKS, Task, count_parameters, create_task, list_tasks, register_task
+from . import paper  # noqa: F401  (registers n0, mnist1-4, cifar1, alexnet, inception_v1)
+
+__all__ = ["TASKS", "Task", "count_parameters", "create_task", "list_tasks", "register_task"]

@@ -1,0 +1,102 @@
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from benchmark.cli import main
+from tests.test_tasks import PAPER_TASKS
+
+
+def introbench(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "benchmark.cli", *args], capture_output=True, text=True, cwd=cwd,
+                          env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+
+
+def test_tasks_lists_every_paper_task(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in PAPER_TASKS:
+        assert name in out
+    assert "3,274,634" in out  # mnist1's parameter count
+
+
+def test_forecasters_lists_parameters(capsys):
+    assert main(["forecasters"]) == 0
+    out = capsys.readouterr().out
+    assert "extrapolate" in out and "ratio=1.3, base=0.7" in out and "quadratic" in out
+
+
+def test_run_json_on_real_mnist(capsys, data_dir):
+    assert main(["run", "mnist3", "--reduced", "--steps", "20", "--eval-every", "10", "--json", "--no-progress",
+                 "--data-dir", str(data_dir)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["task"] == "mnist3" and summary["status"] == "finished" and summary["steps"] == 20
+
+
+@pytest.mark.parametrize("args,message", [
+    (["run", "mnist9"], "unknown task 'mnist9'; valid names: alexnet"),
+    (["run", "mnist3", "--forecaster", "oracle"], "unknown forecaster 'oracle'; valid names:"),
+    (["run", "mnist3", "--forecaster", "quadratic", "--jumps", "6000,6000"], "duplicated jump points"),
+    (["run", "mnist3", "--forecaster", "quadratic", "--jumps", "8000,6000"], "increasing order"),
+    (["run", "mnist3", "--forecaster", "quadratic", "--jumps", "6000,99000"], "past the budget of 15000"),
+    (["run", "mnist3", "--forecaster", "quadratic", "--jumps", "0,6000"], "jumps must come after step 0"),
+    (["run", "mnist3", "--forecaster", "quadratic", "--ratio", "1.0"], "ratio: must be a number > 1"),
+    (["run", "mnist3", "--forecaster", "none", "--std", "0.1"], "'none' takes no parameter 'std'"),
+    (["run", "mnist3", "--data-dir", "/nonexistent/x"], "MNIST not found in /nonexistent/x"),
+])
+def test_bad_input_is_one_clear_error(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+@pytest.mark.parametrize("args", [["run", "mnist3", "--steps", "-3"], ["run", "mnist3", "--eval-every", "0"]])
+def test_bad_numbers_rejected_by_the_parser(args, capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(args)
+    assert exc.value.code == 2
+    assert "must be a positive whole number" in capsys.readouterr().err
+
+
+PLUGIN = textwrap.dedent('''
+    from benchmark.data import TensorData
+    from tasks import Task, create_task, register_task
+
+    @register_task("tiny_mlp")
+    def tiny_mlp():
+        base = create_task("mnist3")
+        return base.replace(name="tiny_mlp", steps=12, eval_every=6, jumps=(6,), train_subset=1000, test_subset=200)
+''')
+
+
+def test_plugin_file_registers_a_task_and_runs(tmp_path, data_dir):
+    plugin = tmp_path / "my_tasks.py"
+    plugin.write_text(PLUGIN)
+    proc = introbench("run", "tiny_mlp", "--plugin", str(plugin), "--forecaster", "extrapolate", "--json",
+                      "--no-progress", "--data-dir", str(data_dir))
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["task"] == "tiny_mlp" and summary["jump_points"] == [6] and len(summary["jump_events"]) == 1
+    listed = introbench("--plugin", str(plugin), "tasks")
+    assert "tiny_mlp" in listed.stdout
+
+
+def test_plugin_that_registers_a_name_twice(tmp_path):
+    plugin = tmp_path / "dup.py"
+    plugin.write_text("from tasks import register_task\n\n@register_task('mnist3')\ndef again():\n    pass\n")
+    proc = introbench("tasks", "--plugin", str(plugin))
+    assert proc.returncode == 2
+    assert f"plugin {plugin}: task 'mnist3' is registered twice" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_plugin_that_fails_to_import(tmp_path):
+    plugin = tmp_path / "broken.py"
+    plugin.write_text("import no_such_module_anywhere\n")
+    proc = introbench("tasks", "--plugin", str(plugin))
+    assert proc.returncode == 2
+    assert f"plugin {plugin} failed to import: ModuleNotFoundError" in proc.stderr
+    proc = introbench("tasks", "--plugin", "no.such.module")
+    assert "plugin no.such.module failed to import" in proc.stderr

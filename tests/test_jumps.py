@@ -1,0 +1,144 @@
+import pytest
+import torch
+from torch import nn
+
+from benchmark.config import RunConfig
+from benchmark.errors import ConfigError
+from benchmark.jumps import JumpEngine, snapshot_step, validate_jumps
+from benchmark.run import run
+from predictors import create_forecaster
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(8, 8)
+        self.bn = nn.BatchNorm1d(8)
+        self.frozen = nn.Parameter(torch.ones(3), requires_grad=False)
+        self.out = nn.Linear(8, 2)
+
+    def forward(self, x):
+        return self.out(torch.relu(self.bn(self.fc(x)))) * self.frozen.sum()
+
+
+def train(model, engine, steps, opt=None):
+    opt = opt or torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.05, momentum=0.9)
+    engine.on_start(model, opt)
+    g = torch.Generator().manual_seed(0)
+    for step in range(1, steps + 1):
+        x = torch.randn(16, 8, generator=g)
+        loss = model(x).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        engine.on_step(step, model, opt, evaluate=lambda phase: 0.5)
+    return opt
+
+
+def test_jump_changes_exactly_the_trainable_parameters():
+    torch.manual_seed(0)
+    model = Net()
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [20], steps=20)
+    train(model, engine, 19)
+    before_params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    before_buffers = {n: b.clone() for n, b in model.named_buffers()}
+    w7 = {n: engine.history.snapshots[14][i] for i, (n, p) in enumerate(
+        (n, p) for n, p in model.named_parameters() if p.requires_grad)}
+    # Step 20 by hand: one optimizer step, then the jump.
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.0)
+    at_t = {n: p.detach().clone() for n, p in model.named_parameters()}
+    engine.on_step(20, model, opt, evaluate=lambda phase: 0.5)
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            expected = at_t[n] + (1.0 / 0.3) * (at_t[n] - w7[n])
+            assert torch.allclose(p, expected, atol=1e-6), n
+            assert not torch.equal(p, before_params[n])
+        else:
+            assert torch.equal(p, before_params[n])
+    for n, b in model.named_buffers():
+        assert torch.equal(b, before_buffers[n]), f"buffer {n} was touched"
+
+
+def test_history_holds_only_what_the_schedule_needs():
+    model = Net()
+    jumps = [10, 20, 30]
+    engine = JumpEngine(create_forecaster("quadratic"), jumps, steps=30)
+    engine.on_start(model, None)
+    param_bytes = sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+    needed = {snapshot_step(f, t) for t in jumps for f in (0.0, 0.4, 0.7)}
+    seen_counts = []
+    opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=0.01)
+    g = torch.Generator().manual_seed(0)
+    for step in range(1, 31):
+        model(torch.randn(4, 8, generator=g)).sum().backward()
+        opt.step()
+        opt.zero_grad()
+        engine.on_step(step, model, opt, evaluate=lambda phase: 0.0)
+        held = set(engine.history.snapshots)
+        assert held <= needed
+        # nothing is held once no later jump reads it
+        assert all(any(s in engine.plan[t] for t in jumps if t > step) for s in held)
+        assert engine.history.bytes == len(held) * param_bytes
+        seen_counts.append(len(held))
+    assert engine.history.snapshots == {}
+    # jumps 10, 20, 30 need {0,4,7}, {8,14}, {12,21}: at most 0,4,7,8 held before jump 10, then 0,8,12,14
+    assert max(seen_counts) == 4
+    assert engine.summary()["history_peak_copies"] == 4.0
+
+
+def test_optimizer_state_kept_unless_reset():
+    for reset in (False, True):
+        torch.manual_seed(0)
+        model = Net()
+        engine = JumpEngine(create_forecaster("extrapolate"), [10], steps=10, reset_optimizer=reset)
+        opt = train(model, engine, 10)
+        assert (len(opt.state) == 0) is reset
+
+
+def test_history_on_host_gives_the_same_jump():
+    results = []
+    for on_host in (False, True):
+        torch.manual_seed(0)
+        model = Net()
+        train(model, JumpEngine(create_forecaster("quadratic"), [10, 15], steps=20, history_on_host=on_host), 20)
+        results.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert torch.equal(a, b)
+
+
+def test_chunking_does_not_change_the_result():
+    results = []
+    for chunk in (1 << 18, 7):
+        torch.manual_seed(0)
+        model = Net()
+        train(model, JumpEngine(create_forecaster("introspection"), [10, 15], steps=20, chunk_size=chunk), 20)
+        results.append([p.detach().clone() for p in model.parameters()])
+    for a, b in zip(*results):
+        assert torch.allclose(a, b, atol=1e-7)
+
+
+@pytest.mark.parametrize("jumps,message", [([], "at least one jump"), ([0, 5], "after step 0"),
+                                           ([5, 200], "past the budget"), ([8, 5], "increasing order"),
+                                           ([5, 5], "duplicated"), ([1], "too early")])
+def test_impossible_schedules(jumps, message):
+    with pytest.raises(ConfigError, match=message):
+        validate_jumps(jumps, 100, (0.0, 0.4, 0.7))
+
+
+def test_run_logs_each_jump_and_evaluates_around_it(data_dir):
+    result = run(RunConfig(task="mnist3", reduced=True, forecaster="extrapolate", steps=30, eval_every=10,
+                           data_dir=str(data_dir)), progress=False)
+    events = result.events
+    assert [e["step"] for e in events] == [10, 15, 20]
+    for e in events:
+        assert set(e) == {"step", "seconds", "mean_abs_change", "accuracy_before", "accuracy_after"}
+        assert e["mean_abs_change"] > 0
+    phases = [(p["step"], p["phase"]) for p in result.curve]
+    assert (15, "pre_jump") in phases and (15, "post_jump") in phases
+    assert result.summary["forecast_seconds"] > 0 and result.summary["jumps"] == [10, 15, 20]
+
+
+def test_baseline_never_jumps_even_with_jump_points(data_dir):
+    result = run(RunConfig(task="mnist3", reduced=True, forecaster="none", jumps=(5, 10), steps=20, eval_every=10,
+                           data_dir=str(data_dir)), progress=False)
+    assert result.events == [] and result.summary["jump_points"] == []

@@ -1,0 +1,77 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from benchmark import loop, metrics
+from benchmark.config import RunConfig
+from benchmark.data import TensorData
+from benchmark.errors import ConfigError
+from benchmark.run import run
+
+
+def test_same_seed_same_curve(data_dir):
+    cfg = RunConfig(task="mnist3", reduced=True, steps=60, eval_every=20, seed=3, data_dir=str(data_dir))
+    a, b = run(cfg, progress=False), run(cfg, progress=False)
+    assert [p["accuracy"] for p in a.curve] == [p["accuracy"] for p in b.curve]
+    assert [p["loss"] for p in a.curve] == [p["loss"] for p in b.curve]
+    other = run(RunConfig(**{**cfg.to_dict(), "seed": 4}), progress=False)
+    assert [p["accuracy"] for p in other.curve] != [p["accuracy"] for p in a.curve]
+
+
+def _toy_data(n=64):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8, generator=g)
+    y = (x.float().mean(dim=(1, 2, 3)) > 127).long()
+    return TensorData(x, y, x[:32], y[:32], 2)
+
+
+def test_nan_loss_ends_as_diverged_not_a_crash():
+    class BlowsUp(nn.Module):  # fine for three steps, then its loss is NaN
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(16, 2)
+            self.calls = 0
+
+        def forward(self, x):
+            self.calls += self.training
+            out = self.fc(x.flatten(1))
+            return out * float("nan") if self.calls > 3 else out
+
+    model = BlowsUp()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    spec = loop.LoopSpec(steps=50, batch_size=16, eval_every=10, target=0.9)
+    result = loop.train(model, opt, _toy_data(), spec, progress=False)
+    assert result.summary["status"] == "diverged"
+    assert result.curve[-1]["phase"] == "diverged" and not math.isfinite(result.curve[-1]["loss"])
+    assert result.curve[-1]["step"] == 4
+    assert result.summary["steps_to_target"] is None
+
+
+def test_metrics_definitions():
+    curve = [{"step": s, "accuracy": a, "phase": "eval"} for s, a in [(0, 0.1), (10, 0.5), (20, 0.9), (30, 0.8), (40, 0.9)]]
+    assert metrics.steps_to_target(curve, 0.85) == 20
+    assert metrics.steps_to_target(curve, 0.95) is None
+    assert metrics.best(curve) == (0.9, 20)
+    assert metrics.accuracy_at_fractions(curve, 40) == {"25": 0.5, "50": 0.9, "75": 0.8, "100": 0.9}
+    other = [dict(p, accuracy=p["accuracy"] - 0.1) for p in curve]
+    third = [dict(p, accuracy=p["accuracy"] + 0.05) for p in curve]
+    assert [round(p["accuracy"], 6) for p in metrics.median_curve([curve, other, third])] == [0.1, 0.5, 0.9, 0.8, 0.9]
+
+
+def test_summary_fields(data_dir):
+    result = run(RunConfig(task="mnist3", reduced=True, steps=20, eval_every=10, target=0.2, data_dir=str(data_dir)),
+                 progress=False)
+    s = result.summary
+    for key in ("steps_to_target", "max_accuracy", "max_accuracy_step", "final_accuracy", "wall_clock",
+                "seconds_to_target", "peak_memory_bytes", "accuracy_at", "status"):
+        assert key in s
+    assert s["peak_memory_bytes"] > 0
+
+
+@pytest.mark.parametrize("field,value", [("steps", 0), ("steps", -5), ("eval_every", 0), ("seed", -1),
+                                         ("device", "tpu"), ("target", 1.5)])
+def test_bad_run_settings_name_the_field(field, value):
+    with pytest.raises(ConfigError, match=f"^{field}: "):
+        RunConfig(task="mnist3", **{field: value})
