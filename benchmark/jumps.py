@@ -85,7 +85,7 @@ class WeightHistory:
 class JumpEngine:
     """A loop hook: at each jump point t, every trainable parameter becomes forecaster(history)."""
 
-    def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int = 1 << 18,
+    def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
                  history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0):
         self.forecaster = forecaster
         self.fractions = tuple(forecaster.fractions)
@@ -130,11 +130,13 @@ class JumpEngine:
         gen = None
         for pi, p in enumerate(hist.params):
             flat = p.data.view(-1)
+            # Bounded chunks: cache-sized on a CPU (4x faster for the introspection MLP), larger on a GPU.
+            chunk = self.chunk_size or (1 << 22 if flat.device.type == "cuda" else 1 << 16)
             if gen is None or gen.device != flat.device:
                 gen = torch.Generator(device=flat.device)
                 gen.manual_seed(self.seed * 1_000_003 + t)
-            for lo in range(0, flat.numel(), self.chunk_size):
-                hi = min(lo + self.chunk_size, flat.numel())
+            for lo in range(0, flat.numel(), chunk):
+                hi = min(lo + chunk, flat.numel())
                 rows = [src[pi].view(-1)[lo:hi].to(flat.device, non_blocking=True) for src in sources]
                 current = flat[lo:hi]
                 history = torch.stack(rows + [current])
