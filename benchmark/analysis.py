@@ -34,7 +34,10 @@ def forecast_quality(steps: torch.Tensor, weights: torch.Tensor, jumps, variants
             goal = snapshot_step(forecaster.horizon, t)
             missing = [s for s in need + [goal] if s not in row]
             if missing:
-                notes.append(f"{label} at t={t}: steps {missing} were not recorded")
+                last = int(steps[-1])
+                why = (f"its forecast step {goal} is past the run's last recorded step {last}" if goal > last
+                       else f"steps {missing} were not recorded (use a --record-every that divides them)")
+                notes.append(f"{label} at t={t}: {why}")
                 continue
             history = weights[[row[s] for s in need]].double()
             current, truth = history[-1], weights[row[goal]].double()
