@@ -50,34 +50,36 @@ def _least_squares_rule(fractions: tuple[float, ...], degree: int, ratio: float)
     return at @ torch.linalg.pinv(design)
 
 
-@register_forecaster("quadratic")
-class QuadraticFit(LinearRule):
-    """Per-weight least-squares quadratic through (0, 0.4t, 0.7t, t), evaluated at ratio x t (paper 4.4.1)."""
+class LeastSquaresFit(LinearRule):
+    """Per-weight least-squares polynomial through (0, 0.4t, 0.7t, t), evaluated at ratio x t."""
 
     fractions = (0.0, 0.4, 0.7)
-    summary = "paper 4.4.1: least-squares quadratic through the 4 points, at ratio x t"
+    degree = 1
 
-    def __init__(self, ratio: float = 1.25):
+    def __init__(self, ratio: float):
         self.ratio = self.horizon = check_ratio(ratio)
-        self.coefficients = _least_squares_rule(self.fractions, 2, self.ratio)
+        self.coefficients = _least_squares_rule(self.fractions, self.degree, self.ratio)
 
     def params(self):
         return {"ratio": self.ratio}
+
+
+@register_forecaster("quadratic")
+class QuadraticFit(LeastSquaresFit):
+    summary = "paper 4.4.1: least-squares quadratic through the 4 points, at ratio x t"
+    degree = 2
+
+    def __init__(self, ratio: float = 1.25):
+        super().__init__(ratio)
 
 
 @register_forecaster("linear_fit")
-class LinearFit(LinearRule):
-    """Per-weight least-squares line through (0, 0.4t, 0.7t, t), evaluated at ratio x t (paper 4.4.2)."""
-
-    fractions = (0.0, 0.4, 0.7)
+class LinearFit(LeastSquaresFit):
     summary = "paper 4.4.2: least-squares line through the 4 points, at ratio x t"
+    degree = 1
 
     def __init__(self, ratio: float = 1.1):
-        self.ratio = self.horizon = check_ratio(ratio)
-        self.coefficients = _least_squares_rule(self.fractions, 1, self.ratio)
-
-    def params(self):
-        return {"ratio": self.ratio}
+        super().__init__(ratio)
 
 
 @register_forecaster("extrapolate")

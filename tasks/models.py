@@ -30,41 +30,41 @@ def _caffe_xavier(w: torch.Tensor) -> None:
     nn.init.uniform_(w, -a, a)
 
 
-class N0(nn.Module):
+class ConvDropoutFC(nn.Module):
+    """Conv features, then fc -> ReLU -> dropout(0.5) -> fc: the shape of N0 and MNIST1 (TF tutorial nets)."""
+
+    def __init__(self, features: nn.Sequential, flat: int, num_classes: int, std: float):
+        super().__init__()
+        t = _trunc(std)
+        self.features = features
+        self.fc1 = _init(nn.Linear(flat, 1024), t, 0.1)
+        self.drop = nn.Dropout(0.5)
+        self.fc2 = _init(nn.Linear(1024, num_classes), t, 0.1)
+
+    def forward(self, x):
+        x = self.features(x).flatten(1)
+        return self.fc2(self.drop(torch.relu(self.fc1(x))))
+
+
+class N0(ConvDropoutFC):
     """The network whose weight histories train the introspection net (paper 4.1)."""
 
     def __init__(self, num_classes: int = 10):
-        super().__init__()
         t = _trunc(0.1)  # TF tutorial defaults: truncated normal 0.1, bias 0.1
-        self.features = nn.Sequential(
+        super().__init__(nn.Sequential(
             _init(nn.Conv2d(1, 8, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
             _init(nn.Conv2d(8, 16, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
             _init(nn.Conv2d(16, 32, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
-        )  # 28 -> 14 -> 7 -> 4 (SAME pooling)
-        self.fc1 = _init(nn.Linear(512, 1024), t, 0.1)
-        self.drop = nn.Dropout(0.5)
-        self.fc2 = _init(nn.Linear(1024, num_classes), t, 0.1)
-
-    def forward(self, x):
-        x = self.features(x).flatten(1)
-        return self.fc2(self.drop(torch.relu(self.fc1(x))))
+        ), 512, num_classes, 0.1)  # 28 -> 14 -> 7 -> 4 (SAME pooling); 4 * 4 * 32 = 512
 
 
-class MNIST1(nn.Module):
+class MNIST1(ConvDropoutFC):
     def __init__(self, num_classes: int = 10):
-        super().__init__()
         t = _trunc(0.01)
-        self.features = nn.Sequential(
+        super().__init__(nn.Sequential(
             _init(nn.Conv2d(1, 32, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2),
             _init(nn.Conv2d(32, 64, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2),
-        )  # 28 -> 14 -> 7; 7 * 7 * 64 = 3136
-        self.fc1 = _init(nn.Linear(3136, 1024), t, 0.1)
-        self.drop = nn.Dropout(0.5)
-        self.fc2 = _init(nn.Linear(1024, num_classes), t, 0.1)
-
-    def forward(self, x):
-        x = self.features(x).flatten(1)
-        return self.fc2(self.drop(torch.relu(self.fc1(x))))
+        ), 3136, num_classes, 0.01)  # 28 -> 14 -> 7; 7 * 7 * 64 = 3136
 
 
 class LeNet(nn.Module):
