@@ -68,6 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--std", type=_float, help="noise std for the noise forecaster")
     run.add_argument("--weights", help="introspection weights file (default: the shipped ones)")
     run.add_argument("--reset-optimizer", action="store_true", help="clear the optimizer state at each jump")
+    run.add_argument("--optimizer", help="replace the task's optimizer, e.g. adam:1e-4 (paper 4.4)")
     run.add_argument("--history-on-host", action="store_true", help="keep forecaster snapshots in host memory")
     run.add_argument("--steps", type=_positive_int)
     run.add_argument("--seed", type=_non_negative_int, default=0)
@@ -86,6 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also train the baseline (same seed and budget) and report the speedup")
     run.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     run.add_argument("--no-progress", action="store_true")
+
+    sub.add_parser("suites", parents=[common], help="list the built-in suites")
+    suite = sub.add_parser("suite", parents=[common], help="run a named suite under Ray Tune")
+    suite_sub = suite.add_subparsers(dest="suite_command", required=True, metavar="ACTION")
+    srun = suite_sub.add_parser("run", parents=[common], help="run every trial of a suite (NAME or PATH.yaml)")
+    srun.add_argument("suite")
+    srun.add_argument("--workers", type=_positive_int, default=2, help="concurrent trials (default 2)")
+    srun.add_argument("--gpus-per-trial", type=_float, default=0.0, help="a fraction of a GPU per trial, e.g. 0.25")
+    srun.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
+    srun.add_argument("--resume", action="store_true", help="finish only the trials the store does not hold yet")
+    srun.add_argument("--results", default="results", help="results folder (SQLite store, W&B runs)")
+    srun.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default="auto",
+                      help="auto: online when WANDB_API_KEY is set, else offline")
+    srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
+    srun.add_argument("--no-progress", action="store_true")
+    srun.add_argument("--json", action="store_true")
 
     tf = sub.add_parser("train-forecaster", parents=[common], help="train the introspection net from N0 on MNIST")
     tf.add_argument("--k", type=_float, default=2.0, help="forecast step as a multiple of t (paper: 2.0)")
@@ -169,7 +186,7 @@ def _run_config(args, forecaster: str | None = None):
     return RunConfig(task=args.task, forecaster=forecaster or args.forecaster,
                      forecaster_params=params if forecaster is None else {}, jumps=args.jumps, steps=args.steps,
                      seed=args.seed, eval_every=args.eval_every, target=args.target, reduced=args.reduced,
-                     reset_optimizer=args.reset_optimizer, history_on_host=args.history_on_host,
+                     reset_optimizer=args.reset_optimizer, optimizer=args.optimizer, history_on_host=args.history_on_host,
                      record_every=args.record_every, record_weights=args.record_weights, device=args.device,
                      data_dir=args.data_dir, threads=args.threads)
 
@@ -229,7 +246,40 @@ def cmd_analyze(args) -> int:
     return 0
 
 
-COMMANDS = {"tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
+def cmd_suites(args) -> int:
+    from .suites import builtin_suites, load_suite
+
+    rows = []
+    for name, path in sorted(builtin_suites().items()):
+        suite = load_suite(str(path))
+        rows.append([name, len(suite.trials()), suite.description])
+    _table("introbench suites", ["name", "trials", "what it runs"], rows)
+    return 0
+
+
+def cmd_suite(args) -> int:
+    from .suites import load_suite
+    from .sweep import SweepOptions, run_suite
+
+    suite = load_suite(args.suite)  # validated whole before Ray starts
+    if args.gpus_per_trial < 0 or args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
+        raise IntrobenchError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
+    opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
+                        address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
+                        progress=not args.no_progress, plugins=tuple(args.plugin))
+    outcome = run_suite(suite, opts)
+    if args.json:
+        print(json.dumps(outcome))
+    else:
+        _table(f"suite {suite.name}", ["", ""], [[k, v] for k, v in outcome.items()])
+    missing = outcome["trials"] - outcome["stored"]
+    if missing:
+        print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
+        return 1
+    return 0
+
+
+COMMANDS = {"suites": cmd_suites, "suite": cmd_suite, "tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
             "train-forecaster": cmd_train_forecaster, "analyze": cmd_analyze}
 
 

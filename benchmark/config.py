@@ -24,6 +24,7 @@ class RunConfig:
     target: float | None = None  # None: the task's target
     reduced: bool = False  # the task's CPU smoke budget (fewer steps, a data subset, smaller images)
     reset_optimizer: bool = False
+    optimizer: str | None = None  # override the task's optimizer: "adam:1e-4" or "sgd:0.01"; None: the paper's
     history_on_host: bool = False  # keep forecaster snapshots in host memory instead of on the device
     record_every: int | None = None  # record a weight history every N steps (for `introbench analyze`)
     record_weights: int = 200_000  # at most this many weights (a fixed random subset) in that history

@@ -33,6 +33,12 @@ def plan(config: RunConfig):
     from tasks import create_task
 
     overrides = {k: v for k, v in (("steps", config.steps), ("eval_every", config.eval_every)) if v is not None}
+    if config.optimizer:
+        from tasks.base import parse_optimizer
+
+        # the paper's optimizer swap keeps the task's budget but drops its learning-rate schedule
+        overrides["optimizer"], overrides["optimizer_desc"] = parse_optimizer(config.optimizer)
+        overrides["schedule"] = None
     task = create_task(config.task, reduced=config.reduced, **overrides)
     forecaster = create_forecaster(config.forecaster, **config.forecaster_params)
     jumps = tuple(config.jumps) if config.jumps is not None else task.jumps

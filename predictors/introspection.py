@@ -37,8 +37,19 @@ class IntrospectionNet(nn.Module):
 
 
 def shipped_weights(linear: bool) -> Path:
-    name = "introspection_linear.safetensors" if linear else "introspection.safetensors"
-    return Path(str(resources.files("predictors") / "weights" / name))
+    return shipped("introspection_linear" if linear else "introspection")
+
+
+def shipped(name: str) -> Path:
+    return Path(str(resources.files("predictors") / "weights" / f"{name}.safetensors"))
+
+
+def resolve_weights(weights: str | None, linear: bool) -> Path:
+    """A file path, or the name of a shipped weights file (e.g. 'introspection_k2.2')."""
+    if not weights:
+        return shipped_weights(linear)
+    path = Path(weights)
+    return path if path.exists() or not shipped(weights).exists() else shipped(weights)
 
 
 def save_net(net: IntrospectionNet, path: str | Path, metadata: dict) -> None:
@@ -78,7 +89,7 @@ class Introspection(Forecaster):
     fractions = (0.0, 0.4, 0.7)
 
     def __init__(self, weights: str | None = None, linear: bool = False):
-        self.path = Path(weights) if weights else shipped_weights(linear)
+        self.path = resolve_weights(weights, linear)
         self.net, self.meta = load_net(self.path)
         self.k = self.horizon = float(self.meta.get("recipe", {}).get("k", 2.0))
         self._on: dict[tuple, tuple[torch.Tensor, ...]] = {}

@@ -105,5 +105,23 @@ def create_task(name: str, *, reduced: bool = False, **overrides) -> Task:
     return task.replace(**overrides) if overrides else task
 
 
+OPTIMIZERS = {"sgd": torch.optim.SGD, "adam": torch.optim.Adam}
+
+
+def parse_optimizer(spec: str) -> tuple[OptimizerFn, str]:
+    """'adam:1e-4' -> (factory, description): the paper's Adam comparisons (4.4) swap only the optimizer."""
+    name, _, lr = str(spec).partition(":")
+    if name not in OPTIMIZERS:
+        raise ConfigError("optimizer", f"must be NAME:LR with NAME one of {', '.join(OPTIMIZERS)}, got {spec!r}")
+    try:
+        rate = float(lr)
+    except ValueError:
+        raise ConfigError("optimizer", f"must be NAME:LR with a number LR, got {spec!r}") from None
+    if not rate > 0:
+        raise ConfigError("optimizer", f"the learning rate must be > 0, got {spec!r}")
+    cls = OPTIMIZERS[name]
+    return (lambda params: cls(params, lr=rate)), f"{cls.__name__} lr={rate:g}"
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,293 @@
+"""Named YAML suites: validated once at the edge, then expanded into trials (one RunConfig each).
+
+A suite file:
+
+    name: quickstart                  # optional; default: the file's stem
+    description: ...
+    experiments:
+      - task: mnist3
+        forecasters: [none, introspection, {name: extrapolate, ratio: [1.3, 2.0]}]
+        jumps: [6000, 8000, 10000]    # or a list of lists, or
+        # schedule: {first: [12000, 15000], interval: [3000, 5000], count: [2, 3]}
+        seeds: [0, 1, 2]              # or a count: 3
+        target: baseline_max          # or an accuracy in (0, 1]; default: the task's
+        steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
+        samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
+
+A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
+times from a seed fixed by the suite, so a resumed suite sees the very same trials.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import math
+import random
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from .config import RunConfig
+from .errors import ConfigError, IntrobenchError
+
+SUITE_KEYS = {"name", "description", "experiments", "paper"}
+EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
+                   "reset_optimizer", "optimizer", "samples", "label"}
+SCHEDULE_KEYS = {"first", "interval", "count"}
+SAMPLERS = {"uniform", "loguniform", "choice"}
+
+
+class SuiteError(ConfigError):
+    pass
+
+
+@dataclass(frozen=True)
+class Trial:
+    suite: str
+    key: str
+    label: str
+    experiment: int
+    config: RunConfig
+    target_mode: str  # "fixed" or "baseline_max" (target filled in from the experiment's baselines)
+
+    def to_dict(self) -> dict:
+        return {"suite": self.suite, "key": self.key, "label": self.label, "experiment": self.experiment,
+                "target_mode": self.target_mode, "run": self.config.to_dict()}
+
+
+@dataclass
+class Suite:
+    name: str
+    path: str
+    description: str
+    experiments: list[dict]
+    paper: dict = field(default_factory=dict)  # paper numbers to show beside ours in reports
+
+    def trials(self) -> list[Trial]:
+        out = []
+        for i, exp in enumerate(self.experiments):
+            out.extend(_expand(self, i, exp))
+        keys = [t.key for t in out]
+        if len(set(keys)) != len(keys):
+            dup = next(k for k in keys if keys.count(k) > 1)
+            label = next(t.label for t in out if t.key == dup)
+            raise SuiteError("experiments", f"the same trial appears twice ({label})", self.path)
+        return out
+
+
+def builtin_suites() -> dict[str, Path]:
+    folder = resources.files("suites")
+    return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
+
+
+def load_suite(name_or_path: str) -> Suite:
+    path = Path(name_or_path)
+    if not (name_or_path.endswith((".yaml", ".yml")) or path.is_file()):
+        known = builtin_suites()
+        if name_or_path not in known:
+            raise IntrobenchError(f"unknown suite '{name_or_path}'; built-in suites: {', '.join(sorted(known))} "
+                                  "(or give a path to a .yaml file)")
+        path = known[name_or_path]
+    if not path.is_file():
+        raise IntrobenchError(f"suite file not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark else ""
+        raise SuiteError("yaml", f"not valid YAML{where}: {getattr(exc, 'problem', exc)}", str(path)) from None
+    return parse_suite(data, str(path), default_name=path.stem)
+
+
+def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
+    def fail(fieldname, message):
+        raise SuiteError(fieldname, message, source)
+
+    if not isinstance(data, dict):
+        fail("(top level)", f"a suite is a mapping with keys {', '.join(sorted(SUITE_KEYS))}")
+    _no_unknown(data, SUITE_KEYS, "", source)
+    name = data.get("name", default_name)
+    if not isinstance(name, str) or not name:
+        fail("name", f"must be a non-empty string, got {name!r}")
+    exps = data.get("experiments")
+    if not isinstance(exps, list) or not exps:
+        fail("experiments", "must be a non-empty list of experiments (task x forecasters x schedule x seeds)")
+    suite = Suite(name=name, path=source, description=str(data.get("description", "")),
+                  experiments=[], paper=data.get("paper") or {})
+    for i, exp in enumerate(exps):
+        suite.experiments.append(_validate_experiment(exp, f"experiments[{i}]", source))
+    suite.trials()  # every trial is built (and so validated) before anything runs
+    return suite
+
+
+def _no_unknown(d: dict, allowed: set, prefix: str, source: str) -> None:
+    for key in d:
+        if key not in allowed:
+            raise SuiteError(f"{prefix}{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}", source)
+
+
+def _int(value, fieldname, source, minimum=1):
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise SuiteError(fieldname, f"must be a whole number >= {minimum}, got {value!r}", source)
+    return value
+
+
+def _validate_experiment(exp, where: str, source: str) -> dict:
+    from predictors import create_forecaster, list_forecasters
+    from tasks import create_task, list_tasks
+
+    if not isinstance(exp, dict):
+        raise SuiteError(where, f"an experiment is a mapping with keys {', '.join(sorted(EXPERIMENT_KEYS))}", source)
+    _no_unknown(exp, EXPERIMENT_KEYS, f"{where}.", source)
+    if "task" not in exp:
+        raise SuiteError(f"{where}.task", f"is required; one of {', '.join(list_tasks())} or timm:<model>", source)
+    task_name = exp["task"]
+    if not isinstance(task_name, str):
+        raise SuiteError(f"{where}.task", f"must be a task name, got {task_name!r}", source)
+    try:
+        create_task(task_name)
+    except IntrobenchError as exc:
+        raise SuiteError(f"{where}.task", str(exc), source) from None
+    for key in ("steps", "eval_every", "samples"):
+        if key in exp:
+            _int(exp[key], f"{where}.{key}", source)
+    for key in ("reduced", "reset_optimizer"):
+        if key in exp and not isinstance(exp[key], bool):
+            raise SuiteError(f"{where}.{key}", f"must be true or false, got {exp[key]!r}", source)
+    seeds = exp.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = list(range(_int(seeds, f"{where}.seeds", source)))
+    if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0
+                                                             for s in seeds):
+        raise SuiteError(f"{where}.seeds", f"must be a count or a list of whole numbers >= 0, got {seeds!r}", source)
+    target = exp.get("target")
+    if target is not None and target != "baseline_max" and not (
+            isinstance(target, (int, float)) and not isinstance(target, bool) and 0 < target <= 1):
+        raise SuiteError(f"{where}.target", f"must be an accuracy in (0, 1] or 'baseline_max', got {target!r}", source)
+    if "jumps" in exp and "schedule" in exp:
+        raise SuiteError(f"{where}.schedule", "give either jumps or schedule, not both", source)
+    schedules = _schedules(exp, where, source)
+    forecasters = exp.get("forecasters")
+    if not isinstance(forecasters, list) or not forecasters:
+        raise SuiteError(f"{where}.forecasters", f"must be a non-empty list; names: {', '.join(list_forecasters())}",
+                         source)
+    specs = []
+    for j, f in enumerate(forecasters):
+        fwhere = f"{where}.forecasters[{j}]"
+        if isinstance(f, str):
+            f = {"name": f}
+        if not isinstance(f, dict) or not isinstance(f.get("name"), str):
+            raise SuiteError(fwhere, f"must be a name or a mapping with 'name'; names: {', '.join(list_forecasters())}",
+                             source)
+        if f["name"] not in list_forecasters():
+            raise SuiteError(f"{fwhere}.name", f"unknown forecaster '{f['name']}'; allowed: "
+                                               f"{', '.join(list_forecasters())}", source)
+        params = {k: v for k, v in f.items() if k != "name"}
+        for k, v in params.items():
+            if isinstance(v, dict) and (len(v) != 1 or next(iter(v)) not in SAMPLERS):
+                raise SuiteError(f"{fwhere}.{k}", f"a sampled value is one of {', '.join(sorted(SAMPLERS))}, got {v!r}",
+                                 source)
+        for combo in _param_grid(params, 1, random.Random(0)):
+            try:
+                create_forecaster(f["name"], **combo)
+            except (IntrobenchError, TypeError) as exc:
+                raise SuiteError(f"{fwhere}.{getattr(exc, 'field', 'params')}", str(exc).split(": ", 1)[-1],
+                                 source) from None
+        specs.append({"name": f["name"], "params": params})
+    if target == "baseline_max" and not any(s["name"] == "none" for s in specs):
+        raise SuiteError(f"{where}.target", "baseline_max needs the baseline 'none' among the forecasters", source)
+    if "optimizer" in exp:
+        from tasks.base import parse_optimizer
+
+        try:
+            parse_optimizer(exp["optimizer"])
+        except ConfigError as exc:
+            raise SuiteError(f"{where}.optimizer", str(exc).split(": ", 1)[-1], source) from None
+    return {**exp, "forecasters": specs, "seeds": seeds, "schedules": schedules}
+
+
+def _schedules(exp, where, source) -> list[tuple[int, ...] | None]:
+    if "schedule" in exp:
+        sch = exp["schedule"]
+        if not isinstance(sch, dict):
+            raise SuiteError(f"{where}.schedule", "must be a mapping {first, interval, count}", source)
+        _no_unknown(sch, SCHEDULE_KEYS, f"{where}.schedule.", source)
+        for k in SCHEDULE_KEYS:
+            if k not in sch:
+                raise SuiteError(f"{where}.schedule.{k}", "is required (a number or a list of numbers)", source)
+        grids = {k: sch[k] if isinstance(sch[k], list) else [sch[k]] for k in SCHEDULE_KEYS}
+        for k, values in grids.items():
+            for v in values:
+                _int(v, f"{where}.schedule.{k}", source)
+        return [tuple(f + i * iv for i in range(c))
+                for f, iv, c in itertools.product(grids["first"], grids["interval"], grids["count"])]
+    if "jumps" not in exp:
+        return [None]
+    jumps = exp["jumps"]
+    lists = jumps if isinstance(jumps, list) and jumps and all(isinstance(j, list) for j in jumps) else [jumps]
+    for lst in lists:
+        if not isinstance(lst, list) or not all(isinstance(j, int) and not isinstance(j, bool) for j in lst):
+            raise SuiteError(f"{where}.jumps", f"must be a list of step numbers or a list of such lists, got {jumps!r}",
+                             source)
+    return [tuple(lst) for lst in lists]
+
+
+def _param_grid(params: dict, samples: int, rng: random.Random) -> list[dict]:
+    grid_keys = [k for k, v in params.items() if not isinstance(v, dict)]
+    sampled = {k: v for k, v in params.items() if isinstance(v, dict)}
+    grid = [dict(zip(grid_keys, combo)) for combo in
+            itertools.product(*[(params[k] if isinstance(params[k], list) else [params[k]]) for k in grid_keys])]
+    if not sampled:
+        return grid
+    out = []
+    for combo in grid:
+        for _ in range(samples):
+            draw = dict(combo)
+            for k, spec in sampled.items():
+                kind, arg = next(iter(spec.items()))
+                if kind == "choice":
+                    draw[k] = rng.choice(arg)
+                elif kind == "uniform":
+                    draw[k] = round(rng.uniform(*arg), 6)
+                else:
+                    draw[k] = round(math.exp(rng.uniform(math.log(arg[0]), math.log(arg[1]))), 6)
+            out.append(draw)
+    return out
+
+
+def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
+    from .run import plan
+
+    where = f"experiments[{index}]"
+    seed = int(hashlib.sha256(f"{suite.name}/{index}".encode()).hexdigest()[:8], 16)
+    rng = random.Random(seed)
+    target = exp.get("target")
+    mode = "baseline_max" if target == "baseline_max" else "fixed"
+    trials = []
+    for spec in exp["forecasters"]:
+        for params in _param_grid(spec["params"], exp.get("samples", 1), rng):
+            for jumps in (exp["schedules"] if spec["name"] != "none" else [None]):
+                for s in exp["seeds"]:
+                    config = RunConfig(task=exp["task"], forecaster=spec["name"], forecaster_params=params, jumps=jumps,
+                                       steps=exp.get("steps"), seed=s, eval_every=exp.get("eval_every"),
+                                       target=target if mode == "fixed" else None, reduced=exp.get("reduced", False),
+                                       reset_optimizer=exp.get("reset_optimizer", False),
+                                       optimizer=exp.get("optimizer"))
+                    try:
+                        plan(config)
+                    except ConfigError as exc:
+                        raise SuiteError(f"{where}.{exc.field}", str(exc).split(": ", 1)[-1], suite.path) from None
+                    label = _label(config, jumps)
+                    trials.append(Trial(suite.name, config.key(), label, index, config, mode))
+    return trials
+
+
+def _label(config: RunConfig, jumps) -> str:
+    params = ",".join(f"{k}={v}" for k, v in sorted(config.forecaster_params.items()))
+    fc = f"{config.forecaster}({params})" if params else config.forecaster
+    sched = f" @{'/'.join(map(str, jumps))}" if jumps else ""
+    opt = f" [{config.optimizer}]" if config.optimizer else ""
+    return f"{config.task}{opt} {fc}{sched} s{config.seed}"

@@ -1,0 +1,103 @@
+import textwrap
+
+import pytest
+
+from benchmark.errors import IntrobenchError
+from benchmark.suites import SuiteError, builtin_suites, load_suite
+
+BUILTIN = ["paper-mnist", "paper-cifar", "paper-imagenet", "paper-adam", "paper-baselines", "paper-k",
+           "sweep-schedule", "sweep-ratio", "quickstart", "smoke"]
+
+
+def test_every_named_suite_ships_and_validates():
+    assert set(BUILTIN) <= set(builtin_suites())
+    for name in BUILTIN:
+        assert load_suite(name).trials()
+
+
+@pytest.mark.parametrize("name", [n for n in BUILTIN if n.startswith("paper-")])
+def test_paper_suites_run_the_extrapolate_controls_beside_introspection(name):
+    trials = load_suite(name).trials()
+    groups = {}
+    for t in trials:
+        c = t.config
+        groups.setdefault((t.experiment, c.jumps, c.optimizer), {}).setdefault(
+            (c.forecaster, c.forecaster_params.get("ratio")), set()).add(c.seed)
+    for key, forecasters in groups.items():
+        intro = [seeds for (f, _), seeds in forecasters.items() if f == "introspection"]
+        if not intro:
+            continue
+        for ratio in (1.3, 2.0):
+            assert forecasters.get(("extrapolate", ratio)) == intro[0], (name, key, ratio)
+
+
+def test_quickstart_has_the_control():
+    labels = [t.label for t in load_suite("quickstart").trials()]
+    assert sum("extrapolate(ratio=1.3)" in l for l in labels) == 3
+
+
+def test_grids_and_samples_expand(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""
+        experiments:
+          - task: mnist3
+            forecasters: [none, {name: quadratic, ratio: [1.2, 1.3]}, {name: extrapolate, ratio: {uniform: [1.1, 2.0]}}]
+            schedule: {first: [3000, 4000], interval: 1000, count: [2, 3]}
+            samples: 3
+            seeds: 2
+    """))
+    trials = load_suite(str(path)).trials()
+    # none: 2 seeds; quadratic: 2 ratios x 4 schedules x 2 seeds; extrapolate: 3 samples x 4 schedules x 2 seeds
+    assert len(trials) == 2 + 16 + 24
+    assert {t.config.jumps for t in trials if t.config.forecaster == "quadratic"} == {
+        (3000, 4000), (3000, 4000, 5000), (4000, 5000), (4000, 5000, 6000)}
+    ratios = {t.config.forecaster_params["ratio"] for t in trials if t.config.forecaster == "extrapolate"}
+    assert len(ratios) == 3 and all(1.1 <= r <= 2.0 for r in ratios)
+    assert [t.key for t in load_suite(str(path)).trials()] == [t.key for t in trials]  # same trials every time
+
+
+BAD = {
+    "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: description, experiments"),
+    "no experiments": ("description: x", "experiments: must be a non-empty list"),
+    "unknown experiment key": ("experiments: [{task: mnist3, forecasters: [none], stepz: 5}]",
+                               "experiments[0].stepz: unknown key; allowed:"),
+    "unknown task": ("experiments: [{task: mnist9, forecasters: [none]}]",
+                     "experiments[0].task: unknown task 'mnist9'; valid names: alexnet"),
+    "unknown forecaster": ("experiments: [{task: mnist3, forecasters: [none, oracle]}]",
+                           "experiments[0].forecasters[1].name: unknown forecaster 'oracle'; allowed: extrapolate"),
+    "wrong type": ("experiments: [{task: mnist3, forecasters: [none], seeds: three}]",
+                   "experiments[0].seeds: must be a count or a list of whole numbers"),
+    "wrong type steps": ("experiments: [{task: mnist3, forecasters: [none], steps: 1.5}]",
+                         "experiments[0].steps: must be a whole number >= 1"),
+    "impossible schedule": ("experiments: [{task: mnist3, forecasters: [introspection], jumps: [6000, 99000]}]",
+                            "experiments[0].jumps: a jump at step 99000 is past the budget of 15000 steps"),
+    "unsorted schedule": ("experiments: [{task: mnist3, forecasters: [introspection], jumps: [8000, 6000]}]",
+                          "experiments[0].jumps: jump points must be in increasing order"),
+    "bad forecaster parameter": ("experiments: [{task: mnist3, forecasters: [{name: quadratic, ratio: 0.9}]}]",
+                                 "experiments[0].forecasters[0].ratio: must be a number > 1"),
+    "unknown forecaster parameter": ("experiments: [{task: mnist3, forecasters: [{name: noise, sigma: 1}]}]",
+                                     "experiments[0].forecasters[0].forecaster_params.sigma: 'noise' takes no parameter 'sigma'; allowed: std"),
+    "bad target": ("experiments: [{task: mnist3, forecasters: [none], target: 95}]",
+                   "experiments[0].target: must be an accuracy in (0, 1] or 'baseline_max'"),
+    "baseline_max without baseline": ("experiments: [{task: mnist3, forecasters: [introspection], target: baseline_max}]",
+                                      "experiments[0].target: baseline_max needs the baseline 'none'"),
+    "bad optimizer": ("experiments: [{task: mnist3, forecasters: [none], optimizer: 'rmsprop:1'}]",
+                      "experiments[0].optimizer: must be NAME:LR with NAME one of sgd, adam"),
+    "not yaml": ("experiments: [task: {", "yaml: not valid YAML at line"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD))
+def test_bad_suite_files_name_file_and_field(case, tmp_path):
+    text, message = BAD[case]
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(SuiteError) as exc:
+        load_suite(str(path))
+    assert str(exc.value).startswith(f"{path}: "), str(exc.value)
+    assert message in str(exc.value)
+
+
+def test_unknown_suite_name_lists_the_builtin_ones():
+    with pytest.raises(IntrobenchError, match="unknown suite 'nope'; built-in suites: .*quickstart"):
+        load_suite("nope")
