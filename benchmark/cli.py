@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
 from .errors import IntrobenchError
 
@@ -103,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
     srun.add_argument("--no-progress", action="store_true")
     srun.add_argument("--json", action="store_true")
+
+    rep = sub.add_parser("report", parents=[common], help="leaderboards, plots and a performance profile")
+    rep.add_argument("--results", default="results", help="results folder holding results.sqlite")
+    rep.add_argument("--suite", help="only this suite (default: every suite in the store)")
+    rep.add_argument("--out", help="output folder (default: RESULTS/report)")
+    rep.add_argument("--format", default="md,html", help="comma-separated: md, html")
+    rep.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default="auto")
 
     tf = sub.add_parser("train-forecaster", parents=[common], help="train the introspection net from N0 on MNIST")
     tf.add_argument("--k", type=_float, default=2.0, help="forecast step as a multiple of t (paper: 2.0)")
@@ -279,7 +287,34 @@ def cmd_suite(args) -> int:
     return 0
 
 
-COMMANDS = {"suites": cmd_suites, "suite": cmd_suite, "tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
+def cmd_report(args) -> int:
+    from .report import build_report
+
+    formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
+    bad = [f for f in formats if f not in ("md", "html")]
+    if bad or not formats:
+        raise IntrobenchError(f"--format takes md and/or html, got {args.format!r}")
+    report = build_report(args.results, suite=args.suite, out=args.out, formats=formats, wandb_mode=args.wandb)
+    out = Path(args.out or Path(args.results) / "report")
+    for s in report["suites"]:
+        for exp in s["experiments"]:
+            _table(f"{s['suite']}: {exp['experiment']} (target {exp['target']})", COLUMNS_REPORT,
+                   [_report_cells(e) for e in exp["leaderboard"]])
+    print("report: " + ", ".join(str(out / f"report.{f}") for f in formats))
+    return 0
+
+
+def _report_cells(e):
+    from .report import _row_cells
+
+    return _row_cells(e)
+
+
+COLUMNS_REPORT = ["forecaster", "seeds ok/div/fail", "steps to target", "median-curve step", "speedup", "max acc",
+                  "max step", "acc @25/50/75/100%", "wall s", "forecast s"]
+
+
+COMMANDS = {"report": cmd_report, "suites": cmd_suites, "suite": cmd_suite, "tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
             "train-forecaster": cmd_train_forecaster, "analyze": cmd_analyze}
 
 

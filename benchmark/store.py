@@ -13,6 +13,7 @@ from pathlib import Path
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     suite TEXT NOT NULL,
+    suite_path TEXT,              -- the suite file, so a report can tell which trials are missing
     key TEXT NOT NULL,            -- RunConfig.key(): a hash of everything that changes the result, seed included
     label TEXT NOT NULL,
     experiment INTEGER NOT NULL,
@@ -32,9 +33,14 @@ CREATE TABLE IF NOT EXISTS trials (
     seconds REAL,
     PRIMARY KEY (suite, key)
 );
+CREATE TABLE IF NOT EXISTS suites (
+    suite TEXT PRIMARY KEY,
+    path TEXT,
+    trials TEXT NOT NULL          -- [[key, label], ...]: every trial the suite asks for, finished or not
+);
 """
 
-COLUMNS = ("suite", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config", "summary",
+COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config", "summary",
            "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")
 
 
@@ -50,6 +56,9 @@ class ResultsStore:
         conn = sqlite3.connect(self.path, timeout=30)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.executescript(SCHEMA)
+        have = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
+        if "suite_path" not in have:  # stores written before the column existed
+            conn.execute("ALTER TABLE trials ADD COLUMN suite_path TEXT")
         return conn
 
     def write(self, row: dict) -> bool:
@@ -66,6 +75,26 @@ class ResultsStore:
                     f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                     [values.get(c) for c in COLUMNS])
                 return cur.rowcount == 1
+        finally:
+            conn.close()
+
+    def register_suite(self, suite: str, path: str, trials: list[tuple[str, str]]) -> None:
+        """Record which trials a suite asks for, so a report can name what is missing."""
+        conn = self._connect()
+        try:
+            with conn:
+                conn.execute("INSERT OR REPLACE INTO suites (suite, path, trials) VALUES (?, ?, ?)",
+                             (suite, path, json.dumps(trials)))
+        finally:
+            conn.close()
+
+    def expected(self, suite: str) -> list[tuple[str, str]] | None:
+        if not self.path.exists():
+            return None
+        conn = self._connect()
+        try:
+            got = conn.execute("SELECT trials FROM suites WHERE suite = ?", (suite,)).fetchone()
+            return [tuple(t) for t in json.loads(got[0])] if got else None
         finally:
             conn.close()
 

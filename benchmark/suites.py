@@ -47,6 +47,7 @@ class SuiteError(ConfigError):
 @dataclass(frozen=True)
 class Trial:
     suite: str
+    suite_path: str
     key: str
     label: str
     experiment: int
@@ -54,7 +55,7 @@ class Trial:
     target_mode: str  # "fixed" or "baseline_max" (target filled in from the experiment's baselines)
 
     def to_dict(self) -> dict:
-        return {"suite": self.suite, "key": self.key, "label": self.label, "experiment": self.experiment,
+        return {"suite": self.suite, "suite_path": self.suite_path, "key": self.key, "label": self.label, "experiment": self.experiment,
                 "target_mode": self.target_mode, "run": self.config.to_dict()}
 
 
@@ -281,7 +282,7 @@ def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
                     except ConfigError as exc:
                         raise SuiteError(f"{where}.{exc.field}", str(exc).split(": ", 1)[-1], suite.path) from None
                     label = _label(config, jumps)
-                    trials.append(Trial(suite.name, config.key(), label, index, config, mode))
+                    trials.append(Trial(suite.name, suite.path, config.key(), label, index, config, mode))
     return trials
 
 

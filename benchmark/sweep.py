@@ -72,7 +72,7 @@ def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | N
                wandb_dir: str | None, started: float | None) -> dict:
     run_cfg = trial["run"]
     now = time.time()
-    return {"suite": trial["suite"], "key": trial["key"], "label": trial["label"], "experiment": trial["experiment"],
+    return {"suite": trial["suite"], "suite_path": trial["suite_path"], "key": trial["key"], "label": trial["label"], "experiment": trial["experiment"],
             "task": run_cfg["task"], "forecaster": run_cfg["forecaster"], "seed": run_cfg["seed"], "status": status,
             "error": error, "config": run_cfg, "summary": payload["summary"] if payload else None,
             "curve": payload["curve"] if payload else None, "events": payload["events"] if payload else None,
@@ -167,6 +167,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         raise IntrobenchError(f"{store.path} already holds {len(done & {t.key for t in trials})} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
     todo = [t for t in trials if t.key not in done]
+    store.register_suite(suite.name, suite.path, [(t.key, t.label) for t in trials])
     mode, note = resolve_mode(opts.wandb)
     if note:
         print(note, file=sys.stderr)
