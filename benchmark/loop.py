@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from . import metrics
-from .data import prepare_batch
+from .data import TensorData, prepare_batch
 
 Evaluate = Callable[[str], float]  # phase -> held-out accuracy (the point also lands on the curve)
 
@@ -61,7 +61,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
           scheduler=None, seed: int = 0, device: torch.device | str = "cpu",
           hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train") -> RunResult:
     device = torch.device(device)
-    gen = torch.Generator(device=device if getattr(data, "x_train", None) is not None and data.x_train.device.type == device.type else "cpu")
+    # Batches are drawn where the data lives: on the GPU for in-memory tensors there, else on the CPU.
+    gen = torch.Generator(device=data.x_train.device if isinstance(data, TensorData) else "cpu")
     gen.manual_seed(seed)
     curve: list[dict] = []
     eval_seconds = 0.0

@@ -40,8 +40,8 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 """
 
-COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config", "summary",
-           "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")
+COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config",
+           "summary", "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")
 
 
 class ResultsStore:

@@ -55,8 +55,8 @@ class Trial:
     target_mode: str  # "fixed" or "baseline_max" (target filled in from the experiment's baselines)
 
     def to_dict(self) -> dict:
-        return {"suite": self.suite, "suite_path": self.suite_path, "key": self.key, "label": self.label, "experiment": self.experiment,
-                "target_mode": self.target_mode, "run": self.config.to_dict()}
+        return {"suite": self.suite, "suite_path": self.suite_path, "key": self.key, "label": self.label,
+                "experiment": self.experiment, "target_mode": self.target_mode, "run": self.config.to_dict()}
 
 
 @dataclass

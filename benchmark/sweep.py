@@ -48,14 +48,8 @@ def trial_fn(config: dict) -> None:
     torch.set_num_threads(1)
     case = config["case"]
     load_plugins(case["plugins"])
-    trial = case["trial"]
-    cfg = dict(trial["run"])
-    if case.get("target") is not None:
-        cfg["target"] = case["target"]
-    if case.get("gpus", 0) > 0:
-        cfg["device"] = "cuda"
-    run_config = RunConfig.from_dict(cfg)
-    trial = {**trial, "run": run_config.to_dict()}
+    trial = effective_trial(case)
+    run_config = RunConfig.from_dict(trial["run"])
     started = time.time()
     try:
         result = run(run_config, progress=False)
@@ -68,12 +62,23 @@ def trial_fn(config: dict) -> None:
                  "wandb_dir": wandb_dir or "", "started": started, "status": result.summary["status"]})
 
 
+def effective_trial(case: dict) -> dict:
+    """The trial as it really runs: the baseline_max target filled in, on the GPU when it was given one."""
+    trial = case["trial"]
+    run_cfg = dict(trial["run"])
+    if case.get("target") is not None:
+        run_cfg["target"] = case["target"]
+    if case.get("gpus", 0) > 0:
+        run_cfg["device"] = "cuda"
+    return {**trial, "run": run_cfg}
+
+
 def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | None, node: str | None,
                wandb_dir: str | None, started: float | None) -> dict:
     run_cfg = trial["run"]
     now = time.time()
-    return {"suite": trial["suite"], "suite_path": trial["suite_path"], "key": trial["key"], "label": trial["label"], "experiment": trial["experiment"],
-            "task": run_cfg["task"], "forecaster": run_cfg["forecaster"], "seed": run_cfg["seed"], "status": status,
+    return {"suite": trial["suite"], "suite_path": trial["suite_path"], "key": trial["key"], "label": trial["label"],
+            "experiment": trial["experiment"], "task": run_cfg["task"], "forecaster": run_cfg["forecaster"], "seed": run_cfg["seed"], "status": status,
             "error": error, "config": run_cfg, "summary": payload["summary"] if payload else None,
             "curve": payload["curve"] if payload else None, "events": payload["events"] if payload else None,
             "node": node, "wandb_dir": wandb_dir, "started": started, "finished": now,
@@ -97,7 +102,7 @@ def _make_callback(store: ResultsStore, progress):
             res = trial.last_result or {}
             payload = json.loads(res["payload"]) if "payload" in res else None
             status = payload["summary"]["status"] if payload else "failed"
-            store.write(_store_row(trial.config["case"]["trial"], status=status, payload=payload,
+            store.write(_store_row(effective_trial(trial.config["case"]), status=status, payload=payload,
                                    error=None if payload else "trial ended without a result",
                                    node=res.get("node"), wandb_dir=res.get("wandb_dir") or None,
                                    started=res.get("started")))
@@ -106,7 +111,7 @@ def _make_callback(store: ResultsStore, progress):
             progress.update(self)
 
         def on_trial_error(self, iteration, trials, trial, **info):
-            store.write(_store_row(trial.config["case"]["trial"], status="failed", payload=None, error=_error_text(trial),
+            store.write(_store_row(effective_trial(trial.config["case"]), status="failed", payload=None, error=_error_text(trial),
                                    node=None, wandb_dir=None, started=None))
             self.running -= 1
             self.failed += 1

@@ -159,6 +159,10 @@ def test_report_from_a_real_suite_run_matches_the_store(real_results):
     base_rows = [r for r in rows if r["experiment"] == 0 and r["forecaster"] == "none"]
     target = metrics.median([r["summary"]["max_accuracy"] for r in base_rows])
     assert exp["target"] == pytest.approx(target)  # baseline_max, as the suite ran it
+    for r in rows:  # the store keeps the config each trial really ran with
+        if r["experiment"] == 0:
+            assert r["config"]["target"] == (None if r["forecaster"] == "none" else pytest.approx(target))
+            assert r["summary"]["target"] == pytest.approx(target) or r["forecaster"] == "none"
     by_variant = {e["forecaster"]: e for e in exp["leaderboard"]}
     for name, entry in by_variant.items():
         mine = [metrics.steps_to_target(r["curve"], target) for r in rows
