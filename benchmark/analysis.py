@@ -28,6 +28,7 @@ def forecast_quality(steps: torch.Tensor, weights: torch.Tensor, jumps, variants
 
     for label, forecaster in variants:
         if forecaster.horizon is None:
+            notes.append(f"{label}: forecasts no particular later step, so there is nothing to compare it with")
             continue
         for t in jumps:
             need = [snapshot_step(f, t) for f in forecaster.fractions] + [t]

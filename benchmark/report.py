@@ -320,7 +320,7 @@ COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve
            "max step", "acc @25/50/75/100%", "wall s", "forecast s"]
 
 
-def _row_cells(e: dict) -> list[str]:
+def row_cells(e: dict) -> list[str]:
     acc = e["accuracy_at"]
     at = "/".join(f"{acc[f]:.3f}" if acc.get(f) is not None else "-" for f in ("25", "50", "75", "100"))
     sp = e["speedup"]
@@ -347,7 +347,7 @@ def _markdown(report: dict, out: Path) -> str:
             lines += ["| " + " | ".join(COLUMNS + (["paper"] if exp.get("paper") else [])) + " |",
                       "|" + " --- |" * (len(COLUMNS) + (1 if exp.get("paper") else 0))]
             for e in exp["leaderboard"]:
-                cells = _row_cells(e) + ([exp["paper"] if e["forecaster"] == "introspection" else ""]
+                cells = row_cells(e) + ([exp["paper"] if e["forecaster"] == "introspection" else ""]
                                          if exp.get("paper") else [])
                 lines.append("| " + " | ".join(c.replace("|", "/") for c in cells) + " |")
             lines.append("")
@@ -379,7 +379,7 @@ def _html(report: dict, out: Path) -> str:
             cols = COLUMNS + (["paper"] if exp.get("paper") else [])
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in cols) + "</tr>")
             for e in exp["leaderboard"]:
-                cells = _row_cells(e) + ([exp["paper"] if e["forecaster"] == "introspection" else ""]
+                cells = row_cells(e) + ([exp["paper"] if e["forecaster"] == "introspection" else ""]
                                          if exp.get("paper") else [])
                 parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
             parts.append("</table>")
@@ -394,28 +394,26 @@ def _html(report: dict, out: Path) -> str:
 
 def _log_wandb(report: dict, results: Path, requested: str) -> dict:
     """The leaderboard as a W&B Table in a `leaderboard` run of each suite's group; a W&B report when online."""
-    import os
-
-    from .tracking import PROJECT, resolve_mode, wandb_env
+    from .tracking import PROJECT, resolve_mode, wandb_environment
 
     mode, note = resolve_mode(requested)
     if mode == "disabled":
         return {"mode": mode}
-    os.environ.update(wandb_env(results))
     import wandb
 
     runs = []
-    for s in report["suites"]:
-        run = wandb.init(project=PROJECT, group=s["suite"], name=f"leaderboard {s['suite']}", job_type="leaderboard",
-                         mode=mode, dir=os.environ["WANDB_DIR"], reinit="create_new",
-                         settings=wandb.Settings(console="off", x_disable_stats=True))
-        table = wandb.Table(columns=["experiment"] + COLUMNS)
-        for exp in s["experiments"]:
-            for e in exp["leaderboard"]:
-                table.add_data(exp["experiment"], *_row_cells(e))
-        run.log({"leaderboard": table})
-        runs.append(str(Path(run.dir).parent))
-        run.finish()
+    with wandb_environment(results) as env:
+        for s in report["suites"]:
+            run = wandb.init(project=PROJECT, group=s["suite"], name=f"leaderboard {s['suite']}",
+                             job_type="leaderboard", mode=mode, dir=env["WANDB_DIR"], reinit="create_new",
+                             settings=wandb.Settings(console="off", x_disable_stats=True))
+            table = wandb.Table(columns=["experiment"] + COLUMNS)
+            for exp in s["experiments"]:
+                for e in exp["leaderboard"]:
+                    table.add_data(exp["experiment"], *row_cells(e))
+            run.log({"leaderboard": table})
+            runs.append(str(Path(run.dir).parent))
+            run.finish()
     if mode != "online":
         print("W&B: offline, so the leaderboard is a local W&B Table only (no W&B report); "
               "`wandb sync` uploads it later" + (f" ({note})" if note else ""), file=sys.stderr)

@@ -184,7 +184,6 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     for k in ("INTROBENCH_DATA", "INTROBENCH_CACHE", "WANDB_API_KEY", "WANDB_BASE_URL"):
         if os.environ.get(k):
             env[k] = os.environ[k]
-    os.environ.update(env)  # the driver logs nothing to W&B itself, but Ray workers on this machine inherit it
     started_ray = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
@@ -193,8 +192,12 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         else:
             import torch
 
+            from .environment import scoped_env
+
             gpus = torch.cuda.device_count() if opts.gpus_per_trial > 0 else 0
-            ray.init(num_cpus=opts.workers, num_gpus=gpus, **kwargs)
+            # A local instance of ours needs no token (Ray's token auth otherwise leaves its workers waiting).
+            with scoped_env({"RAY_AUTH_MODE": env["RAY_AUTH_MODE"]}):
+                ray.init(num_cpus=opts.workers, num_gpus=gpus, **kwargs)
         started_ray = True
     progress = _Progress(len(trials), len(trials) - len(todo), opts.progress)
     callback = _make_callback(store, progress)

@@ -11,6 +11,8 @@ import socket
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .environment import scoped_env
+
 MODES = ("auto", "online", "offline", "disabled")
 PROJECT = "introbench"
 
@@ -20,6 +22,11 @@ def wandb_env(results_dir: str | Path) -> dict[str, str]:
     return {"WANDB_DIR": str(base), "WANDB_CACHE_DIR": str(base / ".cache"), "WANDB_CONFIG_DIR": str(base / ".config"),
             "WANDB_DATA_DIR": str(base / ".data"), "WANDB_ARTIFACT_DIR": str(base / ".artifacts"),
             "WANDB_SILENT": "true", "WANDB_CONSOLE": "off"}
+
+
+def wandb_environment(results_dir: str | Path):
+    """W&B's folders under the results folder for the duration, then the caller's environment as it was."""
+    return scoped_env(wandb_env(results_dir))
 
 
 def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:

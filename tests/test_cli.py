@@ -100,3 +100,15 @@ def test_plugin_that_fails_to_import(tmp_path):
     assert f"plugin {plugin} failed to import: ModuleNotFoundError" in proc.stderr
     proc = introbench("tasks", "--plugin", "no.such.module")
     assert "plugin no.such.module failed to import" in proc.stderr
+
+
+def test_compare_baseline_reports_both_speedups(capsys, data_dir):
+    assert main(["run", "mnist3", "--reduced", "--forecaster", "extrapolate", "--compare-baseline", "--json",
+                 "--no-progress", "--target", "0.3", "--data-dir", str(data_dir)]) == 0
+    s = json.loads(capsys.readouterr().out)
+    vs = s["vs_baseline_max"]
+    assert vs["target"] == s["baseline"]["max_accuracy"] and vs["baseline_steps"] == s["baseline"]["max_accuracy_step"]
+    if vs["steps"]:
+        assert vs["speedup"] == pytest.approx(vs["baseline_steps"] / vs["steps"])
+    assert s["steps_to_target"] and s["baseline"]["steps_to_target"]  # 30% is within reach of both
+    assert s["speedup"] == pytest.approx(s["baseline"]["steps_to_target"] / s["steps_to_target"])
