@@ -160,7 +160,6 @@ def _baseline_target(store: ResultsStore, suite: Suite, experiment: int) -> floa
 
 def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     import ray
-    from ray import tune
 
     from .tracking import resolve_mode, wandb_env
 
@@ -219,12 +218,11 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
 def _fit(suite, phase: list[Trial], number: int, opts: SweepOptions, mode: str, results: Path, callback, store):
     from ray import tune
 
-    targets = {t.experiment: _baseline_target(store, suite, t.experiment) for t in phase
-               if t.target_mode == "baseline_max"}
-    space = [{"trial": t.to_dict(), "target": targets.get(t.experiment) if t.target_mode == "baseline_max" else None,
-              "gpus": opts.gpus_per_trial, "wandb_mode": mode, "plugins": [str(Path(p).resolve()) if Path(p).exists()
-                                                                            else p for p in opts.plugins]}
-             for t in phase]
+    targets = {e: _baseline_target(store, suite, e) for e in {t.experiment for t in phase
+                                                               if t.target_mode == "baseline_max"}}
+    plugins = [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
+    space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
+              "wandb_mode": mode, "plugins": plugins} for t in phase]
     trainable = tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
     tuner = tune.Tuner(
         trainable,
