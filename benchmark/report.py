@@ -197,6 +197,7 @@ def _schedule_heatmaps(name, slug, entries, out) -> list[Path]:
     """For schedule sweeps: median steps_to_target over first jump x interval, one panel per forecaster and count."""
     import matplotlib.pyplot as plt
     import numpy as np
+    from matplotlib import patheffects
 
     groups: dict[tuple[str, int], dict[tuple[int, int], float | None]] = {}
     for e in entries:
@@ -222,7 +223,8 @@ def _schedule_heatmaps(name, slug, entries, out) -> list[Path]:
         ax.set_ylabel("interval")
         for (yi, xi), v in np.ndenumerate(grid):
             ax.text(xi, yi, "never" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7,
-                    color="white" if not np.isnan(v) else "red")
+                    color="black" if not np.isnan(v) else "red",
+                    path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
         fig.colorbar(im, ax=ax, label="median steps to target")
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
         fig.tight_layout()

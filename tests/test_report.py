@@ -29,7 +29,7 @@ def row(suite, forecaster, seed, points, status="finished", params=None, jumps=N
                    "accuracy_at": metrics.accuracy_at_fractions(c, 2000), "jump_points": jumps or []}
     cfg = {"task": task, "forecaster": forecaster, "forecaster_params": params, "jumps": jumps, "seed": seed,
            "target": target, "optimizer": None}
-    key = f"{forecaster}-{json.dumps(params, sort_keys=True)}-{seed}-{experiment}"
+    key = f"{forecaster}-{json.dumps(params, sort_keys=True)}-{jumps}-{seed}-{experiment}"
     return {"suite": suite, "key": key, "label": key, "experiment": experiment, "task": task,
             "forecaster": forecaster, "seed": seed, "status": status, "error": error, "config": cfg,
             "summary": summary, "curve": c, "events": []}
@@ -192,3 +192,19 @@ def test_partial_results_name_the_missing_trials(real_results, tmp_path):
     report = build_report(copy, wandb_mode="disabled")
     (note,) = report["suites"][0]["notes"]
     assert "1 trial(s) of the suite are not in the store" in note and "extrapolate(ratio=1.3) s1" in note
+
+
+def test_schedule_sweep_gets_a_heat_map(tmp_path):
+    store = ResultsStore(tmp_path)
+    store.write(row("sweep", "none", 0, ramp(1500)))
+    for first in (200, 400):
+        for interval in (100, 300):
+            reach = 600 + first + interval
+            store.write(row("sweep", "extrapolate", 0, ramp(reach), params={"ratio": 1.3},
+                            jumps=[first, first + interval]))
+    report = build_report(tmp_path, wandb_mode="disabled")
+    plots = report["suites"][0]["experiments"][0]["plots"]
+    heat = [p for p in plots if p.endswith("heatmap.png")]
+    assert len(heat) == 1 and (tmp_path / "report" / heat[0]).read_bytes()[:8] == PNG
+    board = report["suites"][0]["experiments"][0]["leaderboard"]
+    assert board[0]["jumps"] == [200, 300] and board[0]["steps_to_target"][0] == 900  # fastest schedule first
