@@ -8,26 +8,27 @@ import sys
 from pathlib import Path
 
 from .errors import IntrobenchError
+from .tracking import MODES as WANDB_MODES
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive whole number, got {value}")
-    return value
+def _whole_number(minimum: int):
+    """An argparse type for whole numbers >= minimum, with a message that says which."""
+    what = "a positive whole number" if minimum == 1 else f"a whole number >= {minimum}"
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {what}, got {value}")
+        return value
+
+    return parse
 
 
-def _non_negative_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a whole number >= 0, got {value}")
-    return value
+_positive_int = _whole_number(1)
+_non_negative_int = _whole_number(0)
 
 
 def _jump_list(text: str) -> list[int]:
@@ -99,7 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
     srun.add_argument("--resume", action="store_true", help="finish only the trials the store does not hold yet")
     srun.add_argument("--results", default="results", help="results folder (SQLite store, W&B runs)")
-    srun.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default="auto",
+    srun.add_argument("--wandb", choices=WANDB_MODES, default="auto",
                       help="auto: online when WANDB_API_KEY is set, else offline")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
     srun.add_argument("--no-progress", action="store_true")
@@ -110,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--suite", help="only this suite (default: every suite in the store)")
     rep.add_argument("--out", help="output folder (default: RESULTS/report)")
     rep.add_argument("--format", default="md,html", help="comma-separated: md, html")
-    rep.add_argument("--wandb", choices=["auto", "online", "offline", "disabled"], default="auto")
+    rep.add_argument("--wandb", choices=WANDB_MODES, default="auto")
 
     tf = sub.add_parser("train-forecaster", parents=[common], help="train the introspection net from N0 on MNIST")
     tf.add_argument("--k", type=_float, default=2.0, help="forecast step as a multiple of t (paper: 2.0)")
@@ -123,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--seed", type=_non_negative_int, default=0)
     tf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     tf.add_argument("--data-dir")
-    tf.add_argument("--histories", help="reuse (or save) N0's recorded histories in this .safetensors file")
+    tf.add_argument("--histories", help="a run folder in which N0's recorded histories are saved, or reused if there")
 
     an = sub.add_parser("analyze", parents=[common], help="weight-evolution figures and forecast quality of a run")
     an.add_argument("run_dir", metavar="RUN")
