@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 SCHEMA = """
@@ -50,16 +51,24 @@ class ResultsStore:
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
         self.path = self.folder / self.FILE
+        self._ready = False
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextmanager
+    def _db(self, row_factory=None):
+        """One connection for one operation; the schema is made (or brought up to date) once per store."""
         self.folder.mkdir(parents=True, exist_ok=True)
         conn = sqlite3.connect(self.path, timeout=30)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
-        have = {r[1] for r in conn.execute("PRAGMA table_info(trials)")}
-        if "suite_path" not in have:  # stores written before the column existed
-            conn.execute("ALTER TABLE trials ADD COLUMN suite_path TEXT")
-        return conn
+        conn.row_factory = row_factory
+        try:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(SCHEMA)
+                if "suite_path" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
+                    conn.execute("ALTER TABLE trials ADD COLUMN suite_path TEXT")  # stores made before the column
+                self._ready = True
+            yield conn
+        finally:
+            conn.close()
 
     def write(self, row: dict) -> bool:
         """Insert one trial in one transaction; False (and nothing written) if it is there already."""
@@ -68,67 +77,44 @@ class ResultsStore:
         for k in ("config", "summary", "curve", "events"):
             if values.get(k) is not None and not isinstance(values[k], str):
                 values[k] = json.dumps(values[k])
-        conn = self._connect()
-        try:
-            with conn:
-                cur = conn.execute(
-                    f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
-                    [values.get(c) for c in COLUMNS])
-                return cur.rowcount == 1
-        finally:
-            conn.close()
+        with self._db() as conn, conn:
+            cur = conn.execute(
+                f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
+                [values.get(c) for c in COLUMNS])
+            return cur.rowcount == 1
 
     def register_suite(self, suite: str, path: str, trials: list[tuple[str, str]]) -> None:
         """Record which trials a suite asks for, so a report can name what is missing."""
-        conn = self._connect()
-        try:
-            with conn:
-                conn.execute("INSERT OR REPLACE INTO suites (suite, path, trials) VALUES (?, ?, ?)",
-                             (suite, path, json.dumps(trials)))
-        finally:
-            conn.close()
+        with self._db() as conn, conn:
+            conn.execute("INSERT OR REPLACE INTO suites (suite, path, trials) VALUES (?, ?, ?)",
+                         (suite, path, json.dumps(trials)))
 
     def expected(self, suite: str) -> list[tuple[str, str]] | None:
         if not self.path.exists():
             return None
-        conn = self._connect()
-        try:
+        with self._db() as conn:
             got = conn.execute("SELECT trials FROM suites WHERE suite = ?", (suite,)).fetchone()
-            return [tuple(t) for t in json.loads(got[0])] if got else None
-        finally:
-            conn.close()
+        return [tuple(t) for t in json.loads(got[0])] if got else None
 
     def keys(self, suite: str) -> set[str]:
         if not self.path.exists():
             return set()
-        conn = self._connect()
-        try:
+        with self._db() as conn:
             return {k for (k,) in conn.execute("SELECT key FROM trials WHERE suite = ?", (suite,))}
-        finally:
-            conn.close()
 
     def rows(self, suite: str | None = None) -> list[dict]:
         if not self.path.exists():
             return []
-        conn = self._connect()
-        conn.row_factory = sqlite3.Row
-        try:
-            query = "SELECT * FROM trials" + (" WHERE suite = ?" if suite else "") + " ORDER BY suite, experiment, label"
-            out = []
-            for r in conn.execute(query, (suite,) if suite else ()):
-                d = dict(r)
-                for k in ("config", "summary", "curve", "events"):
-                    d[k] = json.loads(d[k]) if d[k] else None
-                out.append(d)
-            return out
-        finally:
-            conn.close()
+        query = "SELECT * FROM trials" + (" WHERE suite = ?" if suite else "") + " ORDER BY suite, experiment, label"
+        with self._db(sqlite3.Row) as conn:
+            found = [dict(r) for r in conn.execute(query, (suite,) if suite else ())]
+        for d in found:
+            for k in ("config", "summary", "curve", "events"):
+                d[k] = json.loads(d[k]) if d[k] else None
+        return found
 
     def suites(self) -> list[str]:
         if not self.path.exists():
             return []
-        conn = self._connect()
-        try:
+        with self._db() as conn:
             return [s for (s,) in conn.execute("SELECT DISTINCT suite FROM trials ORDER BY suite")]
-        finally:
-            conn.close()

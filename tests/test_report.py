@@ -122,7 +122,8 @@ def test_performance_profile():
 def test_bad_inputs(tmp_path, hand_store):
     with pytest.raises(IntrobenchError, match="no results store at"):
         build_report(tmp_path / "nothing", wandb_mode="disabled")
-    ResultsStore(tmp_path / "empty")._connect().close()
+    with ResultsStore(tmp_path / "empty")._db():  # the file and its tables, no trials
+        pass
     with pytest.raises(IntrobenchError, match="holds no trials yet"):
         build_report(tmp_path / "empty", wandb_mode="disabled")
     with pytest.raises(IntrobenchError, match="unknown suite 'other'.*it holds: hand"):
