@@ -99,7 +99,9 @@ class Introspection(Forecaster):
         w1, b1, w2, b2 = self._folded(history.device, history.dtype)
         # rows (w_0, w_.4t, w_.7t, w_t) feed the net's inputs (w_t, w_.7t, w_.4t, w_0): the flip and the x1000
         # are folded into w1, so a chunk is two matrix products with no transposed copy of the history.
-        hidden = torch.addmm(b1, w1, history).relu_() if not self.net.linear else torch.addmm(b1, w1, history)
+        hidden = torch.addmm(b1, w1, history)
+        if not self.net.linear:
+            hidden.relu_()
         return (w2 @ hidden).squeeze(0).add_(b2) / SCALE
 
     def _folded(self, device, dtype):
