@@ -35,7 +35,7 @@ from .errors import ConfigError, IntrobenchError
 
 SUITE_KEYS = {"name", "description", "experiments", "paper"}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
-                   "reset_optimizer", "optimizer", "samples", "label"}
+                   "reset_optimizer", "optimizer", "samples"}
 SCHEDULE_KEYS = {"first", "interval", "count"}
 SAMPLERS = {"uniform", "loguniform", "choice"}
 
