@@ -99,7 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--gpus-per-trial", type=_float, default=0.0, help="a fraction of a GPU per trial, e.g. 0.25")
     srun.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
     srun.add_argument("--resume", action="store_true", help="finish only the trials the store does not hold yet")
-    srun.add_argument("--results", default="results", help="results folder (SQLite store, W&B runs)")
+    srun.add_argument("--results", default="results", help="results folder (SQLite store, W&B runs, ray.log)")
+    srun.add_argument("--data-dir", help="datasets folder for every trial (default: $INTROBENCH_DATA, else the cache)")
     srun.add_argument("--wandb", choices=WANDB_MODES, default="auto",
                       help="auto: online when WANDB_API_KEY is set, else offline")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
@@ -133,9 +134,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+PATH_ARGS = ("data_dir", "results", "out", "histories")
+
+
+def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
+    """Every path the user gave, made absolute here at the edge: Ray runs trials in another working directory,
+    so a relative path must mean the same thing there as in `introbench run`. --weights and --plugin also take
+    names (a shipped weights file, a module): only an existing file is taken as a path."""
+    for name in PATH_ARGS:
+        if getattr(args, name, None):
+            setattr(args, name, str(Path(getattr(args, name)).expanduser().resolve()))
+    if getattr(args, "weights", None) and Path(args.weights).is_file():
+        args.weights = str(Path(args.weights).resolve())
+    if getattr(args, "plugin", None):
+        args.plugin = [str(Path(p).resolve()) if Path(p).is_file() else p for p in args.plugin]
+    return args
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = absolute_paths(parser.parse_args(argv))
     try:
         from .plugins import load_plugins
 
@@ -212,29 +230,29 @@ def cmd_run(args) -> int:
     if args.compare_baseline and config.forecaster != "none":
         import dataclasses
 
+        from . import scoring
+
         base_config = dataclasses.replace(_run_config(args, forecaster="none"), record_every=None)
         base = run(base_config, progress=not args.no_progress)
         summary["baseline"] = {k: base.summary[k] for k in ("steps_to_target", "max_accuracy",
                                                               "max_accuracy_step", "final_accuracy")}
-        summary["speedup"] = _speedup(base.summary["steps_to_target"], summary["steps_to_target"])
-        # The paper's fixed target may be out of reach of both: also compare against the baseline's own max.
-        from .metrics import steps_to_target
-
+        budget = result.summary["steps"]
+        paired = scoring.paired_speedup(base.summary["steps_to_target"], summary["steps_to_target"], budget,
+                                        config.seed)
+        summary["speedup"], summary["speedup_lower_bound"] = paired.value, paired.lower_bound
+        # The paper's fixed target may be out of reach of both: also score both against the baseline's own max.
         top = base.summary["max_accuracy"]
-        mine = steps_to_target(result.curve, top)
-        summary["vs_baseline_max"] = {"target": top, "baseline_steps": base.summary["max_accuracy_step"],
-                                      "steps": mine, "speedup": _speedup(base.summary["max_accuracy_step"], mine)}
+        mine = scoring.score_run(result.curve, target=top, eval_every=result.summary["eval_every"], steps=budget)
+        theirs = scoring.score_run(base.curve, target=top, eval_every=base.summary["eval_every"], steps=budget)
+        again = scoring.paired_speedup(theirs["steps_to_target"], mine["steps_to_target"], budget, config.seed)
+        summary["vs_baseline_max"] = {"target": top, "baseline_steps": theirs["steps_to_target"],
+                                      "steps": mine["steps_to_target"], "speedup": again.value,
+                                      "speedup_lower_bound": again.lower_bound}
     if args.json:
         print(json.dumps(summary))
     else:
         _print_summary(summary)
     return 0
-
-
-def _speedup(baseline: int | None, method: int | None) -> float | None:
-    if baseline is None or method is None or method == 0:
-        return None
-    return baseline / method
 
 
 def _print_summary(summary: dict) -> None:
@@ -285,13 +303,21 @@ def cmd_suite(args) -> int:
         raise IntrobenchError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
                         address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
-                        progress=not args.no_progress, plugins=tuple(args.plugin))
+                        progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
     else:
         _table(f"suite {suite.name}", ["", ""], [[k, v] for k, v in outcome.items()])
     missing = outcome["trials"] - outcome["stored"]
+    if outcome["failed"]:
+        from .scoring import first_line
+        from .store import ResultsStore
+
+        errors = [r["error"] for r in ResultsStore(args.results).rows(suite.name) if r["status"] == "failed"]
+        print(f"introbench: {outcome['failed']} trial(s) failed (first: {first_line(errors[0]) if errors else '?'}); "
+              f"`introbench report --results {args.results}` lists them, `--resume` reruns them", file=sys.stderr)
+        return 1
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
         return 1

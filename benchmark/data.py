@@ -179,36 +179,94 @@ def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, image_
     return data.subset(train_subset, test_subset).to(device)
 
 
-def _try_download(fn, what: str):
+class DataCorruptError(IntrobenchError):
+    pass
+
+
+def _download(fn, dest: Path):
+    """Run a torchvision download into ``dest``; on failure leave no folder behind that it made, and return
+    the exception instead of raising (an offline machine fails fast: no hang, no console noise)."""
+    import contextlib
+    import io
+    import shutil
+
+    made = dest
+    while not made.parent.exists():
+        made = made.parent
+    made = None if made.exists() else made  # the topmost folder this download would create
     old = socket.getdefaulttimeout()
-    socket.setdefaulttimeout(20)  # an offline machine must fail fast, never hang
+    socket.setdefaulttimeout(20)
     try:
-        return fn()
+        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+            return fn()
     except Exception as exc:  # torchvision raises RuntimeError/URLError/OSError variously
+        if made is not None:
+            shutil.rmtree(made, ignore_errors=True)
         return exc
     finally:
         socket.setdefaulttimeout(old)
 
 
+def _why(got) -> str:
+    """A failed download's cause, on one line."""
+    if got is None:
+        return ""
+    text = " ".join(str(got).split())
+    return f" (download failed: {text[:160]}{'...' if len(text) > 160 else ''})"
+
+
+IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}
+
+
+def check_idx(path: Path, kind: str) -> None:
+    """An MNIST-style IDX file must have its magic number and exactly the bytes its header promises."""
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(16 if kind == "images" else 8)
+    if len(header) < 8:
+        raise DataCorruptError(f"{path}: {size} bytes, too short for an IDX header (truncated?)")
+    magic, count = int.from_bytes(header[:4], "big"), int.from_bytes(header[4:8], "big")
+    if magic != IDX_MAGIC[kind]:
+        raise DataCorruptError(f"{path}: magic number {magic:#010x}, expected {IDX_MAGIC[kind]:#010x} for IDX {kind} "
+                               "(not an uncompressed IDX file?)")
+    expected = 8 + count
+    if kind == "images":
+        if len(header) < 16:
+            raise DataCorruptError(f"{path}: {size} bytes, too short for an IDX image header (truncated?)")
+        rows, cols = int.from_bytes(header[8:12], "big"), int.from_bytes(header[12:16], "big")
+        expected = 16 + count * rows * cols
+    if size != expected:
+        raise DataCorruptError(f"{path}: {size} bytes where its header promises {expected} "
+                               f"({'truncated' if size < expected else 'trailing bytes'})")
+
+
+MNIST_FILES = {"train-images-idx3-ubyte": "images", "train-labels-idx1-ubyte": "labels",
+               "t10k-images-idx3-ubyte": "images", "t10k-labels-idx1-ubyte": "labels"}
+
+
 def _mnist(root: Path, download: bool) -> TensorData:
     from torchvision.datasets import MNIST
 
-    def read(dl: bool):
-        train = MNIST(str(root), train=True, download=dl)
-        test = MNIST(str(root), train=False, download=dl)
-        return train, test
+    raw = root / "MNIST" / "raw"
 
-    if (root / "MNIST" / "raw" / "train-images-idx3-ubyte").exists() or (root / "MNIST" / "raw" / "train-images-idx3-ubyte.gz").exists():
-        train, test = read(False)
+    def read(dl: bool):
+        return MNIST(str(root), train=True, download=dl), MNIST(str(root), train=False, download=dl)
+
+    if all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in MNIST_FILES):
+        for name, kind in MNIST_FILES.items():
+            if (raw / name).exists():
+                check_idx(raw / name, kind)
+        try:
+            train, test = read(False)
+        except Exception as exc:
+            raise DataCorruptError(f"MNIST in {raw} could not be read: {type(exc).__name__}: "
+                                   f"{' '.join(str(exc).split())[:200]}") from None
     else:
-        got = _try_download(lambda: read(True), "MNIST") if download else None
+        got = _download(lambda: read(True), raw) if download else None
         if not isinstance(got, tuple):
-            why = f" (download failed: {got})" if got is not None else ""
             raise DataNotFoundError(
-                f"MNIST not found in {root}{why}. Expected {root}/MNIST/raw/ holding train-images-idx3-ubyte, "
-                "train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte "
-                "(point --data-dir or $INTROBENCH_DATA at the folder that holds MNIST/)."
-            )
+                f"MNIST not found in {root}{_why(got)}. Expected {raw}/ holding {', '.join(MNIST_FILES)} "
+                "(point --data-dir or $INTROBENCH_DATA at the folder that holds MNIST/)")
         train, test = got
     return TensorData(train.data[:, None].contiguous(), train.targets.long(), test.data[:, None].contiguous(),
                       test.targets.long(), 10)
@@ -218,20 +276,23 @@ def _cifar10(root: Path, download: bool) -> TensorData:
     from torchvision.datasets import CIFAR10
 
     if (root / "cifar-10-batches-py").is_dir():
-        return _cifar_from_torchvision(CIFAR10(str(root), train=True), CIFAR10(str(root), train=False))
+        try:
+            return _cifar_from_torchvision(CIFAR10(str(root), train=True), CIFAR10(str(root), train=False))
+        except Exception as exc:
+            raise DataCorruptError(f"CIFAR-10 in {root / 'cifar-10-batches-py'} could not be read: "
+                                   f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
     jpg = root / "cifar10-jpg"
     if (jpg / "train").is_dir() and (jpg / "test").is_dir():
         return _cifar_from_folder(jpg)
-    got = _try_download(lambda: (CIFAR10(str(root), train=True, download=True),
-                                 CIFAR10(str(root), train=False, download=True)), "CIFAR-10") if download else None
+    got = _download(lambda: (CIFAR10(str(root), train=True, download=True),
+                             CIFAR10(str(root), train=False, download=True)), root / "cifar-10-batches-py") \
+        if download else None
     if isinstance(got, tuple):
         return _cifar_from_torchvision(*got)
-    why = f" (download failed: {got})" if got is not None else ""
     raise DataNotFoundError(
-        f"CIFAR-10 not found in {root}{why}. Expected either torchvision's {root}/cifar-10-batches-py/ "
+        f"CIFAR-10 not found in {root}{_why(got)}. Expected either torchvision's {root}/cifar-10-batches-py/ "
         f"or an ImageFolder {root}/cifar10-jpg/{{train,test}}/<class>/*.jpg "
-        "(point --data-dir or $INTROBENCH_DATA at the folder that holds it)."
-    )
+        "(point --data-dir or $INTROBENCH_DATA at the folder that holds it)")
 
 
 def _cifar_from_torchvision(train, test) -> TensorData:
@@ -268,7 +329,19 @@ def _decode_folder(files: list[Path], classes: list[str], desc: str) -> tuple[to
     from tqdm import tqdm
 
     index = {c: i for i, c in enumerate(classes)}
-    images = np.stack([np.asarray(Image.open(f).convert("RGB")) for f in tqdm(files, desc=desc, leave=False)])
+
+    def decode(f: Path):
+        try:
+            return np.asarray(Image.open(f).convert("RGB"))
+        except Exception as exc:
+            raise DataCorruptError(f"{f}: not a readable image ({type(exc).__name__}: {exc})") from None
+
+    images = [decode(f) for f in tqdm(files, desc=desc, leave=False)]
+    odd = next((f for f, im in zip(files, images) if im.shape != images[0].shape), None)
+    if odd is not None:
+        raise DataCorruptError(f"{odd}: an image of another size than the folder's first "
+                               f"({images[0].shape[1]}x{images[0].shape[0]})")
+    images = np.stack(images)
     labels = torch.tensor([index[f.parent.name] for f in files], dtype=torch.long)
     return torch.from_numpy(images).permute(0, 3, 1, 2).contiguous(), labels
 

@@ -15,7 +15,7 @@ from typing import Callable, Protocol, Sequence
 import torch
 from torch import nn
 
-from . import metrics
+from . import scoring
 from .data import TensorData, prepare_batch
 
 Evaluate = Callable[[str], float]  # phase -> held-out accuracy (the point also lands on the curve)
@@ -59,7 +59,9 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tenso
 
 def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSpec, *,
           scheduler=None, seed: int = 0, device: torch.device | str = "cpu",
-          hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train") -> RunResult:
+          hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train",
+          on_eval: Callable[[dict], None] | None = None) -> RunResult:
+    """Train for spec.steps; ``on_eval`` sees every evaluation as it lands on the curve (live tracking)."""
     device = torch.device(device)
     # Batches are drawn where the data lives: on the GPU for in-memory tensors there, else on the CPU.
     gen = torch.Generator(device=data.x_train.device if isinstance(data, TensorData) else "cpu")
@@ -90,6 +92,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
         curve.append({"step": step, "accuracy": acc, "loss": loss, "phase": phase,
                       "seconds": time.perf_counter() - start - eval_seconds})
         eval_seconds += time.perf_counter() - t0
+        if on_eval is not None:
+            on_eval(curve[-1])
         return acc
 
     if device.type == "cuda":
@@ -141,21 +145,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
 
 
 def summarize(curve: list[dict], spec: LoopSpec, status: str) -> dict:
-    scored = [p for p in curve if p["phase"] != "diverged"]
-    reached = metrics.steps_to_target(scored, spec.target)
-    max_acc, max_step = metrics.best(scored)
-    crossing = next((p for p in scored if p["step"] == reached), None) if reached is not None else None
-    return {
-        "status": status,
-        "target": spec.target,
-        "steps": spec.steps,
-        "steps_to_target": reached,
-        "seconds_to_target": crossing["seconds"] if crossing else None,
-        "max_accuracy": max_acc,
-        "max_accuracy_step": max_step,
-        "final_accuracy": scored[-1]["accuracy"] if scored else None,
-        "accuracy_at": metrics.accuracy_at_fractions(scored, spec.steps),
-    }
+    return {"status": status, **scoring.score_run(curve, target=spec.target, eval_every=spec.eval_every,
+                                                  steps=spec.steps)}
 
 
 def _peak_memory(device: torch.device) -> int:

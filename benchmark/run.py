@@ -52,7 +52,8 @@ def plan(config: RunConfig):
     return task, forecaster, jumps, target
 
 
-def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None) -> loop.RunResult:
+def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
+        on_eval=None) -> loop.RunResult:
     task, forecaster, jumps, target = plan(config)
     device = resolve_device(config.device)
     if config.threads:
@@ -77,7 +78,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
                          metric=task.metric, augment=task.augment, image_size=task.image_size)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
-                        hooks=hooks, progress=progress, desc=label)
+                        hooks=hooks, progress=progress, desc=label, on_eval=on_eval)
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
                            "seed": config.seed, "device": str(device), "metric": task.metric})

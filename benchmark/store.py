@@ -22,7 +22,7 @@ CREATE TABLE IF NOT EXISTS trials (
     forecaster TEXT NOT NULL,
     seed INTEGER NOT NULL,
     status TEXT NOT NULL,         -- finished | diverged | failed
-    error TEXT,
+    error TEXT,                   -- a failed trial's whole error: "Type: message", then the traceback
     config TEXT NOT NULL,         -- the RunConfig, JSON
     summary TEXT,                 -- the run's summary, JSON
     curve TEXT,                   -- [{step, accuracy, loss, phase, seconds}], JSON
@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE TABLE IF NOT EXISTS suites (
     suite TEXT PRIMARY KEY,
     path TEXT,
-    trials TEXT NOT NULL          -- [[key, label], ...]: every trial the suite asks for, finished or not
+    trials TEXT NOT NULL          -- [[key, label, experiment], ...]: every trial the suite asks for, finished or not
 );
 """
 
@@ -71,30 +71,52 @@ class ResultsStore:
             conn.close()
 
     def write(self, row: dict) -> bool:
-        """Insert one trial in one transaction; False (and nothing written) if it is there already."""
+        """Insert one trial in one transaction; False (and nothing written) if it is there already. A failed
+        trial is the one exception: a later attempt of it replaces it."""
         values = dict(row)
         values.setdefault("finished", time.time())
         for k in ("config", "summary", "curve", "events"):
             if values.get(k) is not None and not isinstance(values[k], str):
                 values[k] = json.dumps(values[k])
         with self._db() as conn, conn:
+            conn.execute("DELETE FROM trials WHERE suite = ? AND key = ? AND status = 'failed'",
+                         (values["suite"], values["key"]))
             cur = conn.execute(
                 f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [values.get(c) for c in COLUMNS])
             return cur.rowcount == 1
 
-    def register_suite(self, suite: str, path: str, trials: list[tuple[str, str]]) -> None:
-        """Record which trials a suite asks for, so a report can name what is missing."""
+    def resolve(self, suite: str, updates: list[dict]) -> None:
+        """Write a resolved target into trials already stored (config, summary, W&B folder), all in one
+        transaction: a baseline_max experiment's baselines learn the target their own results fixed."""
+        with self._db() as conn, conn:
+            for u in updates:
+                conn.execute("UPDATE trials SET config = ?, summary = ?, wandb_dir = COALESCE(?, wandb_dir) "
+                             "WHERE suite = ? AND key = ?",
+                             (json.dumps(u["config"]), json.dumps(u["summary"]), u.get("wandb_dir"), suite, u["key"]))
+
+    def register_suite(self, suite: str, path: str, trials: list[tuple[str, str, int]]) -> None:
+        """Record which trials a suite asks for (and their experiment), so a report can name what is missing
+        and leave out what the suite no longer asks for."""
         with self._db() as conn, conn:
             conn.execute("INSERT OR REPLACE INTO suites (suite, path, trials) VALUES (?, ?, ?)",
                          (suite, path, json.dumps(trials)))
 
-    def expected(self, suite: str) -> list[tuple[str, str]] | None:
+    def expected(self, suite: str) -> list[tuple[str, str, int | None]] | None:
         if not self.path.exists():
             return None
         with self._db() as conn:
             got = conn.execute("SELECT trials FROM suites WHERE suite = ?", (suite,)).fetchone()
-        return [tuple(t) for t in json.loads(got[0])] if got else None
+        # stores written before the experiment was recorded hold [key, label] pairs
+        return [(t[0], t[1], t[2] if len(t) > 2 else None) for t in json.loads(got[0])] if got else None
+
+    def statuses(self, suite: str) -> dict[str, tuple[str, str]]:
+        """key -> (status, label) of every stored trial of a suite."""
+        if not self.path.exists():
+            return {}
+        with self._db() as conn:
+            return {k: (s, l) for k, s, l in conn.execute("SELECT key, status, label FROM trials WHERE suite = ?",
+                                                         (suite,))}
 
     def keys(self, suite: str) -> set[str]:
         if not self.path.exists():

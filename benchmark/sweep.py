@@ -1,21 +1,30 @@
 """Running a suite under Ray Tune: every trial one Tune trial, each finished trial written to the store once.
 
 The suite decides the trials (so a resumed suite sees exactly the same ones); Ray Tune schedules and runs
-them (locally with N workers, or on a cluster by address; fractional GPUs per trial), retries failures
-(FailureConfig), and a driver-side callback writes each trial to the store the moment it ends. A suite
-whose target is ``baseline_max`` runs in two phases: the baselines first, then the rest with the target
-their results fix.
+them (locally with N workers, or on a cluster by address; fractional GPUs per trial), retries failures that
+retrying can help (FailureConfig), and a driver-side callback writes each trial to the store the moment it
+ends. A suite whose target is ``baseline_max`` runs in two phases: the baselines first, then, once every
+baseline seed of an experiment has a result, the target is resolved once (scoring.baseline_max), written
+into the baselines' stored rows and W&B runs, and given to the rest of the experiment's trials.
+
+Nothing fails silently: causes that would fail every trial are found before Ray starts (preflight), Ray's
+own console output goes to RESULTS/ray.log, and the console shows one live display.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sys
 import time
-from dataclasses import dataclass
+import traceback
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+from ray.tune import Callback
+
+from . import scoring
 from .errors import IntrobenchError
 from .store import ResultsStore
 from .suites import Suite, Trial
@@ -32,10 +41,16 @@ class SweepOptions:
     retries: int = 1
     progress: bool = True
     plugins: tuple[str, ...] = ()  # imported in every trial too, so plugin tasks and forecasters run on workers
+    data_dir: str | None = None
+
+
+def format_error(exc: BaseException) -> str:
+    """A trial's whole error: "Type: message" first (what a report shows), then the traceback."""
+    return f"{type(exc).__name__}: {exc}\n\n{''.join(traceback.format_exception(exc))}"
 
 
 def trial_fn(config: dict) -> None:
-    """Runs inside a Ray worker: one training run, one W&B run, one report back to the driver."""
+    """Runs inside a Ray worker: one training run that reports every evaluation to Tune as it happens."""
     import ray
     import torch
     from ray import tune
@@ -47,27 +62,35 @@ def trial_fn(config: dict) -> None:
 
     torch.set_num_threads(1)
     case = config["case"]
-    load_plugins(case["plugins"])
-    trial = effective_trial(case)
-    run_config = RunConfig.from_dict(trial["run"])
     started = time.time()
+    trial = effective_trial(case)
     try:
-        result = run(run_config, progress=False)
+        load_plugins(case["plugins"])
+        run_config = RunConfig.from_dict(trial["run"])
+        result = run(run_config, progress=False, on_eval=lambda p: tune.report(
+            {"step": p["step"], "accuracy": p["accuracy"], "phase": p["phase"]}))
     except Exception as exc:
-        log_trial(trial, None, f"{type(exc).__name__}: {exc}", case["wandb_mode"])
+        error = format_error(exc)
+        log_trial(trial, None, error, case["wandb_mode"])
+        tune.report({"error": error, "started": started})
+        if isinstance(exc, IntrobenchError):  # bad input or data: the same on every attempt, so not retried
+            return
         raise
     payload = {"summary": result.summary, "curve": result.curve, "events": result.events}
-    wandb_dir = log_trial(trial, payload, None, case["wandb_mode"])
+    # A baseline_max baseline learns its target only when every baseline seed is done: the driver logs it then.
+    wandb_dir = None if case.get("defer_wandb") else log_trial(trial, payload, None, case["wandb_mode"])
     tune.report({"payload": json.dumps(payload), "node": ray.get_runtime_context().get_node_id(),
                  "wandb_dir": wandb_dir or "", "started": started, "status": result.summary["status"]})
 
 
 def effective_trial(case: dict) -> dict:
-    """The trial as it really runs: the baseline_max target filled in, on the GPU when it was given one."""
+    """The trial as it really runs: its resolved target and data folder filled in, on the GPU if given one."""
     trial = case["trial"]
     run_cfg = dict(trial["run"])
     if case.get("target") is not None:
         run_cfg["target"] = case["target"]
+    if case.get("data_dir"):
+        run_cfg["data_dir"] = case["data_dir"]
     if case.get("gpus", 0) > 0:
         run_cfg["device"] = "cuda"
     return {**trial, "run": run_cfg}
@@ -78,111 +101,240 @@ def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | N
     run_cfg = trial["run"]
     now = time.time()
     return {"suite": trial["suite"], "suite_path": trial["suite_path"], "key": trial["key"], "label": trial["label"],
-            "experiment": trial["experiment"], "task": run_cfg["task"], "forecaster": run_cfg["forecaster"], "seed": run_cfg["seed"], "status": status,
-            "error": error, "config": run_cfg, "summary": payload["summary"] if payload else None,
-            "curve": payload["curve"] if payload else None, "events": payload["events"] if payload else None,
-            "node": node, "wandb_dir": wandb_dir, "started": started, "finished": now,
-            "seconds": (now - started) if started else None}
+            "experiment": trial["experiment"], "task": run_cfg["task"], "forecaster": run_cfg["forecaster"],
+            "seed": run_cfg["seed"], "status": status, "error": error, "config": run_cfg,
+            "summary": payload["summary"] if payload else None, "curve": payload["curve"] if payload else None,
+            "events": payload["events"] if payload else None, "node": node, "wandb_dir": wandb_dir,
+            "started": started, "finished": now, "seconds": (now - started) if started else None}
 
 
-def _make_callback(store: ResultsStore, progress):
-    from ray.tune import Callback
+class LiveDisplay:
+    """One live view of a suite: trials done/running/failed, each running trial's step and accuracy, an ETA."""
 
-    class StoreCallback(Callback):
-        """In the driver: each trial is written to the store as soon as it ends, whatever happens after."""
+    def __init__(self, total: int, skipped: int, budgets: dict[str, int], stream, enabled: bool):
+        self.total, self.skipped, self.budgets = total, skipped, budgets
+        self.done = self.failed = 0
+        self.running: dict[str, dict] = {}
+        self.finished_steps = 0
+        self.start = time.time()
+        self.live = None
+        if enabled:
+            from rich.console import Console
+            from rich.live import Live
 
-        def __init__(self):
-            self.running = self.done = self.failed = 0
+            self.live = Live(self._render(), console=Console(file=stream), refresh_per_second=2, transient=False)
+            self.live.start()
 
-        def on_trial_start(self, iteration, trials, trial, **info):
-            self.running += 1
-            progress.update(self)
+    def started(self, trial_id: str, key: str, label: str) -> None:
+        self.running[trial_id] = {"label": label, "key": key, "step": 0, "accuracy": None}
+        self._refresh()
 
-        def on_trial_complete(self, iteration, trials, trial, **info):
-            res = trial.last_result or {}
-            payload = json.loads(res["payload"]) if "payload" in res else None
-            status = payload["summary"]["status"] if payload else "failed"
-            store.write(_store_row(effective_trial(trial.config["case"]), status=status, payload=payload,
-                                   error=None if payload else "trial ended without a result",
-                                   node=res.get("node"), wandb_dir=res.get("wandb_dir") or None,
-                                   started=res.get("started")))
-            self.running -= 1
-            self.done += 1
-            progress.update(self)
+    def progress(self, trial_id: str, step: int, accuracy: float) -> None:
+        if trial_id in self.running:
+            self.running[trial_id].update(step=step, accuracy=accuracy)
+            self._refresh()
 
-        def on_trial_error(self, iteration, trials, trial, **info):
-            store.write(_store_row(effective_trial(trial.config["case"]), status="failed", payload=None, error=_error_text(trial),
-                                   node=None, wandb_dir=None, started=None))
-            self.running -= 1
-            self.failed += 1
-            progress.update(self)
+    def ended(self, trial_id: str, failed: bool) -> None:
+        info = self.running.pop(trial_id, None)
+        if info:
+            self.finished_steps += self.budgets.get(info["key"], 0)
+        self.failed += failed
+        self.done += not failed
+        self._refresh()
 
-    return StoreCallback()
+    def eta(self) -> str:
+        total = sum(self.budgets.values())
+        done = self.finished_steps + sum(r["step"] for r in self.running.values())
+        if not done or total <= done:
+            return "-"
+        left = (time.time() - self.start) * (total - done) / done
+        return time.strftime("%H:%M:%S", time.gmtime(left))
+
+    def _render(self):
+        from rich.console import Group
+        from rich.table import Table
+        from rich.text import Text
+
+        head = Text(f"trials: {self.skipped + self.done}/{self.total} done, {len(self.running)} running, "
+                    f"{self.failed} failed; ETA {self.eta()}")
+        if not self.running:
+            return head
+        table = Table(show_edge=False)
+        for col in ("running trial", "step", "accuracy"):
+            table.add_column(col)
+        for r in self.running.values():
+            budget = self.budgets.get(r["key"])
+            table.add_row(r["label"], f"{r['step']}/{budget}" if budget else str(r["step"]),
+                          "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}")
+        return Group(head, table)
+
+    def _refresh(self) -> None:
+        if self.live:
+            self.live.update(self._render())
+
+    def close(self) -> None:
+        if self.live:
+            self.live.update(self._render())
+            self.live.stop()
 
 
-def _error_text(trial) -> str:
+class StoreCallback(Callback):
+    """In the driver: each trial is written to the store as soon as it ends, whatever happens after."""
+
+    def __init__(self, store: ResultsStore, display: LiveDisplay):
+        self.store, self.display = store, display
+
+    def __getstate__(self):  # Tune pickles its callbacks with the experiment: the console is not for that
+        return {}
+
+    def on_trial_start(self, iteration, trials, trial, **info):
+        t = trial.config["case"]["trial"]
+        self.display.started(trial.trial_id, t["key"], t["label"])
+
+    def on_trial_result(self, iteration, trials, trial, result, **info):
+        if "step" in result:
+            self.display.progress(trial.trial_id, result["step"], result["accuracy"])
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        res = trial.last_result or {}
+        payload = json.loads(res["payload"]) if "payload" in res else None
+        error = None if payload else res.get("error") or "the trial ended without a result"
+        self.store.write(_store_row(effective_trial(trial.config["case"]),
+                                    status=payload["summary"]["status"] if payload else "failed",
+                                    payload=payload, error=error, node=res.get("node"),
+                                    wandb_dir=res.get("wandb_dir") or None, started=res.get("started")))
+        self.display.ended(trial.trial_id, failed=payload is None)
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        res = trial.last_result or {}
+        self.store.write(_store_row(effective_trial(trial.config["case"]), status="failed", payload=None,
+                                    error=res.get("error") or _error_file_text(trial), node=res.get("node"),
+                                    wandb_dir=None, started=res.get("started")))
+        self.display.ended(trial.trial_id, failed=True)
+
+
+
+def _error_file_text(trial) -> str:
+    """Ray's record of an error the trial could not report itself (a worker that died, say)."""
+    path = getattr(trial, "error_file", None)
+    if path and os.path.exists(path):
+        text = Path(path).read_text().strip()
+        lines = [l for l in text.splitlines() if l.strip()]
+        return (lines[-1] + "\n\n" + text) if lines else "the trial failed (empty error file)"
+    return "the trial failed (Ray left no error file)"
+
+
+@contextlib.contextmanager
+def _console_to(log_path: Path):
+    """Ray's own console output (its processes inherit these file descriptors) goes to ``log_path``; yields a
+    stream on the real console for the live display."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
+    console = os.fdopen(os.dup(saved[1]), "w")
+    with open(log_path, "ab") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
     try:
-        path = trial.error_file
-        if path and os.path.exists(path):
-            text = Path(path).read_text()
-            # the last line of the worker's traceback is the exception itself
-            lines = [l for l in text.strip().splitlines() if l.strip()]
-            return lines[-1][:2000] if lines else text[:2000]
-    except Exception:
-        pass
-    return "trial failed (no error file)"
+        yield console
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.dup2(saved[0], 1)
+        os.dup2(saved[1], 2)
+        for fd in saved:
+            os.close(fd)
+        console.close()
 
 
-class _Progress:
-    def __init__(self, total: int, skipped: int, enabled: bool):
-        from tqdm import tqdm
+def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wandb_mode: str) -> dict[int, float]:
+    """For each baseline_max experiment whose every baseline seed has a result: its target, resolved once and
+    written into the baselines' rows (and logged with their W&B runs). Idempotent, so a resume can call it."""
+    from .tracking import log_trial
 
-        self.skipped = skipped
-        self.bar = tqdm(total=total, initial=skipped, desc="trials", disable=not enabled, dynamic_ncols=True)
-
-    def update(self, cb) -> None:
-        self.bar.n = self.skipped + cb.done + cb.failed
-        self.bar.set_postfix(running=cb.running, failed=cb.failed)
-        self.bar.refresh()
-
-    def close(self):
-        self.bar.close()
-
-
-def _baseline_target(store: ResultsStore, suite: Suite, experiment: int) -> float | None:
-    from .metrics import median
-
-    maxima = [r["summary"]["max_accuracy"] for r in store.rows(suite.name)
-              if r["experiment"] == experiment and r["forecaster"] == "none" and r["summary"]
-              and r["status"] == "finished"]
-    return median(maxima)
+    by_key = {r["key"]: r for r in store.rows(suite.name)}
+    targets: dict[int, float] = {}
+    for experiment in sorted({t.experiment for t in trials if t.target_mode == "baseline_max"}):
+        bases = [by_key.get(t.key) for t in trials if t.experiment == experiment and t.config.forecaster == "none"]
+        if not bases or any(r is None or r["status"] == "failed" or not r["curve"] for r in bases):
+            continue
+        target = scoring.baseline_max([scoring.rescore(r, None)["max_accuracy"] for r in bases])
+        targets[experiment] = target
+        updates = []
+        for r in bases:
+            if r["config"].get("target") == target and (r["wandb_dir"] or wandb_mode == "disabled"):
+                continue
+            config = {**r["config"], "target": target}
+            summary = scoring.rescore(r, target)
+            trial = next(t for t in trials if t.key == r["key"]).to_dict()
+            wandb_dir = log_trial({**trial, "run": config}, {**r, "summary": summary}, None, wandb_mode) \
+                if not r["wandb_dir"] else None
+            updates.append({"key": r["key"], "config": config, "summary": summary, "wandb_dir": wandb_dir})
+        store.resolve(suite.name, updates)
+    return targets
 
 
 def run_suite(suite: Suite, opts: SweepOptions) -> dict:
-    import ray
-
-    from .tracking import resolve_mode, wandb_env
+    from .preflight import absolute_env_paths, check_data, check_gpus, check_results_folder
+    from .tracking import resolve_mode, wandb_env, wandb_environment
 
     results = Path(opts.results).resolve()
+    check_results_folder(results)
     store = ResultsStore(results)
     trials = suite.trials()
-    done = store.keys(suite.name)
-    if done and not opts.resume:
-        raise IntrobenchError(f"{store.path} already holds {len(done & {t.key for t in trials})} trial(s) of suite "
+    wanted = {t.key for t in trials}
+    stored = store.statuses(suite.name)
+    if stored and not opts.resume:
+        raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
-    todo = [t for t in trials if t.key not in done]
-    store.register_suite(suite.name, suite.path, [(t.key, t.label) for t in trials])
+    todo = [t for t in trials if stored.get(t.key, ("failed",))[0] == "failed"]
+    rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in trials)
+    stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
+    if opts.resume and stored:
+        print(f"resume: {len(trials) - len(todo)} of {len(trials)} trials stored; rerunning {rerun} failed and "
+              f"{len(todo) - rerun} missing", file=sys.stderr)
+    if stale:
+        print(f"resume: {len(stale)} stored trial(s) are no longer in the suite and are left out of its report: "
+              + "; ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""), file=sys.stderr)
+    data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
+    if todo:  # what would fail every trial fails here, in one line, before anything is written or started
+        if not opts.address:
+            check_gpus(opts.gpus_per_trial, None)
+        check_data(replace(t.config, data_dir=data_dir or t.config.data_dir) for t in todo)
+    store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
     mode, note = resolve_mode(opts.wandb)
     if note:
         print(note, file=sys.stderr)
-    summary = {"suite": suite.name, "trials": len(trials), "skipped": len(trials) - len(todo), "store": str(store.path)}
+    summary = {"suite": suite.name, "trials": len(trials), "skipped": len(trials) - len(todo), "rerun_failed": rerun,
+               "store": str(store.path)}
+    with wandb_environment(results):
+        resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     if not todo:
         return {**summary, **_counts(store, suite)}
 
-    env = {**wandb_env(results), "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
-    for k in ("INTROBENCH_DATA", "INTROBENCH_CACHE", "WANDB_API_KEY", "WANDB_BASE_URL"):
+    env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
+           "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
+    for k in ("WANDB_API_KEY", "WANDB_BASE_URL"):
         if os.environ.get(k):
             env[k] = os.environ[k]
+    from .run import plan
+
+    budgets = {t.key: plan(t.config)[0].steps for t in todo}
+    with _console_to(results / "ray.log") as console:
+        display = LiveDisplay(len(trials), len(trials) - len(todo), budgets, console, opts.progress)
+        try:
+            _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir)
+        finally:
+            display.close()
+    return {**summary, **_counts(store, suite)}
+
+
+def _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir) -> None:
+    import ray
+
+    from .preflight import check_gpus
+    from .tracking import wandb_environment
+
     started_ray = False
     if not ray.is_initialized():
         kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
@@ -198,31 +350,31 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             with scoped_env({"RAY_AUTH_MODE": env["RAY_AUTH_MODE"]}):
                 ray.init(num_cpus=opts.workers, num_gpus=gpus, **kwargs)
         started_ray = True
-    progress = _Progress(len(trials), len(trials) - len(todo), opts.progress)
-    callback = _make_callback(store, progress)
     try:
-        phases = [[t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")],
-                  [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"]]
-        for number, phase in enumerate(phases):
-            if phase:
-                _fit(suite, phase, number, opts, mode, results, callback, store)
-                if not {t.key for t in phase} <= store.keys(suite.name):
-                    break  # interrupted: the next phase needs this one whole; --resume picks up from here
+        check_gpus(opts.gpus_per_trial, opts.address)
+        callback = StoreCallback(store, display)
+        first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
+        if first:
+            _fit(suite, first, 0, {}, opts, mode, results, callback, data_dir)
+        with wandb_environment(results):
+            targets = resolve_targets(store, suite, trials, mode)
+        second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
+                  and t.experiment in targets]
+        if second:
+            _fit(suite, second, 1, targets, opts, mode, results, callback, data_dir)
     finally:
-        progress.close()
         if started_ray:
             ray.shutdown()
-    return {**summary, **_counts(store, suite)}
 
 
-def _fit(suite, phase: list[Trial], number: int, opts: SweepOptions, mode: str, results: Path, callback, store):
+def _fit(suite, phase: list[Trial], number: int, targets: dict, opts: SweepOptions, mode: str, results: Path,
+         callback, data_dir):
     from ray import tune
 
-    targets = {e: _baseline_target(store, suite, e) for e in {t.experiment for t in phase
-                                                               if t.target_mode == "baseline_max"}}
     plugins = [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
     space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
-              "wandb_mode": mode, "plugins": plugins} for t in phase]
+              "wandb_mode": mode, "plugins": plugins, "data_dir": data_dir,
+              "defer_wandb": t.target_mode == "baseline_max" and t.config.forecaster == "none"} for t in phase]
     trainable = tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
     tuner = tune.Tuner(
         trainable,
@@ -237,9 +389,9 @@ def _fit(suite, phase: list[Trial], number: int, opts: SweepOptions, mode: str, 
 
 
 def _counts(store: ResultsStore, suite: Suite) -> dict:
-    rows = store.rows(suite.name)
+    wanted = {t.key for t in suite.trials()}
     out = {"finished": 0, "diverged": 0, "failed": 0}
-    for r in rows:
-        out[r["status"]] = out.get(r["status"], 0) + 1
-    out["stored"] = len(rows)
+    for status, _ in (v for k, v in store.statuses(suite.name).items() if k in wanted):
+        out[status] = out.get(status, 0) + 1
+    out["stored"] = sum(out.values())
     return out

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from benchmark import loop, metrics
+from benchmark import loop, scoring
 from benchmark.config import RunConfig
 from benchmark.data import TensorData
 from benchmark.errors import ConfigError
@@ -49,15 +49,17 @@ def test_nan_loss_ends_as_diverged_not_a_crash():
     assert result.summary["steps_to_target"] is None
 
 
-def test_metrics_definitions():
+def test_summary_is_scored_on_the_grid():
     curve = [{"step": s, "accuracy": a, "phase": "eval"} for s, a in [(0, 0.1), (10, 0.5), (20, 0.9), (30, 0.8), (40, 0.9)]]
-    assert metrics.steps_to_target(curve, 0.85) == 20
-    assert metrics.steps_to_target(curve, 0.95) is None
-    assert metrics.best(curve) == (0.9, 20)
-    assert metrics.accuracy_at_fractions(curve, 40) == {"25": 0.5, "50": 0.9, "75": 0.8, "100": 0.9}
+    spec = loop.LoopSpec(steps=40, batch_size=1, eval_every=10, target=0.85)
+    s = loop.summarize(curve, spec, "finished")
+    assert (s["steps_to_target"], s["max_accuracy"], s["max_accuracy_step"], s["eval_every"]) == (20, 0.9, 20, 10)
+    assert s["accuracy_at"] == {"25": 0.5, "50": 0.9, "75": 0.8, "100": 0.9}
+    spec.target = 0.95
+    assert loop.summarize(curve, spec, "finished")["steps_to_target"] is None
     other = [dict(p, accuracy=p["accuracy"] - 0.1) for p in curve]
     third = [dict(p, accuracy=p["accuracy"] + 0.05) for p in curve]
-    assert [round(p["accuracy"], 6) for p in metrics.median_curve([curve, other, third])] == [0.1, 0.5, 0.9, 0.8, 0.9]
+    assert [round(p["accuracy"], 6) for p in scoring.median_curve([curve, other, third])] == [0.1, 0.5, 0.9, 0.8, 0.9]
 
 
 def test_summary_fields(data_dir):

@@ -3,9 +3,9 @@ import math
 
 import pytest
 
-from benchmark import metrics
+from benchmark import scoring
 from benchmark.errors import IntrobenchError
-from benchmark.report import build_report, leaderboard, performance_profile
+from benchmark.report import ROW_FIELDS, build_report
 from benchmark.store import ResultsStore
 from benchmark.suites import parse_suite
 from benchmark.sweep import SweepOptions, run_suite
@@ -17,16 +17,15 @@ def curve(points, phase_at=None):
     return [{"step": s, "accuracy": a, "loss": 0.1, "phase": "eval", "seconds": s / 1000} for s, a in points]
 
 
-def row(suite, forecaster, seed, points, status="finished", params=None, jumps=None, target=None, experiment=0,
+def row(suite, forecaster, seed, points, status="finished", params=None, jumps=None, target=0.9, experiment=0,
         task="mnist3", error=None):
     params = params or {}
     c = curve(points) if points else None
     summary = None
     if c:
-        top, top_step = metrics.best(c)
-        summary = {"status": status, "steps": 2000, "target": 0.9, "max_accuracy": top, "max_accuracy_step": top_step,
+        summary = {**scoring.score_run(c, target=0.9, eval_every=100, steps=2000), "status": status,
                    "wall_clock": 10.0, "forecast_seconds": 0.5 if forecaster != "none" else 0.0,
-                   "accuracy_at": metrics.accuracy_at_fractions(c, 2000), "jump_points": jumps or []}
+                   "jump_points": jumps or []}
     cfg = {"task": task, "forecaster": forecaster, "forecaster_params": params, "jumps": jumps, "seed": seed,
            "target": target, "optimizer": None}
     key = f"{forecaster}-{json.dumps(params, sort_keys=True)}-{jumps}-{seed}-{experiment}"
@@ -59,46 +58,50 @@ def hand_store(tmp_path):
             row("hand", "noise", 0, None, status="failed", params={"std": 0.1}, jumps=[300],
                 error="RuntimeError: boom")]
     for r in rows:
-        r["summary"] and r["summary"].update(target=0.9)
+        r["config"]["target"] = 0.9
         store.write(r)
     return tmp_path
 
 
-def test_speedup_and_ranking_arithmetic(hand_store):
-    rows = ResultsStore(hand_store).rows("hand")
-    for r in rows:
-        if r["status"] == "diverged":
-            r["curve"][-1]["phase"] = "diverged"
-    entries, facts = leaderboard(rows)
-    assert facts["target"] == 0.9 and facts["baseline_steps"] == 1100  # median of 1000 and 1200
-    order = [e.forecaster for e in entries]
-    assert order[:2] == ["extrapolate", "none"] and set(order[2:]) == {"quadratic", "noise"}
-    ext = entries[0].stats
-    assert ext["steps_to_target"] == (550, 500, 600)
-    assert ext["speedup"][0] == pytest.approx((1100 / 500 + 1100 / 600) / 2)
-    assert ext["speedup"][1:] == (pytest.approx(1100 / 600), pytest.approx(1100 / 500))
-    base = entries[1].stats
-    assert base["speedup"] == (pytest.approx((1100 / 1000 + 1100 / 1200) / 2), pytest.approx(1100 / 1200),
-                               pytest.approx(1100 / 1000))
-    quad = next(e for e in entries if e.forecaster == "quadratic").stats
-    assert quad["reached"] == 0 and quad["speedup"] == (None, None, None) and quad["diverged"] == 1
-    noise = next(e for e in entries if e.forecaster == "noise").stats
-    assert noise["failed"] == 1 and noise["errors"] == ["RuntimeError: boom"]
-
-
-def test_report_files_and_never_reached_wording(hand_store, capsys):
+def test_leaderboard_json_and_markdown_carry_the_same_scores(hand_store):
     report = build_report(hand_store, wandb_mode="disabled")
+    on_disk = json.loads((hand_store / "report" / "leaderboard.json").read_text())
+    (exp,) = on_disk["suites"][0]["experiments"]
+    board = {e["forecaster"]: e for e in exp["leaderboard"]}
+    assert [e["forecaster"] for e in exp["leaderboard"]] == ["extrapolate", "none", "noise", "quadratic"]
+    for e in exp["leaderboard"]:
+        assert set(ROW_FIELDS) <= set(e)
+    ext, base, quad, noise = board["extrapolate"], board["none"], board["quadratic"], board["noise"]
+    assert (ext["seeds"], ext["reached"], ext["steps_per_seed"], ext["steps_median"]) == (2, 2, [500, 600], 550)
+    assert ext["speedup_per_seed"] == [2.0, 2.0] and ext["speedup_median"] == 2.0 and ext["speedup_ci95"] == [2.0, 2.0]
+    assert base["steps_median"] == 1100 and base["speedup_per_seed"] == [1.0, 1.0]
+    assert quad["steps_per_seed"] == [None, None] and quad["steps_median"] is None and quad["diverged"] == 1
+    assert quad["speedup_per_seed"] == [0.0, 0.0]  # a miss scores 0, it is not dropped
+    assert noise["failed"] == 1 and noise["failures"][0]["error"] == "RuntimeError: boom"
     md = (hand_store / "report" / "report.md").read_text()
-    assert "never reached" in md and "2.02 [1.83-2.20]x" in md
-    lines = [l for l in md.splitlines() if l.startswith("| ")]
-    assert lines[1].startswith("| extrapolate(ratio=1.3) @300") and lines[-1].startswith("| noise") or \
-        lines[-1].startswith("| quadratic")
-    for exp in report["suites"][0]["experiments"]:
-        for p in exp["plots"]:
-            assert (hand_store / "report" / p).read_bytes()[:8] == PNG
-            assert f"]({p})" in md
+    lines = {l.split(" | ")[0][2:]: l for l in md.splitlines() if l.startswith("| ") and " --- " not in l}
+    assert "| 550 [500-600] (2/2 reached) |" in lines["extrapolate(ratio=1.3) @300"]
+    assert "| 2.00x (2/2 reached) | 2.00-2.00x |" in lines["extrapolate(ratio=1.3) @300"]
+    assert "| 1100 [1000-1200] (2/2 reached) |" in lines["none"]
+    assert "| never (0/2 reached) |" in lines["quadratic(ratio=1.4) @300"]
+    assert "| 0.00x (0/2 reached) |" in lines["quadratic(ratio=1.4) @300"]
+    assert "- `noise-" in md and ": RuntimeError: boom" in md  # failed trials, first line of the error
+    for p in exp["plots"]:
+        assert (hand_store / "report" / p).read_bytes()[:8] == PNG and f"]({p})" in md
     html = (hand_store / "report" / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == len(report["suites"][0]["experiments"][0]["plots"])
+    assert html.count("data:image/png;base64,") == len(exp["plots"]) and "RuntimeError: boom" in html
+    assert report["suites"][0]["experiments"][0]["leaderboard"][0]["variant"] == "extrapolate(ratio=1.3) @300"
+
+
+def test_trials_no_longer_in_the_suite_are_named_and_left_out(hand_store):
+    store = ResultsStore(hand_store)
+    keep = [(r["key"], r["label"], 0) for r in store.rows("hand") if r["forecaster"] != "quadratic"]
+    store.register_suite("hand", "hand.yaml", keep)
+    report = build_report(hand_store, wandb_mode="disabled")
+    (note,) = report["suites"][0]["notes"]
+    assert note.startswith("left out: 2 stored trial(s) no longer in the suite") and "quadratic" in note
+    forecasters = [e["forecaster"] for e in report["suites"][0]["experiments"][0]["leaderboard"]]
+    assert "quadratic" not in forecasters and len(forecasters) == 3
 
 
 def test_leaderboard_lands_in_wandb_as_a_table(hand_store):
@@ -106,17 +109,6 @@ def test_leaderboard_lands_in_wandb_as_a_table(hand_store):
     (run_dir,) = report["wandb"]["runs"]
     assert str(run_dir).startswith(str(hand_store))
     assert list((hand_store / "wandb").rglob("leaderboard*.table.json"))
-
-
-def test_performance_profile():
-    class E:
-        def __init__(self, variant, steps):
-            self.variant, self.stats = variant, {"steps_to_target": (steps, steps, steps)}
-
-    exps = [([E("a", 100), E("b", 200)], {}), ([E("a", 300), E("b", 150)], {}), ([E("a", None), E("b", 100)], {})]
-    prof = performance_profile(exps, taus=[1.0, 2.0, 4.0])
-    assert prof["curves"]["a"] == [1 / 3, 2 / 3, 2 / 3] and prof["curves"]["b"] == [2 / 3, 1.0, 1.0]
-    assert prof["scores"]["b"] > prof["scores"]["a"]
 
 
 def test_bad_inputs(tmp_path, hand_store):
@@ -158,22 +150,20 @@ def test_report_from_a_real_suite_run_matches_the_store(real_results):
     assert suite["profile"] is not None and len(suite["experiments"]) == 2
     exp = suite["experiments"][0]
     base_rows = [r for r in rows if r["experiment"] == 0 and r["forecaster"] == "none"]
-    target = metrics.median([r["summary"]["max_accuracy"] for r in base_rows])
-    assert exp["target"] == pytest.approx(target)  # baseline_max, as the suite ran it
-    for r in rows:  # the store keeps the config each trial really ran with
+    target = scoring.median([r["summary"]["max_accuracy"] for r in base_rows])
+    assert exp["target"] == pytest.approx(target)  # baseline_max, as the suite resolved it
+    for r in rows:  # every trial of the experiment, baselines included, is stored with the resolved target
         if r["experiment"] == 0:
-            assert r["config"]["target"] == (None if r["forecaster"] == "none" else pytest.approx(target))
-            assert r["summary"]["target"] == pytest.approx(target) or r["forecaster"] == "none"
+            assert r["config"]["target"] == pytest.approx(target) and r["summary"]["target"] == pytest.approx(target)
+            assert r["summary"]["steps_to_target"] == scoring.rescore(r, target)["steps_to_target"]
     by_variant = {e["forecaster"]: e for e in exp["leaderboard"]}
+    assert by_variant["none"]["steps_per_seed"] == [r["summary"]["steps_to_target"] for r in base_rows]
+    assert by_variant["none"]["reached"] >= 1  # the median of the maxima is reached by at least one seed
     for name, entry in by_variant.items():
-        mine = [metrics.steps_to_target(r["curve"], target) for r in rows
-                if r["experiment"] == 0 and r["forecaster"] == name]
-        assert entry["steps_per_seed"] == mine
-        assert entry["steps_to_target"][0] == metrics.median(mine)
-    ref = by_variant["none"]["steps_to_target"][0]
-    ext = [s for s in by_variant["extrapolate"]["steps_per_seed"] if s]
-    if ref and ext:
-        assert by_variant["extrapolate"]["speedup"][0] == pytest.approx(metrics.median([ref / s for s in ext]))
+        mine = sorted((r["seed"], r["summary"]["steps_to_target"]) for r in rows
+                      if r["experiment"] == 0 and r["forecaster"] == name)
+        assert entry["steps_per_seed"] == [s for _, s in mine]
+        assert entry["steps_median"] == scoring.censored_median([s for _, s in mine])
     for p in exp["plots"] + suite["plots"]:
         assert (real_results / "report" / p).read_bytes()[:8] == PNG
     assert "data:image/png;base64," in (real_results / "report" / "report.html").read_text()
@@ -208,4 +198,4 @@ def test_schedule_sweep_gets_a_heat_map(tmp_path):
     heat = [p for p in plots if p.endswith("heatmap.png")]
     assert len(heat) == 1 and (tmp_path / "report" / heat[0]).read_bytes()[:8] == PNG
     board = report["suites"][0]["experiments"][0]["leaderboard"]
-    assert board[0]["jumps"] == [200, 300] and board[0]["steps_to_target"][0] == 900  # fastest schedule first
+    assert board[0]["jumps"] == [200, 300] and board[0]["steps_median"] == 900  # fastest schedule first

@@ -23,39 +23,72 @@ def introbench(*args, **kw):
                           timeout=600, **kw)
 
 
-def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path):
-    proc = introbench("suite", "run", "smoke", "--workers", "2", "--results", str(tmp_path), "--json", "--no-progress")
+def wandb_inspect(run_dir) -> dict:
+    inspected = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--summary", "--json",
+                                str(run_dir)], capture_output=True, text=True, env=ENV, timeout=120)
+    assert inspected.returncode == 0, inspected.stderr[-2000:]
+    return json.loads(inspected.stdout)
+
+
+def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
+    # A relative data path, as README's test command gives it: Ray runs trials in another working directory.
+    work = tmp_path / "cwd"
+    work.mkdir()
+    env = {**ENV, "INTROBENCH_DATA": os.path.relpath(data_dir, work)}
+    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "suite", "run", "smoke", "--workers", "2",
+                           "--results", "results", "--json", "--no-progress"], capture_output=True, text=True,
+                          env=env, cwd=work, timeout=600)
+    tmp_path = work / "results"
     assert proc.returncode == 0, proc.stderr[-3000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
     assert outcome["stored"] == outcome["trials"] == 7 and outcome["finished"] == 7
+    assert (tmp_path / "ray.log").stat().st_size > 0  # Ray's console noise went to the log, not the console
+    assert "INFO" not in proc.stderr and "Traceback" not in proc.stderr
     rows = ResultsStore(tmp_path).rows("smoke")
     assert {r["forecaster"] for r in rows} == {"none", "introspection", "introspection_linear", "quadratic",
                                                "linear_fit", "noise", "extrapolate"}
     for r in rows:
         assert r["curve"] and r["summary"]["status"] == "finished"
         assert Path(r["wandb_dir"]).is_relative_to(tmp_path)  # nothing written outside the results folder
-        inspected = subprocess.run([sys.executable, "-m", "wandb", "leet", "inspect", "--summary", "--json",
-                                    r["wandb_dir"]], capture_output=True, text=True, env=ENV, timeout=120)
-        if inspected.returncode != 0:  # older wandb CLIs: the console script
-            inspected = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--summary",
-                                        "--json", r["wandb_dir"]], capture_output=True, text=True, env=ENV, timeout=120)
-        run = json.loads(inspected.stdout)
+        run = wandb_inspect(r["wandb_dir"])
         assert run["summary"]["steps_to_target"] == r["summary"]["steps_to_target"] is not None
         assert run["summary"]["max_accuracy"] == r["summary"]["max_accuracy"]
         assert run["config"]["trial_key"] == r["key"] and run["state"] == "finished"
 
 
 FAILING_PLUGIN = textwrap.dedent('''
-    import torch
+    from pathlib import Path
+
+    from benchmark.errors import IntrobenchError
     from predictors import Forecaster, register_forecaster
+
+    HERE = Path(__file__).parent
+
+
+    def attempt(name):
+        with open(HERE / f"{name}.attempts", "a") as f:
+            f.write("x")
+
 
     @register_forecaster("explodes")
     class Explodes(Forecaster):
         fractions = ()
-        summary = "test: raises at the jump"
+        summary = "test: raises at the jump while the file 'broken' exists"
 
         def forecast(self, history, generator=None):
-            raise RuntimeError("the forecaster failed on purpose")
+            attempt("explodes")
+            if (HERE / "broken").exists():
+                raise RuntimeError("the forecaster failed on purpose\\nand said more on a second line")
+            return history[-1]
+
+    @register_forecaster("refuses")
+    class Refuses(Forecaster):
+        fractions = ()
+        summary = "test: a user-facing error, the same on every attempt"
+
+        def forecast(self, history, generator=None):
+            attempt("refuses")
+            raise IntrobenchError("refuses: this input can never work")
 
     @register_forecaster("blows_up")
     class BlowsUp(Forecaster):
@@ -67,24 +100,77 @@ FAILING_PLUGIN = textwrap.dedent('''
 ''')
 
 
-def test_failed_and_diverged_trials_are_recorded_and_the_suite_goes_on(tmp_path):
+def test_failures_are_recorded_whole_retried_only_when_it_can_help_and_rerun_on_resume(tmp_path):
     plugin = tmp_path / "failing.py"
     plugin.write_text(FAILING_PLUGIN)
+    (tmp_path / "broken").touch()
     suite = tmp_path / "failing.yaml"
     suite.write_text(textwrap.dedent("""
         experiments:
           - task: mnist3
             reduced: true
-            forecasters: [none, explodes, blows_up, extrapolate]
+            forecasters: [none, explodes, refuses, blows_up, extrapolate]
     """))
-    proc = introbench("suite", "run", str(suite), "--plugin", str(plugin), "--results", str(tmp_path / "r"),
-                      "--retries", "1", "--json", "--no-progress")
-    assert proc.returncode == 0, proc.stderr[-3000:]
+    args = ["suite", "run", str(suite), "--plugin", str(plugin), "--results", str(tmp_path / "r"), "--retries", "1",
+            "--json", "--no-progress", "--wandb", "disabled"]
+    proc = introbench(*args)
+    assert proc.returncode == 1, proc.stderr[-3000:]  # a suite never hides a failure
+    assert "2 trial(s) failed" in proc.stderr.splitlines()[-1]
     rows = {r["forecaster"]: r for r in ResultsStore(tmp_path / "r").rows()}
     assert rows["none"]["status"] == "finished" and rows["extrapolate"]["status"] == "finished"
-    assert rows["explodes"]["status"] == "failed"
-    assert "the forecaster failed on purpose" in rows["explodes"]["error"]
     assert rows["blows_up"]["status"] == "diverged" and rows["blows_up"]["summary"]["status"] == "diverged"
+    error = rows["explodes"]["error"]  # the whole error: its first line, its second, and the traceback
+    assert error.startswith("RuntimeError: the forecaster failed on purpose\nand said more on a second line")
+    assert "Traceback (most recent call last)" in error and "in forecast" in error
+    assert rows["refuses"]["error"].startswith("IntrobenchError: refuses: this input can never work")
+    assert (tmp_path / "explodes.attempts").read_text() == "xx"  # retried once (--retries 1)
+    assert (tmp_path / "refuses.attempts").read_text() == "x"  # the same error again would not help
+
+    (tmp_path / "broken").unlink()  # fixed: --resume reruns the failed trials, and only those
+    resumed = introbench(*args, "--resume")
+    assert resumed.returncode == 1 and "rerunning 2 failed and 0 missing" in resumed.stderr
+    rows = {r["forecaster"]: r for r in ResultsStore(tmp_path / "r").rows()}
+    assert rows["explodes"]["status"] == "finished" and rows["explodes"]["error"] is None
+    assert rows["refuses"]["status"] == "failed"
+    assert len(ResultsStore(tmp_path / "r").rows()) == 5
+
+
+def test_no_data_fails_before_ray_in_one_line(tmp_path):
+    empty = tmp_path / "nothing-here"
+    start = time.time()
+    proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "suite", "run", "quickstart", "--results",
+                           str(tmp_path / "r")], capture_output=True, text=True, timeout=120,
+                          env={**ENV, "INTROBENCH_DATA": str(empty)})
+    assert proc.returncode == 2 and time.time() - start < 60
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) <= 3 and "Traceback" not in proc.stderr
+    assert lines[0].startswith(f"introbench: error: MNIST not found in {empty}") and "MNIST/raw/" in lines[0]
+    assert not empty.exists()  # never created as a side effect
+    assert not ResultsStore(tmp_path / "r").rows()
+
+
+def test_baselines_of_a_baseline_max_experiment_are_stored_and_logged_with_the_resolved_target(tmp_path):
+    suite = tmp_path / "bmax.yaml"
+    suite.write_text(textwrap.dedent("""
+        experiments:
+          - task: mnist3
+            reduced: true
+            forecasters: [none, {name: extrapolate, ratio: 1.3}]
+            seeds: 2
+            target: baseline_max
+    """))
+    proc = introbench("suite", "run", str(suite), "--results", str(tmp_path / "r"), "--json", "--no-progress",
+                      "--wandb", "offline")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    rows = ResultsStore(tmp_path / "r").rows()
+    maxima = sorted(r["summary"]["max_accuracy"] for r in rows if r["forecaster"] == "none")
+    target = sum(maxima) / 2
+    for r in rows:
+        assert r["config"]["target"] == pytest.approx(target) and r["summary"]["target"] == pytest.approx(target)
+        logged = wandb_inspect(r["wandb_dir"])
+        assert logged["summary"]["target"] == pytest.approx(target)
+        assert logged["summary"].get("steps_to_target") == r["summary"]["steps_to_target"]  # W&B drops a None
+    assert any(r["summary"]["steps_to_target"] is not None for r in rows if r["forecaster"] == "none")
 
 
 def _write_slow_suite(tmp_path) -> Path:

@@ -1,0 +1,323 @@
+"""Scoring (SPEC.md "Scoring"): the one module that turns curves into steps-to-target, medians and speedups.
+
+The runner's summary, the results store, W&B, `run --compare-baseline` and `report` all call it; nothing
+else decides whether a run reached its target. The rules:
+
+- Crossings are counted on the regular evaluation grid (every ``eval_every`` steps, and the last step) that
+  every run of an experiment shares. The evaluation right before a jump is kept on the curve but is no extra
+  chance to cross; the one right after a jump counts only where the jump falls on the grid, where it is the
+  grid's own evaluation of the model at that step.
+- A seed that never reaches the target is a miss (+infinity), never dropped: medians count misses, and a
+  median that lands on a miss is "never" (None).
+- Speedups are paired by seed: baseline steps / method steps; a method miss scores 0; a baseline miss with a
+  method hit is the lower bound budget / method steps.
+- A run that diverged scores accuracy 0 on every grid step after it diverged.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass, field
+from functools import reduce
+from typing import Iterable, Sequence
+
+FRACTIONS = ("25", "50", "75", "100")
+MISS = math.inf
+BOOTSTRAP_SAMPLES = 2000
+
+
+# ---------------------------------------------------------------- one run
+
+def grid_steps(eval_every: int, steps: int) -> list[int]:
+    """The steps every run of an experiment evaluates at: 0, eval_every, 2 eval_every, ..., and the last."""
+    grid = list(range(0, steps + 1, eval_every))
+    return grid if grid[-1] == steps else grid + [steps]
+
+
+def infer_eval_every(curve: Sequence[dict]) -> int:
+    """For curves stored before summaries carried eval_every: the spacing of the regular evaluations."""
+    steps = sorted({int(p["step"]) for p in curve if p.get("phase", "eval") == "eval" and p["step"] > 0})
+    if not steps:
+        return 1
+    inner = steps[:-1] or steps  # the last step may be the budget, off the grid
+    return reduce(math.gcd, inner)
+
+
+def grid_curve(curve: Sequence[dict], eval_every: int, steps: int) -> list[dict]:
+    """{step, accuracy} on the grid, in step order: pre-jump points dropped, a diverged run's tail at 0."""
+    on_grid = set(grid_steps(eval_every, steps))
+    by_step: dict[int, float] = {}
+    diverged_at = None
+    for p in curve:
+        phase = p.get("phase", "eval")
+        if phase == "diverged":
+            diverged_at = int(p["step"])
+            break
+        step = int(p["step"])
+        if phase in ("eval", "post_jump") and step in on_grid:
+            by_step[step] = float(p["accuracy"])  # the post-jump point is the model the grid step ends with
+    if diverged_at is not None:
+        for s in on_grid:
+            if s >= diverged_at:
+                by_step[s] = 0.0
+    return [{"step": s, "accuracy": by_step[s]} for s in sorted(by_step)]
+
+
+def crossing(points: Sequence[dict], target: float | None) -> int | None:
+    """The first step of ``points`` whose accuracy >= target; None if never (or no target)."""
+    if target is None:
+        return None
+    return next((int(p["step"]) for p in points if p["accuracy"] >= target), None)
+
+
+def accuracy_at(points: Sequence[dict], steps: int) -> dict[str, float | None]:
+    """Accuracy of the last grid evaluation at or before 25/50/75/100% of the budget."""
+    out = {}
+    for f in FRACTIONS:
+        seen = [p["accuracy"] for p in points if p["step"] <= int(f) / 100 * steps]
+        out[f] = seen[-1] if seen else None
+    return out
+
+
+def score_run(curve: Sequence[dict], *, target: float | None, eval_every: int, steps: int) -> dict:
+    """Everything one run's summary says about its accuracy: the same numbers the report recomputes."""
+    points = grid_curve(curve, eval_every, steps)
+    reached = crossing(points, target)
+    top = max((p["accuracy"] for p in points), default=None)
+    at_reached = next((p for p in curve if int(p["step"]) == reached and p.get("phase") != "pre_jump"), None)
+    return {
+        "target": target,
+        "steps": steps,
+        "eval_every": eval_every,
+        "steps_to_target": reached,
+        "seconds_to_target": at_reached.get("seconds") if at_reached else None,
+        "max_accuracy": top,
+        "max_accuracy_step": next((p["step"] for p in points if p["accuracy"] == top), None),
+        "final_accuracy": points[-1]["accuracy"] if points else None,
+        "accuracy_at": accuracy_at(points, steps),
+    }
+
+
+def rescore(row: dict, target: float | None) -> dict:
+    """A stored trial's summary scored against ``target`` (the experiment's resolved one)."""
+    summary = row["summary"] or {}
+    steps = summary.get("steps") or max(int(p["step"]) for p in row["curve"])
+    eval_every = summary.get("eval_every") or infer_eval_every(row["curve"])
+    return {**summary, **score_run(row["curve"], target=target, eval_every=eval_every, steps=steps)}
+
+
+# ---------------------------------------------------------------- over seeds
+
+def median(values: Iterable[float]) -> float | None:
+    """The plain median of the values that are numbers (None and NaN left out)."""
+    vals = sorted(v for v in values if v is not None and not math.isnan(v))
+    if not vals:
+        return None
+    mid = len(vals) // 2
+    return vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+
+
+def censored_median(steps: Sequence[int | None]) -> float | None:
+    """Median steps-to-target with each miss (None) as +infinity; None ("never") when the median is a miss:
+    more than half missed, or exactly half of an even count (the mean of a step and infinity)."""
+    if not steps:
+        return None
+    vals = sorted(MISS if s is None else float(s) for s in steps)
+    mid = len(vals) // 2
+    med = vals[mid] if len(vals) % 2 else (vals[mid - 1] + vals[mid]) / 2
+    return None if math.isinf(med) else med
+
+
+def bootstrap_ci(values: Sequence[float], *, samples: int = BOOTSTRAP_SAMPLES, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the median (fixed seed: the same store gives the same interval)."""
+    vals = [v for v in values if v is not None]
+    if len(vals) < 2:
+        return None
+    rng = random.Random(seed)
+    meds = sorted(median(rng.choices(vals, k=len(vals))) for _ in range(samples))
+    lo = meds[int(math.floor((1 - level) / 2 * (samples - 1)))]
+    hi = meds[int(math.ceil((1 + level) / 2 * (samples - 1)))]
+    return lo, hi
+
+
+@dataclass(frozen=True)
+class PairedSpeedup:
+    seed: int
+    value: float  # 0.0 for a method miss
+    lower_bound: bool  # the baseline missed: budget / method steps is only a bound
+
+
+def paired_speedup(baseline: int | None, method: int | None, budget: int, seed: int) -> PairedSpeedup:
+    if method is None:
+        return PairedSpeedup(seed, 0.0, False)
+    method = max(method, 1)  # a target met at step 0 by both is no speedup, not a division by zero
+    if baseline is None:
+        return PairedSpeedup(seed, budget / method, True)
+    return PairedSpeedup(seed, max(baseline, 1) / method, False)
+
+
+def median_curve(curves: Sequence[Sequence[dict]]) -> list[dict]:
+    """Median accuracy over seeds at each grid step that every (grid) curve has."""
+    by_step: dict[int, list[float]] = {}
+    for c in curves:
+        for p in c:
+            by_step.setdefault(int(p["step"]), []).append(p["accuracy"])
+    return [{"step": s, "accuracy": median(v)} for s, v in sorted(by_step.items()) if len(v) == len(curves)]
+
+
+def baseline_max(maxima: Sequence[float | None]) -> float | None:
+    """A ``baseline_max`` target: the median over the baseline's seeds of their max (grid) accuracy."""
+    return median(maxima)
+
+
+# ---------------------------------------------------------------- one experiment
+
+@dataclass
+class VariantScore:
+    """One forecaster variant (name, parameters, jump schedule) of one experiment, over its seeds."""
+
+    variant: str
+    forecaster: str
+    params: dict
+    jumps: list[int]
+    rows: list[dict] = field(default_factory=list, repr=False)
+    stats: dict = field(default_factory=dict)
+
+
+def variant_of(row: dict) -> tuple[str, dict, list[int]]:
+    cfg = row["config"]
+    params = cfg.get("forecaster_params") or {}
+    label = cfg["forecaster"] + (f"({', '.join(f'{k}={v}' for k, v in sorted(params.items()))})" if params else "")
+    jumps = list((row["summary"] or {}).get("jump_points") or cfg.get("jumps") or [])
+    if cfg["forecaster"] != "none" and jumps:
+        label += " @" + "/".join(str(j) for j in jumps)
+    return label, params, jumps
+
+
+def experiment_target(rows: Sequence[dict]) -> float | None:
+    """The one target every trial of an experiment is scored against: the one stored with its baselines (a
+    resolved ``baseline_max``), else the one stored with any of its trials."""
+    ordered = sorted(rows, key=lambda r: r["forecaster"] != "none")
+    return next((r["config"]["target"] for r in ordered if r["config"].get("target") is not None), None)
+
+
+def _scored(row: dict) -> bool:
+    return row["status"] in ("finished", "diverged") and bool(row["curve"])
+
+
+def score_experiment(rows: Sequence[dict], target: float | None) -> tuple[list[VariantScore], dict]:
+    """Every variant of one experiment scored against ``target``, ranked by censored median steps-to-target."""
+    variants: dict[str, VariantScore] = {}
+    for r in rows:
+        label, params, jumps = variant_of(r)
+        variants.setdefault(label, VariantScore(label, r["forecaster"], params, jumps)).rows.append(r)
+    budget = next((r["summary"]["steps"] for r in rows if r["summary"] and r["summary"].get("steps")), None)
+    for v in variants.values():
+        v.rows.sort(key=lambda r: r["seed"])
+        v.stats = _variant_stats(v.rows, target)
+    baseline = next((v for v in variants.values() if v.forecaster == "none"), None)
+    base_steps = dict(zip(baseline.stats["seed_list"], baseline.stats["steps_per_seed"])) if baseline else {}
+    base_ok = {r["seed"] for r in baseline.rows if _scored(r)} if baseline else set()
+    for v in variants.values():
+        pairs = [paired_speedup(base_steps[s], m, budget, s)
+                 for s, m, r in zip(v.stats["seed_list"], v.stats["steps_per_seed"], v.rows)
+                 if _scored(r) and s in base_ok] if baseline and budget else []
+        values = [p.value for p in pairs]
+        v.stats.update({
+            "speedup_seeds": [p.seed for p in pairs],
+            "speedup_per_seed": values,
+            "speedup_lower_bound": [p.lower_bound for p in pairs],
+            "speedup_median": median(values),
+            "speedup_min": min(values, default=None),
+            "speedup_max": max(values, default=None),
+            "speedup_ci95": bootstrap_ci(values),
+            "speedup_median_is_bound": _median_is_bound(pairs),
+        })
+    ranked = sorted(variants.values(), key=_rank_key)
+    facts = {"target": target, "baseline": baseline is not None, "budget": budget,
+             "baseline_steps_median": baseline.stats["steps_median"] if baseline else None}
+    return ranked, facts
+
+
+def _median_is_bound(pairs: Sequence[PairedSpeedup]) -> bool:
+    """The median speedup rests on a seed whose baseline missed: the cell says '>='."""
+    if not pairs:
+        return False
+    ordered = sorted(pairs, key=lambda p: p.value)
+    mid = len(ordered) // 2
+    middle = ordered[mid:mid + 1] if len(ordered) % 2 else ordered[mid - 1:mid + 1]
+    return any(p.lower_bound for p in middle)
+
+
+def _rank_key(v: VariantScore):
+    med = v.stats["steps_median"]
+    return (med is None, med if med is not None else 0.0, -v.stats["reached"], v.variant)
+
+
+def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
+    scored = [r for r in rows if _scored(r)]
+    grids, steps, summaries = [], [], []
+    for r in scored:
+        s = rescore(r, target)
+        summaries.append(s)
+        steps.append(s["steps_to_target"])
+        grids.append(grid_curve(r["curve"], s["eval_every"], s["steps"]))
+    med_curve = median_curve(grids)
+    finite = [s for s in steps if s is not None]
+    budget = summaries[0]["steps"] if summaries else None
+    return {
+        "seeds": len(rows),
+        "seed_list": [r["seed"] for r in scored],
+        "finished": sum(r["status"] == "finished" for r in rows),
+        "diverged": sum(r["status"] == "diverged" for r in rows),
+        "failed": sum(r["status"] == "failed" for r in rows),
+        "failures": [{"seed": r["seed"], "label": r["label"], "error": first_line(r["error"])}
+                     for r in rows if r["status"] == "failed"],
+        "steps_per_seed": steps,
+        "reached": len(finite),
+        "scored": len(steps),
+        "steps_median": censored_median(steps),
+        "steps_min": min(finite, default=None),
+        "steps_max": max(finite, default=None),
+        "median_curve_step": crossing(med_curve, target),
+        "median_curve": med_curve,
+        "grid_curves": grids,
+        "max_accuracy_median": median(s["max_accuracy"] for s in summaries),
+        "max_accuracy_min": min((s["max_accuracy"] for s in summaries if s["max_accuracy"] is not None), default=None),
+        "max_accuracy_max": max((s["max_accuracy"] for s in summaries if s["max_accuracy"] is not None), default=None),
+        "max_accuracy_step": median(s["max_accuracy_step"] for s in summaries),
+        "accuracy_at": {f: median(s["accuracy_at"][f] for s in summaries) for f in FRACTIONS},
+        "wall_clock": median((r["summary"] or {}).get("wall_clock") for r in scored),
+        "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
+        "budget": budget,
+    }
+
+
+def first_line(error: str | None) -> str | None:
+    if not error:
+        return None
+    return next((line.strip() for line in error.splitlines() if line.strip()), None)
+
+
+# ---------------------------------------------------------------- across experiments
+
+def performance_profile(experiments: Sequence[Sequence[VariantScore]], taus=None) -> dict:
+    """AlgoPerf-style: for each forecaster variant (schedule aside), the fraction of experiments where its
+    censored median steps-to-target is within a factor tau of the best there; a "never" is infinitely slow."""
+    taus = taus or [1 + i * 0.05 for i in range(61)]  # 1.0 .. 4.0
+    names = sorted({v.variant.split(" @")[0] for variants in experiments for v in variants})
+    ratios: dict[str, list[float]] = {n: [] for n in names}
+    for variants in experiments:
+        by_name: dict[str, float] = {}
+        for v in variants:
+            n = v.variant.split(" @")[0]
+            s = v.stats["steps_median"]
+            by_name[n] = min(by_name.get(n, MISS), MISS if s is None else s)
+        best = min(by_name.values(), default=MISS)
+        for n in names:
+            ratios[n].append(by_name[n] / best if n in by_name and not math.isinf(best) and best > 0 else MISS)
+    curves = {n: [sum(r <= t for r in rs) / len(rs) for t in taus] for n, rs in ratios.items()}
+    # the score: the area under the profile over [1, 4], normalised to [0, 1] (1 = best on every experiment)
+    return {"taus": taus, "curves": curves, "scores": {n: sum(c) / len(c) for n, c in curves.items()}}

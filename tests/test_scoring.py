@@ -1,0 +1,132 @@
+"""The scoring rules (SPEC.md "Scoring") on hand-made curves whose answers are known."""
+
+import math
+
+import pytest
+
+from benchmark import scoring
+
+
+def pts(*pairs, phase="eval"):
+    return [{"step": s, "accuracy": a, "phase": phase} for s, a in pairs]
+
+
+def ramp(reach, steps=2000, every=100, top=0.95):
+    """Crosses 0.9 at exactly `reach` (None: never; tops out at 0.85)."""
+    out = []
+    for s in range(0, steps + 1, every):
+        a = 0.5 + 0.35 * s / steps if reach is None else (0.9 * s / reach if s < reach else min(top, 0.9 + 1e-5 * s))
+        out.append({"step": s, "accuracy": round(a, 6), "phase": "eval", "seconds": s / 100})
+    return out
+
+
+def row(forecaster, seed, curve, status="finished", jumps=None, error=None, target=0.9):
+    return {"forecaster": forecaster, "seed": seed, "status": status, "error": error, "label": f"{forecaster} s{seed}",
+            "config": {"forecaster": forecaster, "forecaster_params": {}, "jumps": jumps, "target": target},
+            "summary": {"steps": 2000, "eval_every": 100, "jump_points": jumps or []} if curve else None,
+            "curve": curve}
+
+
+def test_pre_jump_evaluations_are_no_extra_chance_to_cross():
+    curve = pts((0, 0.1), (100, 0.5), (200, 0.7)) + pts((250, 0.95), phase="pre_jump") + \
+        pts((250, 0.6), phase="post_jump") + pts((300, 0.8), (400, 0.92), (500, 0.93))
+    assert scoring.score_run(curve, target=0.9, eval_every=100, steps=500)["steps_to_target"] == 400
+    # a jump on the grid: the evaluation after it is the grid's own evaluation of that step
+    on_grid = pts((0, 0.1), (100, 0.5), (200, 0.95)) + pts((300, 0.95), phase="pre_jump") + \
+        pts((300, 0.91), phase="post_jump") + pts((400, 0.5))
+    score = scoring.score_run(on_grid, target=0.9, eval_every=100, steps=400)
+    assert score["steps_to_target"] == 200 and score["max_accuracy"] == 0.95
+    assert [p["step"] for p in scoring.grid_curve(on_grid, 100, 400)] == [0, 100, 200, 300, 400]
+    assert scoring.grid_curve(on_grid, 100, 400)[3]["accuracy"] == 0.91
+
+
+def test_a_diverged_run_scores_zero_after_it_diverged():
+    curve = pts((0, 0.1), (100, 0.6)) + [{"step": 150, "accuracy": 0.0, "loss": math.nan, "phase": "diverged"}]
+    grid = scoring.grid_curve(curve, 100, 400)
+    assert grid == [{"step": s, "accuracy": a} for s, a in [(0, 0.1), (100, 0.6), (200, 0.0), (300, 0.0), (400, 0.0)]]
+    assert scoring.score_run(curve, target=0.5, eval_every=100, steps=400)["accuracy_at"] == \
+        {"25": 0.6, "50": 0.0, "75": 0.0, "100": 0.0}
+
+
+def test_censored_median_counts_misses():
+    assert scoring.censored_median([100, None, 300]) == 300
+    assert scoring.censored_median([100, 200, 300, None]) == 250
+    assert scoring.censored_median([100, None, None]) is None  # more than half missed: never
+    assert scoring.censored_median([100, 200, None, None]) is None  # the mean of a step and infinity
+    assert scoring.censored_median([]) is None
+
+
+@pytest.mark.parametrize("baseline,method,value,bound", [(1000, 500, 2.0, False), (1000, None, 0.0, False),
+                                                         (None, 500, 4.0, True), (None, None, 0.0, False)])
+def test_paired_speedup_rules(baseline, method, value, bound):
+    got = scoring.paired_speedup(baseline, method, budget=2000, seed=3)
+    assert (got.value, got.lower_bound, got.seed) == (value, bound, 3)
+
+
+def test_one_of_three_ranks_below_three_of_three():
+    rows = [row("none", s, ramp(r)) for s, r in enumerate([1500, 1600, 1700])]
+    rows += [row("lucky", s, ramp(r), jumps=[300]) for s, r in enumerate([400, None, None])]
+    rows += [row("steady", s, ramp(r), jumps=[400]) for s, r in enumerate([900, 1000, 1100])]
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    assert [v.forecaster for v in ranked] == ["steady", "none", "lucky"]
+    lucky = ranked[-1].stats
+    assert lucky["reached"] == 1 and lucky["steps_per_seed"] == [400, None, None] and lucky["steps_median"] is None
+    assert lucky["speedup_per_seed"] == [1500 / 400, 0.0, 0.0] and lucky["speedup_median"] == 0.0
+    steady = ranked[0].stats
+    assert steady["steps_median"] == 1000 and steady["speedup_per_seed"] == [1500 / 900, 1.6, 1700 / 1100]
+    assert steady["speedup_median"] == 1.6 and steady["median_curve_step"] == 1000
+    lo, hi = steady["speedup_ci95"]
+    assert 1700 / 1100 - 1e-9 <= lo <= 1.6 <= hi <= 1500 / 900 + 1e-9
+    assert facts["baseline_steps_median"] == 1600
+
+
+def test_the_verdict_is_not_turned_upside_down_by_dropping_misses():
+    """The issue's case: 5 seeds, a baseline_max target that 2 baseline seeds miss. Dropping misses ranked the
+    baseline first with a 0.87x 'slowdown' for the method; counting them, the paired speedup is > 1."""
+    base = [7200, 7000, 7400, None, None]
+    method = [4600, 4500, 4700, 4800, 4400]
+    rows = [row("none", s, ramp(r, steps=15000)) for s, r in enumerate(base)]
+    rows += [row("introspection", s, ramp(r, steps=15000), jumps=[6000]) for s, r in enumerate(method)]
+    for r in rows:
+        r["summary"]["steps"] = 15000
+    ranked, _ = scoring.score_experiment(rows, 0.9)
+    assert [v.forecaster for v in ranked] == ["introspection", "none"]
+    assert ranked[1].stats["steps_median"] == 7400  # censored: the misses count as infinitely slow
+    intro = ranked[0].stats
+    assert intro["speedup_lower_bound"] == [False, False, False, True, True]
+    assert intro["speedup_per_seed"][3] == 15000 / 4800 and intro["speedup_median"] == pytest.approx(7400 / 4700)
+    assert not intro["speedup_median_is_bound"]
+
+
+def test_failed_seeds_are_listed_not_scored():
+    rows = [row("none", 0, ramp(1000)), row("none", 1, ramp(1000)),
+            row("noise", 0, ramp(800), jumps=[300]),
+            row("noise", 1, None, status="failed", jumps=[300], error="RuntimeError: boom\n\nTraceback ...")]
+    ranked, _ = scoring.score_experiment(rows, 0.9)
+    noise = next(v for v in ranked if v.forecaster == "noise").stats
+    assert noise["failed"] == 1 and noise["scored"] == 1 and noise["speedup_seeds"] == [0]
+    assert noise["failures"] == [{"seed": 1, "label": "noise s1", "error": "RuntimeError: boom"}]
+
+
+def test_baseline_max_and_experiment_target():
+    assert scoring.baseline_max([0.93, 0.95, 0.94]) == 0.94
+    rows = [row("extrapolate", 0, ramp(500), target=0.5), row("none", 0, ramp(500), target=0.94)]
+    assert scoring.experiment_target(rows) == 0.94  # the baselines' resolved target wins
+
+
+def test_performance_profile_counts_never_as_infinitely_slow():
+    def v(name, median):
+        return scoring.VariantScore(name, name, {}, [], stats={"steps_median": median})
+
+    exps = [[v("a", 100), v("b", 200)], [v("a", 300), v("b", 150)], [v("a", None), v("b", 100)]]
+    prof = scoring.performance_profile(exps, taus=[1.0, 2.0, 4.0])
+    assert prof["curves"]["a"] == [1 / 3, 2 / 3, 2 / 3] and prof["curves"]["b"] == [2 / 3, 1.0, 1.0]
+    assert prof["scores"]["b"] > prof["scores"]["a"]
+
+
+def test_bootstrap_interval_is_fixed_and_needs_two_values():
+    assert scoring.bootstrap_ci([1.5]) is None
+    values = [1.2, 1.5, 1.7, 2.0, 0.0]
+    assert scoring.bootstrap_ci(values) == scoring.bootstrap_ci(values)
+    lo, hi = scoring.bootstrap_ci(values)
+    assert 0.0 <= lo <= scoring.median(values) <= hi <= 2.0
