@@ -126,6 +126,8 @@ def steps_cell(e: dict) -> str:
 
 
 def speedup_cell(e: dict) -> str:
+    if e["forecaster"] == "none":
+        return "reference"
     if e["speedup_median"] is None:
         return "n/a"
     bound = ">=" if e["speedup_median_is_bound"] else ""
@@ -265,7 +267,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
 
     with_speedup = [v for v in variants if v.stats["speedup_median"] is not None]
     if with_speedup:
-        fig, ax = plt.subplots(figsize=(8, 0.8 + 0.35 * len(with_speedup)))
+        fig, ax = plt.subplots(figsize=(8, 1.6 + 0.35 * len(with_speedup)))
         meds = [v.stats["speedup_median"] for v in with_speedup]
         cis = [v.stats["speedup_ci95"] or (m, m) for v, m in zip(with_speedup, meds)]
         y = np.arange(len(with_speedup))
@@ -277,7 +279,8 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
         ax.axvline(1.0, color="black", lw=0.8)
         ax.set_yticks(y, [f"{v.variant} ({v.stats['reached']}/{v.stats['scored']})" for v in with_speedup], fontsize=7)
         ax.invert_yaxis()
-        ax.set_xlabel("paired speedup over the baseline: median, bootstrap 95% CI, dots = seeds (a miss is 0)")
+        ax.set_xlabel("paired speedup over the baseline\n(bar: median, whiskers: bootstrap 95% CI, dots: seeds, a miss at 0)",
+                      fontsize=8)
         ax.set_title(name, fontsize=9)
         fig.tight_layout()
         paths.append(out / f"{slug}-speedup.png")

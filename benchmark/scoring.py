@@ -220,10 +220,10 @@ def score_experiment(rows: Sequence[dict], target: float | None) -> tuple[list[V
     baseline = next((v for v in variants.values() if v.forecaster == "none"), None)
     base_steps = dict(zip(baseline.stats["seed_list"], baseline.stats["steps_per_seed"])) if baseline else {}
     base_ok = {r["seed"] for r in baseline.rows if _scored(r)} if baseline else set()
-    for v in variants.values():
+    for v in variants.values():  # the baseline is the reference, not compared with itself
         pairs = [paired_speedup(base_steps[s], m, budget, s)
                  for s, m, r in zip(v.stats["seed_list"], v.stats["steps_per_seed"], v.rows)
-                 if _scored(r) and s in base_ok] if baseline and budget else []
+                 if _scored(r) and s in base_ok] if baseline and budget and v is not baseline else []
         values = [p.value for p in pairs]
         v.stats.update({
             "speedup_seeds": [p.seed for p in pairs],

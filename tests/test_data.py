@@ -56,3 +56,44 @@ def test_crop_flip_is_seeded_and_standardised():
     raw = x[:, :, 4:28, 4:28].float() / 255
     expected = (raw - raw.mean(dim=(1, 2, 3), keepdim=True)) / raw.std(dim=(1, 2, 3), keepdim=True)
     assert torch.allclose(centre, expected, atol=1e-5)
+
+
+def write_idx(folder, n=20, rows=28):
+    """A tiny, valid MNIST in IDX format (the real layout, made in the test)."""
+    import numpy as np
+
+    raw = folder / "MNIST" / "raw"
+    raw.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for split in ("train", "t10k"):
+        images = rng.integers(0, 256, (n, rows, rows), dtype=np.uint8)
+        labels = (np.arange(n) % 10).astype(np.uint8)
+        (raw / f"{split}-images-idx3-ubyte").write_bytes(
+            (0x803).to_bytes(4, "big") + n.to_bytes(4, "big") + rows.to_bytes(4, "big") * 2 + images.tobytes())
+        (raw / f"{split}-labels-idx1-ubyte").write_bytes(
+            (0x801).to_bytes(4, "big") + n.to_bytes(4, "big") + labels.tobytes())
+    return raw
+
+
+def test_bad_mnist_files_are_one_line_naming_the_file(tmp_path):
+    from benchmark.data import DataCorruptError, load_dataset
+
+    raw = write_idx(tmp_path)
+    assert load_dataset("mnist", tmp_path).x_train.shape == (20, 1, 28, 28)
+    images = raw / "train-images-idx3-ubyte"
+    images.write_bytes(images.read_bytes()[:5000])
+    with pytest.raises(DataCorruptError, match=f"^{images}: 5000 bytes where its header promises 15696 \\(truncated\\)$"):
+        load_dataset("mnist", tmp_path)
+    labels = write_idx(tmp_path / "other") / "t10k-labels-idx1-ubyte"
+    labels.write_bytes(b"GIF89a" + labels.read_bytes()[6:])
+    with pytest.raises(DataCorruptError, match=f"^{labels}: magic number 0x47494638, expected 0x00000801"):
+        load_dataset("mnist", tmp_path / "other")
+
+
+def test_missing_data_folder_is_never_created(tmp_path):
+    from benchmark.data import DataNotFoundError, load_dataset
+
+    where = tmp_path / "not" / "there"
+    with pytest.raises(DataNotFoundError, match=f"MNIST not found in {where}.*Expected {where}/MNIST/raw/"):
+        load_dataset("mnist", where)
+    assert not (tmp_path / "not").exists()

@@ -23,12 +23,13 @@ def test_paper_suites_run_the_extrapolate_controls_beside_introspection(name):
         c = t.config
         groups.setdefault((t.experiment, c.jumps, c.optimizer), {}).setdefault(
             (c.forecaster, c.forecaster_params.get("ratio")), set()).add(c.seed)
+    checked = 0
     for key, forecasters in groups.items():
         intro = [seeds for (f, _), seeds in forecasters.items() if f == "introspection"]
-        if not intro:
-            continue
-        for ratio in (1.3, 2.0):
+        for ratio in (1.3, 2.0) if intro else ():
             assert forecasters.get(("extrapolate", ratio)) == intro[0], (name, key, ratio)
+            checked += 1
+    assert checked >= 2  # every paper suite has at least one introspection group with both controls
 
 
 def test_quickstart_has_the_control():
@@ -101,3 +102,23 @@ def test_bad_suite_files_name_file_and_field(case, tmp_path):
 def test_unknown_suite_name_lists_the_builtin_ones():
     with pytest.raises(IntrobenchError, match="unknown suite 'nope'; built-in suites: .*quickstart"):
         load_suite("nope")
+
+
+def test_preflight_finds_what_would_fail_every_trial(tmp_path):
+    import torch
+
+    from benchmark.errors import IntrobenchError
+    from benchmark.preflight import check_gpus, check_results_folder
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(IntrobenchError, match="is a file, not a folder"):
+        check_results_folder(blocker)
+    with pytest.raises(IntrobenchError, match="is not writable: Not a directory"):
+        check_results_folder(blocker / "results")
+    check_results_folder(tmp_path / "fine")
+    assert (tmp_path / "fine").is_dir() and not list((tmp_path / "fine").iterdir())
+    if not torch.cuda.is_available():
+        with pytest.raises(IntrobenchError, match="--gpus-per-trial 0.5 asks for a GPU, but torch sees 0 CUDA"):
+            check_gpus(0.5, None)
+    check_gpus(0.0, None)

@@ -1,3 +1,4 @@
+import math
 import pytest
 import torch
 
@@ -62,7 +63,8 @@ def test_every_task_trains_at_reduced_budget(name, data_dir, tiny_imagefolder):
     result = run(RunConfig(task=name, reduced=True, steps=2, eval_every=2, data_dir=str(where)), progress=False)
     assert result.summary["status"] == "finished"
     assert [p["step"] for p in result.curve] == [0, 2]
-    assert 0.0 <= result.summary["final_accuracy"] <= 1.0
+    losses = [p["loss"] for p in result.curve if p["loss"] is not None]
+    assert losses and all(math.isfinite(l) and l > 0 for l in losses)  # it really took training steps
 
 
 def test_unknown_task_lists_valid_names():

@@ -24,16 +24,26 @@ def test_examples_are_stratified_by_change():
     cfg = PipelineConfig(n0_steps=200, grid=10, examples=400, draws_per_weight=2)
     steps = torch.arange(0, 201, 10)
     n = 1000
-    speed = torch.linspace(0, 1, n)  # weight i drifts at speed i: the change ranks are known
-    weights = steps[:, None].float() * speed[None, :] * 1e-4
+    speed = torch.linspace(0, 1, n)  # weight i moves by speed[i] x 1e-3 at once, whatever t: its change is known
+    weights = torch.where(steps[:, None] > 0, speed[None, :] * 1e-3, torch.zeros(1))
     x, y, stats = build_examples(steps, weights, cfg, torch.Generator().manual_seed(0))
-    assert x.shape == (400, 4) and y.shape == (400,)
-    change = (x[:, 0] - x[:, 3]).abs()
-    # Half the examples come from the top half of |w_t - w_0|: at least 200 lie above the candidates' median.
-    assert (change >= change.median()).sum() >= 200
+    assert x.shape == (400, 4) and y.shape == (400,) and stats["candidates"] == 2 * n
+    change = (x[:, 0] - x[:, 3]).abs()  # = speed (x1000)
+    top, mid = speed[n // 2].item(), speed[n // 4].item()  # the candidates' 50th and 25th percentiles
+    # 50% from the top half of |w_t - w_0|, 25% from the 50-75th percentile band, 25% from the rest
+    assert int((change >= top - 1e-6).sum()) == 200
+    assert int(((change >= mid - 1e-6) & (change < top - 1e-6)).sum()) == 100
+    assert int((change < mid - 1e-6).sum()) == 100
+
+
+def test_examples_are_exact_recordings_of_the_history():
+    cfg = PipelineConfig(n0_steps=200, grid=10, examples=400, draws_per_weight=2)
+    steps = torch.arange(0, 201, 10)
+    weights = steps[:, None].float() * torch.linspace(0, 1, 1000)[None, :] * 1e-4
+    x, y, _ = build_examples(steps, weights, cfg, torch.Generator().manual_seed(0))
     # inputs are (w_t, w_.7t, w_.4t, w_0) x 1000 and the target w_2t x 1000: on a line from 0 they scale with t
     assert torch.allclose(x[:, 1], 0.7 * x[:, 0], atol=1e-4) and torch.allclose(y, 2 * x[:, 0], atol=1e-4)
-    assert torch.all(x[:, 3] == 0)
+    assert torch.allclose(x[:, 2], 0.4 * x[:, 0], atol=1e-4) and torch.all(x[:, 3] == 0)
 
 
 def test_train_forecaster_end_to_end_on_real_mnist(tmp_path, data_dir):
