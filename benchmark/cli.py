@@ -60,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("tasks", parents=[common], help="list the registered tasks")
     sub.add_parser("forecasters", parents=[common], help="list the registered forecasters")
+    sub.add_parser("datasets", parents=[common], help="list the registered datasets")
 
     run = sub.add_parser("run", parents=[common], help="train one task, optionally with a forecaster's jumps")
     run.add_argument("task")
@@ -183,15 +184,30 @@ def _table(title: str, columns: list[str], rows: list[list]) -> None:
 def cmd_tasks(args) -> int:
     from tasks import count_parameters, create_task, list_tasks
 
+    from .data import dataset_spec
+
     rows = []
     for name in list_tasks():
         task = create_task(name)
-        classes = 1000 if task.dataset == "imagenet" else 10
+        classes = dataset_spec(task.dataset).num_classes or 10
         target = f"{task.target:.2%} {task.metric}" if task.target else "-"
         rows.append([name, task.dataset, f"{count_parameters(task.model(classes)):,}", task.optimizer_desc,
                      task.batch_size, f"{task.steps:,}", ",".join(map(str, task.jumps)) or "-", target])
     _table("introbench tasks (also: timm:<model> on CIFAR-10)",
            ["name", "dataset", "parameters", "optimizer", "batch", "steps", "jumps", "target"], rows)
+    return 0
+
+
+def cmd_datasets(args) -> int:
+    from .data import dataset_spec, list_datasets
+
+    rows = []
+    for name in list_datasets():
+        spec = dataset_spec(name) if not name.endswith("<path>") else None
+        rows.append([name, spec.num_classes if spec else "-", spec.layout if spec else "<path>/{train,val}/<class>/*",
+                     "memory" if spec and spec.in_memory else "streamed",
+                     ", ".join(f"{m:g}/{d:g}" for m, d in zip(spec.mean, spec.std)) if spec else "ImageNet's"])
+    _table("introbench datasets", ["name", "classes", "layout under the data folder", "held in", "mean/std"], rows)
     return 0
 
 
@@ -341,7 +357,7 @@ def cmd_report(args) -> int:
     return 0
 
 
-COMMANDS = {"report": cmd_report, "suites": cmd_suites, "suite": cmd_suite, "tasks": cmd_tasks, "forecasters": cmd_forecasters, "run": cmd_run,
+COMMANDS = {"report": cmd_report, "suites": cmd_suites, "suite": cmd_suite, "tasks": cmd_tasks, "forecasters": cmd_forecasters, "datasets": cmd_datasets, "run": cmd_run,
             "train-forecaster": cmd_train_forecaster, "analyze": cmd_analyze}
 
 

@@ -7,20 +7,61 @@ once and cached as safetensors, never per epoch.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
 
-from .errors import IntrobenchError
+from .errors import ConfigError, IntrobenchError
+from .registry import Registry
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    """What the loop needs to know of a dataset: how to load it, its classes, its normalisation, its layout."""
+
+    name: str
+    load: Callable[[Path, bool, int | None], "TensorData | FolderData"]  # (data root, download?, image size)
+    num_classes: int
+    layout: str  # where it lives under the data folder, for messages and `introbench datasets`
+    mean: tuple[float, ...] = ()  # per-channel normalisation of [0, 1] inputs, when a task asks for it
+    std: tuple[float, ...] = ()
+    in_memory: bool = True  # False: streamed from disk by DataLoader workers
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.mean:
+            raise ConfigError("normalize", f"dataset '{self.name}' has no per-channel mean/std to normalise with")
+        shape = (1, -1, 1, 1)
+        return (x - x.new_tensor(self.mean).view(shape)) / x.new_tensor(self.std).view(shape)
+
+
+DATASETS: Registry[Callable[[], DatasetSpec]] = Registry("dataset")
+
+
+def register_dataset(name: str):
+    """Decorate a zero-argument function returning a DatasetSpec; tasks then name the dataset ``name``."""
+    return DATASETS.register(name)
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names() + ["imagefolder:<path>"]
+
+
+def dataset_spec(name: str) -> DatasetSpec:
+    if isinstance(name, str) and name.startswith("imagefolder:") and len(name) > len("imagefolder:"):
+        return _imagefolder_spec(name.split(":", 1)[1])
+    if name not in DATASETS:
+        raise ConfigError("dataset", f"unknown dataset {name!r}; known: {', '.join(list_datasets())}")
+    return DATASETS.get(name)()
 
 
 class DataNotFoundError(IntrobenchError):
@@ -53,12 +94,13 @@ class TensorData:
         return TensorData(*(t.to(device) for t in (self.x_train, self.y_train, self.x_test, self.y_test)),
                           self.num_classes)
 
-    def subset(self, train: int | None, test: int | None) -> "TensorData":
-        """A fixed random subset (the same for every run): folders list examples class by class."""
+    def subset(self, train: int | None, test: int | None, mode: str = "balanced") -> "TensorData":
+        """N examples: ``balanced``, a fixed random, class-balanced subset (the same for every run); ``first``,
+        the first N in the dataset's own order (NiNo's split)."""
         def pick(x, y, n):
             if n is None or n >= x.shape[0]:
                 return x, y
-            idx = torch.randperm(x.shape[0], generator=torch.Generator().manual_seed(0))[:n].sort().values
+            idx = torch.arange(n) if mode == "first" else balanced_indices(y, n)
             return x[idx], y[idx]
 
         return TensorData(*pick(self.x_train, self.y_train, train), *pick(self.x_test, self.y_test, test),
@@ -78,6 +120,23 @@ class TensorData:
     def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, self.x_test.shape[0], batch_size):
             yield self.x_test[i:i + batch_size], self.y_test[i:i + batch_size]
+
+
+SUBSET_MODES = ("balanced", "first")
+
+
+def balanced_indices(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tensor:
+    """A fixed random subset of n indices with the classes as equal as their sizes allow, in index order."""
+    labels = torch.as_tensor(labels)
+    order = torch.randperm(labels.numel(), generator=torch.Generator().manual_seed(seed))
+    # rank of each example within its class, in the fixed random order: take the lowest ranks first
+    rank = torch.empty_like(order)
+    shuffled = labels[order]
+    for c in shuffled.unique():
+        where = (shuffled == c).nonzero().flatten()
+        rank[where] = torch.arange(where.numel())
+    chosen = order[torch.argsort(rank * labels.numel() + torch.arange(labels.numel()), stable=True)[:n]]
+    return chosen.sort().values
 
 
 @dataclass
@@ -105,8 +164,8 @@ class FolderData:
                             T.Normalize(IMAGENET_MEAN, IMAGENET_STD)])
         ds = ImageFolder(str(self.train_dir if train else self.test_dir), transform=tf)
         limit = self.train_subset if train else self.test_subset
-        if limit is not None:
-            ds = torch.utils.data.Subset(ds, range(min(limit, len(ds))))
+        if limit is not None and limit < len(ds):  # never the first N files of a class-sorted folder
+            ds = torch.utils.data.Subset(ds, balanced_indices(torch.tensor(ds.targets), limit).tolist())
         return torch.utils.data.DataLoader(
             ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.workers,
             generator=generator, persistent_workers=False,
@@ -125,11 +184,13 @@ class FolderData:
 
 
 def prepare_batch(x: torch.Tensor, *, train: bool, augment: str, image_size: int | None,
-                  generator: torch.Generator | None) -> torch.Tensor:
+                  generator: torch.Generator | None, normalize=None) -> torch.Tensor:
     """uint8 images -> float network input, augmenting on the data's own device."""
     if x.dtype != torch.uint8:  # FolderData batches arrive already transformed
         return x
     x = x.float().div_(255.0)
+    if normalize is not None:
+        x = normalize(x)
     if augment == "crop_flip":
         size = image_size or x.shape[-1]
         x = _crop_flip(x, size, train, generator)
@@ -160,23 +221,15 @@ def _crop_flip(x: torch.Tensor, size: int, train: bool, generator: torch.Generat
 
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, image_size: int | None = None,
-                 train_subset: int | None = None, test_subset: int | None = None,
+                 train_subset: int | None = None, test_subset: int | None = None, subset: str = "balanced",
                  device: str | torch.device = "cpu", download: bool = True) -> TensorData | FolderData:
-    root = resolve_data_dir(data_dir)
-    if name == "mnist":
-        data = _mnist(root, download)
-    elif name == "cifar10":
-        data = _cifar10(root, download)
-    elif name == "imagenet":
-        return _folder(root / "imagenet", image_size or 224, train_subset, test_subset,
-                       "imagenet/train/<class>/*.JPEG and imagenet/val/<class>/*.JPEG")
-    elif name.startswith("imagefolder:"):
-        path = Path(name.split(":", 1)[1]).expanduser()
-        return _folder(path if path.is_absolute() else root / path, image_size or 224, train_subset, test_subset,
-                       "<path>/train/<class>/*.jpg and <path>/val/<class>/*.jpg")
-    else:
-        raise IntrobenchError(f"unknown dataset '{name}'; known: mnist, cifar10, imagenet, imagefolder:<path>")
-    return data.subset(train_subset, test_subset).to(device)
+    spec = dataset_spec(name)
+    if subset not in SUBSET_MODES:
+        raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {subset!r}")
+    data = spec.load(resolve_data_dir(data_dir), download, image_size)
+    if isinstance(data, FolderData):
+        return dataclasses.replace(data, train_subset=train_subset, test_subset=test_subset)
+    return data.subset(train_subset, test_subset, subset).to(device)
 
 
 class DataCorruptError(IntrobenchError):
@@ -244,13 +297,13 @@ MNIST_FILES = {"train-images-idx3-ubyte": "images", "train-labels-idx1-ubyte": "
                "t10k-images-idx3-ubyte": "images", "t10k-labels-idx1-ubyte": "labels"}
 
 
-def _mnist(root: Path, download: bool) -> TensorData:
-    from torchvision.datasets import MNIST
-
-    raw = root / "MNIST" / "raw"
+def _idx_dataset(cls, root: Path, download: bool) -> TensorData:
+    """MNIST and Fashion-MNIST: torchvision's <Name>/raw/ IDX layout, checked file by file before it is read."""
+    title = cls.__name__
+    raw = root / title / "raw"
 
     def read(dl: bool):
-        return MNIST(str(root), train=True, download=dl), MNIST(str(root), train=False, download=dl)
+        return cls(str(root), train=True, download=dl), cls(str(root), train=False, download=dl)
 
     if all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in MNIST_FILES):
         for name, kind in MNIST_FILES.items():
@@ -259,14 +312,14 @@ def _mnist(root: Path, download: bool) -> TensorData:
         try:
             train, test = read(False)
         except Exception as exc:
-            raise DataCorruptError(f"MNIST in {raw} could not be read: {type(exc).__name__}: "
+            raise DataCorruptError(f"{title} in {raw} could not be read: {type(exc).__name__}: "
                                    f"{' '.join(str(exc).split())[:200]}") from None
     else:
         got = _download(lambda: read(True), raw) if download else None
         if not isinstance(got, tuple):
             raise DataNotFoundError(
-                f"MNIST not found in {root}{_why(got)}. Expected {raw}/ holding {', '.join(MNIST_FILES)} "
-                "(point --data-dir or $INTROBENCH_DATA at the folder that holds MNIST/)")
+                f"{title} not found in {root}{_why(got)}. Expected {raw}/ holding {', '.join(MNIST_FILES)} "
+                f"(point --data-dir or $INTROBENCH_DATA at the folder that holds {title}/)")
         train, test = got
     return TensorData(train.data[:, None].contiguous(), train.targets.long(), test.data[:, None].contiguous(),
                       test.targets.long(), 10)
@@ -295,11 +348,30 @@ def _cifar10(root: Path, download: bool) -> TensorData:
         "(point --data-dir or $INTROBENCH_DATA at the folder that holds it)")
 
 
-def _cifar_from_torchvision(train, test) -> TensorData:
+def _cifar100(root: Path, download: bool) -> TensorData:
+    from torchvision.datasets import CIFAR100
+
+    if (root / "cifar-100-python").is_dir():
+        try:
+            return _cifar_from_torchvision(CIFAR100(str(root), train=True), CIFAR100(str(root), train=False), 100)
+        except Exception as exc:
+            raise DataCorruptError(f"CIFAR-100 in {root / 'cifar-100-python'} could not be read: "
+                                   f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+    got = _download(lambda: (CIFAR100(str(root), train=True, download=True),
+                             CIFAR100(str(root), train=False, download=True)), root / "cifar-100-python") \
+        if download else None
+    if isinstance(got, tuple):
+        return _cifar_from_torchvision(*got, 100)
+    raise DataNotFoundError(f"CIFAR-100 not found in {root}{_why(got)}. Expected torchvision's "
+                            f"{root}/cifar-100-python/{{train,test,meta}} "
+                            "(point --data-dir or $INTROBENCH_DATA at the folder that holds it)")
+
+
+def _cifar_from_torchvision(train, test, num_classes: int = 10) -> TensorData:
     def conv(ds):
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets, dtype=torch.long)
 
-    return TensorData(*conv(train), *conv(test), 10)
+    return TensorData(*conv(train), *conv(test), num_classes)
 
 
 def _cifar_from_folder(folder: Path) -> TensorData:
@@ -350,8 +422,60 @@ def _folder(path: Path, image_size: int, train_subset, test_subset, layout: str)
     train = path / "train"
     test = next((path / s for s in ("val", "test") if (path / s).is_dir()), None)
     if not train.is_dir() or test is None:
-        raise DataNotFoundError(f"image folder not found at {path}. Expected {layout} "
-                                "(ImageNet cannot be downloaded automatically).")
+        raise DataNotFoundError(f"image folder not found at {path}. Expected {layout}")
     classes = [p for p in train.iterdir() if p.is_dir()]
     return FolderData(train, test, image_size, len(classes), train_subset, test_subset,
                       workers=min(4, (os.cpu_count() or 1) - 1))
+
+
+# ---------------------------------------------------------------- the built-in datasets
+
+MNIST_LAYOUT = "{name}/raw/{{train,t10k}}-{{images-idx3,labels-idx1}}-ubyte (torchvision's)"
+CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+
+
+@register_dataset("mnist")
+def mnist() -> DatasetSpec:
+    from torchvision.datasets import MNIST
+
+    return DatasetSpec("mnist", lambda root, dl, size: _idx_dataset(MNIST, root, dl), 10,
+                       MNIST_LAYOUT.format(name="MNIST"), (0.1307,), (0.3081,))
+
+
+@register_dataset("fashion_mnist")
+def fashion_mnist() -> DatasetSpec:
+    from torchvision.datasets import FashionMNIST
+
+    # NiNo normalises Fashion-MNIST with MNIST's statistics (SPEC.md "NiNo's vision tasks")
+    return DatasetSpec("fashion_mnist", lambda root, dl, size: _idx_dataset(FashionMNIST, root, dl), 10,
+                       MNIST_LAYOUT.format(name="FashionMNIST"), (0.1307,), (0.3081,))
+
+
+@register_dataset("cifar10")
+def cifar10() -> DatasetSpec:
+    return DatasetSpec("cifar10", lambda root, dl, size: _cifar10(root, dl), 10,
+                       "cifar-10-batches-py/ (torchvision's) or cifar10-jpg/{train,test}/<class>/*.jpg",
+                       CIFAR_MEAN, CIFAR_STD)
+
+
+@register_dataset("cifar100")
+def cifar100() -> DatasetSpec:
+    return DatasetSpec("cifar100", lambda root, dl, size: _cifar100(root, dl), 100,
+                       "cifar-100-python/ (torchvision's)", CIFAR_MEAN, CIFAR_STD)
+
+
+@register_dataset("imagenet")
+def imagenet() -> DatasetSpec:
+    layout = "imagenet/{train,val}/<class>/*.JPEG (never downloaded)"
+    return DatasetSpec("imagenet", lambda root, dl, size: _folder(root / "imagenet", size or 224, None, None, layout),
+                       1000, layout, IMAGENET_MEAN, IMAGENET_STD, in_memory=False)
+
+
+def _imagefolder_spec(path: str) -> DatasetSpec:
+    layout = f"{path}/train/<class>/*.jpg and {path}/val (or test)/<class>/*.jpg (absolute, or under the data folder)"
+
+    def load(root: Path, dl: bool, size: int | None) -> FolderData:
+        where = Path(path).expanduser()
+        return _folder(where if where.is_absolute() else root / where, size or 224, None, None, layout)
+
+    return DatasetSpec(f"imagefolder:{path}", load, 0, layout, IMAGENET_MEAN, IMAGENET_STD, in_memory=False)

@@ -48,6 +48,7 @@ class LoopSpec:
     augment: str = "none"
     image_size: int | None = None
     eval_batch_size: int = 1000
+    normalize: Callable[[torch.Tensor], torch.Tensor] | None = None  # the dataset's per-channel Normalize
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
@@ -82,7 +83,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
         total = 0
         for x, y in data.test_batches(spec.eval_batch_size):
             x = prepare_batch(x.to(device, non_blocking=True), train=False, augment=spec.augment,
-                              image_size=spec.image_size, generator=None)
+                              image_size=spec.image_size, generator=None, normalize=spec.normalize)
             y = y.to(device, non_blocking=True)
             correct += _accuracy(model(x), y, spec.metric)
             total += y.shape[0]
@@ -109,7 +110,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     for step in range(1, spec.steps + 1):
         x, y = next(batches)
         x = prepare_batch(x.to(device, non_blocking=True), train=True, augment=spec.augment,
-                          image_size=spec.image_size, generator=gen)
+                          image_size=spec.image_size, generator=gen, normalize=spec.normalize)
         y = y.to(device, non_blocking=True)
         loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)

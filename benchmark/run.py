@@ -10,7 +10,7 @@ import torch
 
 from . import loop
 from .config import RunConfig
-from .data import load_dataset
+from .data import dataset_spec, load_dataset
 from .jumps import JumpEngine
 from .recorder import HistoryRecorder
 
@@ -59,7 +59,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     if config.threads:
         torch.set_num_threads(config.threads)
     data = load_dataset(task.dataset, config.data_dir, image_size=task.image_size, train_subset=task.train_subset,
-                        test_subset=task.test_subset, device=device)
+                        test_subset=task.test_subset, subset=task.subset, device=device)
     torch.manual_seed(config.seed)
     if device.type == "cuda":
         torch.backends.cudnn.deterministic = True
@@ -75,7 +75,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     if recorder:
         hooks.append(recorder)
     spec = loop.LoopSpec(steps=task.steps, batch_size=task.batch_size, eval_every=task.eval_every, target=target,
-                         metric=task.metric, augment=task.augment, image_size=task.image_size)
+                         metric=task.metric, augment=task.augment, image_size=task.image_size,
+                         normalize=dataset_spec(task.dataset).normalize if task.normalize else None)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=on_eval)

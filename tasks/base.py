@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from benchmark.data import SUBSET_MODES, dataset_spec
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry
 
@@ -22,7 +23,7 @@ class Task:
     """Everything the loop needs to train one network; the loop knows nothing else of it."""
 
     name: str
-    dataset: str  # "mnist", "cifar10", "imagenet" (an ImageFolder), or "imagefolder:<path>"
+    dataset: str  # a registered dataset (`introbench datasets`), or "imagefolder:<path>"
     model: ModelFn  # num_classes -> freshly initialised module
     optimizer: OptimizerFn
     optimizer_desc: str
@@ -35,8 +36,10 @@ class Task:
     eval_every: int = 100
     augment: str = "none"  # "none" or "crop_flip" (random crop to image_size + horizontal flip)
     image_size: int | None = None  # None: the dataset's own size
-    train_subset: int | None = None  # use only the first N training examples
+    train_subset: int | None = None  # use only N training examples (see subset)
     test_subset: int | None = None
+    subset: str = "balanced"  # "balanced": a fixed random, class-balanced N; "first": the first N (NiNo's split)
+    normalize: bool = False  # normalise inputs with the dataset's per-channel mean and std
     paper: str = ""
     reduced: dict = field(default_factory=dict)  # overrides that make a CPU smoke run take seconds
 
@@ -63,6 +66,11 @@ class Task:
             raise ConfigError("metric", f"must be top1 or top5, got {self.metric!r}")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError("target", f"must be an accuracy in (0, 1], got {self.target}")
+        if self.subset not in SUBSET_MODES:
+            raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {self.subset!r}")
+        spec = dataset_spec(self.dataset)  # an unknown dataset fails here, naming the known ones
+        if self.normalize and not spec.mean:
+            raise ConfigError("normalize", f"dataset '{self.dataset}' has no per-channel mean/std")
 
     def describe(self) -> dict:
         return {

@@ -161,3 +161,21 @@ class AlexNetLRN(nn.Module):
 
     def forward(self, x):
         return self.classifier(self.pool(self.features(x)).flatten(1))
+
+
+class NiNoCNN(nn.Module):
+    """NiNo's small vision net: three 3x3 convs (the first stride 2, no padding; the next two 'same'), ReLU after
+    each, global average pool, fc to the classes; PyTorch's default init."""
+
+    def __init__(self, in_channels: int, channels: tuple[int, int, int], num_classes: int):
+        super().__init__()
+        c1, c2, c3 = channels
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, c1, 3, stride=2), nn.ReLU(),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(),
+            nn.Conv2d(c2, c3, 3, padding=1), nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1), nn.Flatten())
+        self.fc = nn.Linear(c3, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(self.features(x))

@@ -114,3 +114,39 @@ def test_compare_baseline_reports_both_speedups(capsys, data_dir):
     assert (vs["speedup"], vs["speedup_lower_bound"]) == (pytest.approx(expected.value), False)
     assert s["steps_to_target"] and s["baseline"]["steps_to_target"]  # 30% is within reach of both
     assert s["speedup"] == pytest.approx(s["baseline"]["steps_to_target"] / s["steps_to_target"])
+
+
+DATASET_PLUGIN = textwrap.dedent('''
+    from benchmark.data import DatasetSpec, load_dataset, register_dataset
+    from tasks import create_task, register_task
+
+
+    @register_dataset("mnist_evens")
+    def mnist_evens():
+        def load(root, download, image_size):
+            data = load_dataset("mnist", root, download=download)
+            keep, test = data.y_train % 2 == 0, data.y_test % 2 == 0
+            return type(data)(data.x_train[keep], data.y_train[keep] // 2, data.x_test[test], data.y_test[test] // 2, 5)
+
+        return DatasetSpec("mnist_evens", load, 5, "MNIST/raw/ (even digits only)", (0.1307,), (0.3081,))
+
+
+    @register_task("mnist3_evens")
+    def mnist3_evens():
+        return create_task("mnist3", reduced=True).replace(name="mnist3_evens", dataset="mnist_evens", normalize=True)
+''')
+
+
+def test_a_plugin_dataset_and_task_run_with_no_patching(tmp_path, data_dir):
+    plugin = tmp_path / "evens.py"
+    plugin.write_text(DATASET_PLUGIN)
+    proc = introbench("run", "mnist3_evens", "--plugin", str(plugin), "--json", "--no-progress", "--data-dir",
+                      str(data_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert json.loads(proc.stdout)["max_accuracy"] > 0.2  # above chance (1 in 5) after 30 steps
+    suite = tmp_path / "evens.yaml"
+    suite.write_text("experiments:\n  - task: mnist3_evens\n    forecasters: [none, extrapolate]\n    target: 0.3\n")
+    proc = introbench("suite", "run", str(suite), "--plugin", str(plugin), "--results", str(tmp_path / "r"),
+                      "--no-progress", "--wandb", "disabled", "--data-dir", str(data_dir))
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "mnist_evens" in introbench("datasets", "--plugin", str(plugin)).stdout

@@ -97,3 +97,83 @@ def test_missing_data_folder_is_never_created(tmp_path):
     with pytest.raises(DataNotFoundError, match=f"MNIST not found in {where}.*Expected {where}/MNIST/raw/"):
         load_dataset("mnist", where)
     assert not (tmp_path / "not").exists()
+
+
+def make_tiny_copy(name, root, data_dir):
+    """A tiny copy of a registered dataset in its real on-disk layout (CIFAR-100 is not on this machine)."""
+    import pickle
+
+    import numpy as np
+
+    if name in ("mnist", "fashion_mnist"):
+        folder = "MNIST" if name == "mnist" else "FashionMNIST"
+        write_idx(root / "_tmp")
+        (root / "_tmp" / "MNIST").rename(root / folder)
+    elif name in ("cifar10", "cifar100"):
+        rng = np.random.default_rng(0)
+        classes = 10 if name == "cifar10" else 100
+        folder = root / ("cifar-10-batches-py" if name == "cifar10" else "cifar-100-python")
+        folder.mkdir(parents=True)
+        key = "labels" if name == "cifar10" else "fine_labels"
+        files = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"] if name == "cifar10" else ["train", "test"]
+        for f in files:
+            labels = [i % classes for i in range(2 * classes)]
+            blob = {"data": rng.integers(0, 256, (len(labels), 3072), dtype=np.uint8), key: labels}
+            (folder / f).write_bytes(pickle.dumps(blob))
+        meta = ("batches.meta", "label_names") if name == "cifar10" else ("meta", "fine_label_names")
+        (folder / meta[0]).write_bytes(pickle.dumps({meta[1]: [f"c{i}" for i in range(classes)]}))
+    elif name == "imagenet":
+        for split in ("train", "val"):
+            for cls in ("airplane", "cat"):
+                (root / "imagenet" / split / cls).mkdir(parents=True)
+                for f in sorted((data_dir / "cifar10-jpg" / "train" / cls).glob("*.jpg"))[:3]:
+                    (root / "imagenet" / split / cls / f.name).write_bytes(f.read_bytes())
+
+
+@pytest.mark.parametrize("name", [n for n in __import__("benchmark.data", fromlist=["x"]).list_datasets()
+                                  if not n.endswith("<path>")])
+def test_every_registered_dataset_loads_from_its_layout(name, tmp_path, data_dir, monkeypatch):
+    from unittest import mock
+
+    from benchmark.data import FolderData, dataset_spec, load_dataset
+
+    make_tiny_copy(name, tmp_path, data_dir)
+    spec = dataset_spec(name)
+    with mock.patch("torchvision.datasets.cifar.check_integrity", return_value=True):  # tiny copies: no md5
+        data = load_dataset(name, tmp_path, image_size=32)
+    if spec.in_memory:
+        assert data.x_train.dtype == torch.uint8 and data.x_train.shape[0] == data.y_train.shape[0] > 0
+        assert data.num_classes == spec.num_classes and int(data.y_train.max()) < spec.num_classes
+        assert len(spec.mean) == len(spec.std) == data.x_train.shape[1]
+    else:
+        assert isinstance(data, FolderData) and data.num_classes == 2
+        x, y = next(data.test_batches(2))
+        assert x.shape == (2, 3, 32, 32)
+    with pytest.raises(DataNotFoundError, match=f"not found (in|at) {tmp_path / 'empty'}"):
+        load_dataset(name, tmp_path / "empty", download=False)
+
+
+def test_subsets_say_what_they_are(data_dir):
+    from benchmark.data import balanced_indices
+
+    labels = torch.arange(1000) // 100  # class-sorted, as a folder lists them
+    idx = balanced_indices(labels, 50)
+    assert torch.equal(idx, balanced_indices(labels, 50)) and torch.bincount(labels[idx]).tolist() == [5] * 10
+    first = load_dataset("fashion_mnist", data_dir, train_subset=55_000, subset="first")
+    full = load_dataset("fashion_mnist", data_dir)
+    assert torch.equal(first.x_train, full.x_train[:55_000])  # NiNo's split: the first 11/12
+    assert torch.bincount(load_dataset("mnist", data_dir, train_subset=100).y_train).tolist() == [10] * 10
+
+
+def test_imagefolder_subset_is_class_balanced(tiny_imagefolder):
+    data = load_dataset("imagenet", tiny_imagefolder, image_size=32, train_subset=6)
+    labels = torch.cat([y for _, y in data._loader(True, 6, torch.Generator().manual_seed(0))])
+    assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2]
+
+
+def test_unknown_dataset_fails_validation_naming_the_known(tmp_path):
+    from benchmark.errors import ConfigError
+    from tasks import create_task
+
+    with pytest.raises(ConfigError, match="^dataset: unknown dataset 'svhn'; known: cifar10, cifar100, fashion_mnist"):
+        create_task("mnist3", dataset="svhn")

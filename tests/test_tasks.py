@@ -82,3 +82,11 @@ def test_bad_override_names_the_field():
         create_task("mnist3", steps=0)
     with pytest.raises(ConfigError, match="not a task setting"):
         create_task("mnist3", stepz=3)
+
+
+def test_nino_fm16_learns_the_real_fashion_mnist(data_dir):
+    result = run(RunConfig(task="fm16", steps=500, eval_every=500, data_dir=str(data_dir)), progress=False)
+    assert result.summary["final_accuracy"] >= 0.75, result.summary
+    task = create_task("fm16")
+    assert (task.train_subset, task.subset, task.normalize, task.batch_size, task.steps) == (55_000, "first", True,
+                                                                                            128, 10_000)
