@@ -35,7 +35,7 @@ def test_missing_data_names_folder_and_layout(tmp_path):
         load_dataset("mnist", tmp_path, download=False)
     with pytest.raises(DataNotFoundError, match=r"cifar-10-batches-py.*cifar10-jpg"):
         load_dataset("cifar10", tmp_path, download=False)
-    with pytest.raises(DataNotFoundError, match=r"imagenet/train/<class>"):
+    with pytest.raises(DataNotFoundError, match=r"imagenet/\{train,val\}/<class>"):
         load_dataset("imagenet", tmp_path)
 
 
