@@ -347,8 +347,10 @@ def _run_phases(suite, todo, trials, opts, mode, results, store, display, env, d
 
             gpus = torch.cuda.device_count() if opts.gpus_per_trial > 0 else 0
             # A local instance of ours needs no token (Ray's token auth otherwise leaves its workers waiting).
+            # address="local": with no address Ray joins the newest cluster it finds on this machine (another
+            # suite's, a test's), which then refuses num_cpus; a suite without --address always runs its own.
             with scoped_env({"RAY_AUTH_MODE": env["RAY_AUTH_MODE"]}):
-                ray.init(num_cpus=opts.workers, num_gpus=gpus, **kwargs)
+                ray.init(address="local", num_cpus=opts.workers, num_gpus=gpus, **kwargs)
         started_ray = True
     try:
         check_gpus(opts.gpus_per_trial, opts.address)

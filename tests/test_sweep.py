@@ -194,9 +194,10 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
            str(results), "--no-progress", "--wandb", "disabled"]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
-    while time.time() < deadline and len(store.keys("slow")) < 2:
+    while time.time() < deadline and len(store.keys("slow")) < 2 and proc.poll() is None:
         time.sleep(0.5)
     before = store.keys("slow")
+    assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # the suite died on its own: say why
     assert len(before) >= 2, "no trial finished in time"
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes die at once, mid-trial
     proc.wait(timeout=60)
@@ -233,6 +234,12 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
         assert outcome["finished"] == outcome["trials"] == 6
         nodes = {r["node"] for r in ResultsStore(tmp_path / "r").rows()}
         assert len(nodes) == 2
+        # Another cluster up on this machine: a suite without --address still starts its own Ray (left to
+        # itself, ray.init joins the newest cluster it finds and then refuses num_cpus).
+        local = introbench("suite", "run", str(tmp_path / "slow.yaml"), "--workers", "1", "--results",
+                           str(tmp_path / "own"), "--no-progress", "--wandb", "disabled")
+        assert local.returncode == 0, local.stderr[-3000:]
+        assert len(ResultsStore(tmp_path / "own").keys("slow")) == 6
     finally:
         ray.shutdown()
         cluster.shutdown()
