@@ -31,6 +31,7 @@ class RunConfig:
     device: str = "cpu"
     data_dir: str | None = None
     threads: int | None = None
+    stop_at_target: bool = False  # end the run at the first grid evaluation that reaches its target
 
     def __post_init__(self):
         if self.jumps is not None:
@@ -42,6 +43,9 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target"):
+            if not isinstance(getattr(self, name), bool):
+                raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
         if self.device not in DEVICES:
@@ -69,4 +73,6 @@ class RunConfig:
         d = self.to_dict()
         for k in ("device", "data_dir", "threads", "history_on_host"):
             d.pop(k)
+        if not d["stop_at_target"]:  # a run to the full budget keeps the key it had before this setting existed
+            d.pop("stop_at_target")
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

@@ -49,6 +49,7 @@ class LoopSpec:
     image_size: int | None = None
     eval_batch_size: int = 1000
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None  # the dataset's per-channel Normalize
+    stop_at_target: bool = False  # end at the first grid evaluation that reaches the target
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
@@ -104,6 +105,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
         hook.on_start(model, optimizer)
     evaluate("eval")
     status = "finished"
+    stopped_at = None
     batches = data.train_batches(spec.batch_size, gen)
     bar = _progress(spec.steps, desc, progress)
     loss_fn = nn.CrossEntropyLoss()
@@ -133,10 +135,16 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
                 evaluate("eval")
             running_loss, running_n = 0.0, 0
             bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{curve[-1]['accuracy']:.4f}")
+            # this step's grid evaluation (or the post-jump one standing for it) is the scored one
+            if spec.stop_at_target and spec.target is not None and curve[-1]["accuracy"] >= spec.target:
+                stopped_at = step
+                bar.update(1)
+                break
         bar.update(1)
     bar.close()
 
     summary = summarize(curve, spec, status)
+    summary["stopped_at"] = stopped_at  # the run ended here, at its target: later steps were never trained
     summary["wall_clock"] = time.perf_counter() - start
     summary["eval_seconds"] = eval_seconds
     summary["peak_memory_bytes"] = _peak_memory(device)

@@ -21,7 +21,7 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "diverged", "failed", "failures", "steps_per_seed", "steps_median", "steps_min", "steps_max",
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
-              "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "wall_clock",
+              "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
               "forecast_seconds")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
@@ -146,7 +146,7 @@ def row_cells(e: dict) -> list[str]:
     top = e["max_accuracy_median"]
     top_cell = "-" if top is None else f"{top:.2%}" + (
         f" [{e['max_accuracy_min']:.2%}-{e['max_accuracy_max']:.2%}]" if e["max_accuracy_min"] != e["max_accuracy_max"]
-        else "")
+        else "") + (f" ({e['stopped']} stopped at target)" if e.get("stopped") else "")
     return [e["variant"], f"{e['finished']}/{e['diverged']}/{e['failed']}", steps_cell(e),
             _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at,
             f"{e['wall_clock']:.1f}" if e["wall_clock"] is not None else "-",
@@ -161,7 +161,9 @@ def _title(exp: dict) -> str:
 RULES = ("Ranked by the censored median of steps to target over seeds (a seed that never reaches the target counts "
          "as infinitely slow, never dropped; 'never' when the median is a miss). Crossings are counted on the regular "
          "evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a method miss scores 0, "
-         "'>=' marks a median resting on a seed whose baseline missed (budget / method steps).")
+         "'>=' marks a median resting on a seed whose baseline missed (budget / method steps). A trial run with "
+         "stop_at_target ends at its first grid evaluation at the target: its max accuracy is only what it had "
+         "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy.")
 
 
 # ---------------------------------------------------------------- Markdown and HTML

@@ -76,7 +76,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         hooks.append(recorder)
     spec = loop.LoopSpec(steps=task.steps, batch_size=task.batch_size, eval_every=task.eval_every, target=target,
                          metric=task.metric, augment=task.augment, image_size=task.image_size,
-                         normalize=dataset_spec(task.dataset).normalize if task.normalize else None)
+                         normalize=dataset_spec(task.dataset).normalize if task.normalize else None,
+                         stop_at_target=config.stop_at_target)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=on_eval)

@@ -71,12 +71,15 @@ def crossing(points: Sequence[dict], target: float | None) -> int | None:
     return next((int(p["step"]) for p in points if p["accuracy"] >= target), None)
 
 
-def accuracy_at(points: Sequence[dict], steps: int) -> dict[str, float | None]:
-    """Accuracy of the last grid evaluation at or before 25/50/75/100% of the budget."""
+def accuracy_at(points: Sequence[dict], steps: int, eval_every: int) -> dict[str, float | None]:
+    """Accuracy of the last grid evaluation at or before 25/50/75/100% of the budget; None where a run that
+    stopped at its target ended before that evaluation (those steps were never trained)."""
     out = {}
+    last = points[-1]["step"] if points else -1
     for f in FRACTIONS:
-        seen = [p["accuracy"] for p in points if p["step"] <= int(f) / 100 * steps]
-        out[f] = seen[-1] if seen else None
+        at = int(f) / 100 * steps
+        seen = [p["accuracy"] for p in points if p["step"] <= at]
+        out[f] = seen[-1] if seen and (last == steps or at < last + eval_every) else None
     return out
 
 
@@ -95,7 +98,7 @@ def score_run(curve: Sequence[dict], *, target: float | None, eval_every: int, s
         "max_accuracy": top,
         "max_accuracy_step": next((p["step"] for p in points if p["accuracy"] == top), None),
         "final_accuracy": points[-1]["accuracy"] if points else None,
-        "accuracy_at": accuracy_at(points, steps),
+        "accuracy_at": accuracy_at(points, steps, eval_every),
     }
 
 
@@ -156,6 +159,16 @@ def paired_speedup(baseline: int | None, method: int | None, budget: int, seed: 
     if baseline is None:
         return PairedSpeedup(seed, budget / method, True)
     return PairedSpeedup(seed, max(baseline, 1) / method, False)
+
+
+def hold_after_stop(points: Sequence[dict], eval_every: int, steps: int) -> list[dict]:
+    """A grid curve that stopped at its target, held at its last accuracy to the budget: the seed counts as
+    at its target from then on (it may have dipped below later; nobody trained those steps to see)."""
+    if not points:
+        return list(points)
+    last = points[-1]
+    return list(points) + [{"step": s, "accuracy": last["accuracy"]}
+                           for s in grid_steps(eval_every, steps) if s > last["step"]]
 
 
 def median_curve(curves: Sequence[Sequence[dict]]) -> list[dict]:
@@ -263,7 +276,8 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
         s = rescore(r, target)
         summaries.append(s)
         steps.append(s["steps_to_target"])
-        grids.append(grid_curve(r["curve"], s["eval_every"], s["steps"]))
+        grid = grid_curve(r["curve"], s["eval_every"], s["steps"])
+        grids.append(hold_after_stop(grid, s["eval_every"], s["steps"]) if s.get("stopped_at") else grid)
     med_curve = median_curve(grids)
     finite = [s for s in steps if s is not None]
     budget = summaries[0]["steps"] if summaries else None
@@ -288,7 +302,10 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
         "max_accuracy_min": min((s["max_accuracy"] for s in summaries if s["max_accuracy"] is not None), default=None),
         "max_accuracy_max": max((s["max_accuracy"] for s in summaries if s["max_accuracy"] is not None), default=None),
         "max_accuracy_step": median(s["max_accuracy_step"] for s in summaries),
-        "accuracy_at": {f: median(s["accuracy_at"][f] for s in summaries) for f in FRACTIONS},
+        # unknown where any seed stopped at its target before that budget: a median of the rest would flatter
+        "accuracy_at": {f: None if any(s["accuracy_at"][f] is None for s in summaries)
+                        else median(s["accuracy_at"][f] for s in summaries) for f in FRACTIONS},
+        "stopped": sum(bool(s.get("stopped_at")) for s in summaries),
         "wall_clock": median((r["summary"] or {}).get("wall_clock") for r in scored),
         "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
         "budget": budget,

@@ -12,6 +12,7 @@ A suite file:
         seeds: [0, 1, 2]              # or a count: 3
         target: baseline_max          # or an accuracy in (0, 1]; default: the task's
         steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
+        stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -33,9 +34,9 @@ import yaml
 from .config import RunConfig
 from .errors import ConfigError, IntrobenchError
 
-SUITE_KEYS = {"name", "description", "experiments", "paper"}
+SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target"}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
-                   "reset_optimizer", "optimizer", "samples"}
+                   "reset_optimizer", "optimizer", "samples", "stop_at_target"}
 SCHEDULE_KEYS = {"first", "interval", "count"}
 SAMPLERS = {"uniform", "loguniform", "choice"}
 
@@ -66,6 +67,7 @@ class Suite:
     description: str
     experiments: list[dict]
     paper: dict = field(default_factory=dict)  # paper numbers to show beside ours in reports
+    stop_at_target: bool = False  # `suite run --stop-at-target`: every experiment's trials end at their target
 
     def trials(self) -> list[Trial]:
         out = []
@@ -116,10 +118,14 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
     exps = data.get("experiments")
     if not isinstance(exps, list) or not exps:
         fail("experiments", "must be a non-empty list of experiments (task x forecasters x schedule x seeds)")
+    if not isinstance(data.get("stop_at_target", False), bool):
+        fail("stop_at_target", f"must be true or false, got {data['stop_at_target']!r}")
     suite = Suite(name=name, path=source, description=str(data.get("description", "")),
                   experiments=[], paper=data.get("paper") or {})
     for i, exp in enumerate(exps):
-        suite.experiments.append(_validate_experiment(exp, f"experiments[{i}]", source))
+        exp = _validate_experiment(exp, f"experiments[{i}]", source)
+        exp.setdefault("stop_at_target", data.get("stop_at_target", False))  # the suite's key is the default
+        suite.experiments.append(exp)
     suite.trials()  # every trial is built (and so validated) before anything runs
     return suite
 
@@ -155,7 +161,7 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
     for key in ("steps", "eval_every", "samples"):
         if key in exp:
             _int(exp[key], f"{where}.{key}", source)
-    for key in ("reduced", "reset_optimizer"):
+    for key in ("reduced", "reset_optimizer", "stop_at_target"):
         if key in exp and not isinstance(exp[key], bool):
             raise SuiteError(f"{where}.{key}", f"must be true or false, got {exp[key]!r}", source)
     seeds = exp.get("seeds", [0])
@@ -276,7 +282,8 @@ def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
                                        steps=exp.get("steps"), seed=s, eval_every=exp.get("eval_every"),
                                        target=target if mode == "fixed" else None, reduced=exp.get("reduced", False),
                                        reset_optimizer=exp.get("reset_optimizer", False),
-                                       optimizer=exp.get("optimizer"))
+                                       optimizer=exp.get("optimizer"),
+                                       stop_at_target=exp.get("stop_at_target", False) or suite.stop_at_target)
                     try:
                         plan(config)
                     except ConfigError as exc:

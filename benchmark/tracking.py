@@ -74,7 +74,7 @@ def log_trial(trial: dict, result: dict | None, error: str | None, mode: str) ->
             summary = result["summary"]
             run.summary.update({k: summary.get(k) for k in ("status", "steps_to_target", "max_accuracy",
                                                              "max_accuracy_step", "final_accuracy", "target",
-                                                             "wall_clock", "forecast_seconds")})
+                                                             "wall_clock", "forecast_seconds", "stopped_at")})
         else:
             run.summary.update({"status": "failed", "error": error})
         folder = run.dir  # <WANDB_DIR>/wandb/<offline-run-...>/files

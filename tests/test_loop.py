@@ -77,3 +77,21 @@ def test_summary_fields(data_dir):
 def test_bad_run_settings_name_the_field(field, value):
     with pytest.raises(ConfigError, match=f"^{field}: "):
         RunConfig(task="mnist3", **{field: value})
+
+
+def test_stop_at_target_ends_at_the_first_grid_crossing_and_says_so(data_dir):
+    cfg = RunConfig(task="mnist3", reduced=True, steps=200, eval_every=20, target=0.6, seed=1,
+                    forecaster="extrapolate", forecaster_params={"ratio": 1.3}, jumps=(50, 90),
+                    data_dir=str(data_dir))
+    full = run(cfg, progress=False)
+    stopped = run(RunConfig(**{**cfg.to_dict(), "stop_at_target": True}), progress=False)
+    reached = full.summary["steps_to_target"]
+    assert reached is not None and reached < 200, "the target must be reached early for this test to mean anything"
+    assert stopped.summary["stopped_at"] == stopped.summary["steps_to_target"] == reached
+    assert full.summary["stopped_at"] is None and stopped.summary["status"] == "finished"
+    assert stopped.curve[-1]["step"] == reached  # nothing trained after the answer was known
+    assert [p["accuracy"] for p in stopped.curve] == [p["accuracy"] for p in full.curve[:len(stopped.curve)]]
+    assert stopped.summary["accuracy_at"]["100"] is None  # never trained that far: unknown, not the last value
+    assert RunConfig(task="mnist3").key() != RunConfig(task="mnist3", stop_at_target=True).key()
+    with pytest.raises(ConfigError, match="^stop_at_target: "):
+        RunConfig(task="mnist3", stop_at_target="yes")

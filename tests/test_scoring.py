@@ -130,3 +130,22 @@ def test_bootstrap_interval_is_fixed_and_needs_two_values():
     assert scoring.bootstrap_ci(values) == scoring.bootstrap_ci(values)
     lo, hi = scoring.bootstrap_ci(values)
     assert 0.0 <= lo <= scoring.median(values) <= hi <= 2.0
+
+
+def test_a_seed_stopped_at_its_target_counts_as_there_for_the_median_curve_and_unknown_after():
+    def row(seed, points, stopped=None):
+        curve = [{"step": s, "accuracy": a, "phase": "eval"} for s, a in points]
+        summary = {"steps": 40, "eval_every": 10, "stopped_at": stopped}
+        return {"seed": seed, "forecaster": "none", "status": "finished", "curve": curve, "summary": summary,
+                "config": {"forecaster": "none", "target": 0.8}, "label": f"s{seed}", "error": None}
+
+    rows = [row(0, [(0, 0.1), (10, 0.85)], stopped=10), row(1, [(0, 0.1), (10, 0.5), (20, 0.82)], stopped=20),
+            row(2, [(0, 0.1), (10, 0.5), (20, 0.6), (30, 0.7), (40, 0.75)])]
+    [v], _ = scoring.score_experiment(rows, 0.8)
+    assert v.stats["steps_per_seed"] == [10, 20, None] and v.stats["steps_median"] == 20
+    assert v.stats["stopped"] == 2
+    assert [p["accuracy"] for p in v.stats["median_curve"]] == [0.1, 0.5, 0.82, 0.82, 0.82]
+    assert v.stats["median_curve_step"] == 20
+    assert v.stats["accuracy_at"]["25"] == 0.5  # every seed was still training at step 10
+    assert v.stats["accuracy_at"]["100"] is None  # two seeds never trained to step 40
+    assert scoring.rescore(rows[0], 0.8)["accuracy_at"] == {"25": 0.85, "50": None, "75": None, "100": None}

@@ -1,3 +1,4 @@
+import dataclasses
 import textwrap
 
 import pytest
@@ -57,6 +58,21 @@ def test_grids_and_samples_expand(tmp_path):
     assert [t.key for t in load_suite(str(path)).trials()] == [t.key for t in trials]  # same trials every time
 
 
+def test_stop_at_target_is_a_suite_default_an_experiment_may_override(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""
+        stop_at_target: true
+        experiments:
+          - {task: mnist3, forecasters: [none]}
+          - {task: mnist2, forecasters: [none], stop_at_target: false}
+    """))
+    suite = load_suite(str(path))
+    assert [t.config.stop_at_target for t in suite.trials()] == [True, False]
+    forced = dataclasses.replace(suite, stop_at_target=True)  # what `suite run --stop-at-target` does
+    assert [t.config.stop_at_target for t in forced.trials()] == [True, True]
+    assert all(t.config.stop_at_target for t in load_suite("nino-vision").trials())
+
+
 BAD = {
     "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: description, experiments"),
     "no experiments": ("description: x", "experiments: must be a non-empty list"),
@@ -85,6 +101,10 @@ BAD = {
     "bad optimizer": ("experiments: [{task: mnist3, forecasters: [none], optimizer: 'rmsprop:1'}]",
                       "experiments[0].optimizer: must be NAME:LR with NAME one of sgd, adam"),
     "not yaml": ("experiments: [task: {", "yaml: not valid YAML at line"),
+    "bad stop_at_target": ("experiments: [{task: mnist3, forecasters: [none], stop_at_target: 1}]",
+                           "experiments[0].stop_at_target: must be true or false, got 1"),
+    "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
+                                 "stop_at_target: must be true or false, got 'sometimes'"),
 }
 
 

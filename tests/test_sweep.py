@@ -160,17 +160,24 @@ def test_baselines_of_a_baseline_max_experiment_are_stored_and_logged_with_the_r
             target: baseline_max
     """))
     proc = introbench("suite", "run", str(suite), "--results", str(tmp_path / "r"), "--json", "--no-progress",
-                      "--wandb", "offline")
+                      "--wandb", "offline", "--stop-at-target")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = ResultsStore(tmp_path / "r").rows()
     maxima = sorted(r["summary"]["max_accuracy"] for r in rows if r["forecaster"] == "none")
     target = sum(maxima) / 2
     for r in rows:
         assert r["config"]["target"] == pytest.approx(target) and r["summary"]["target"] == pytest.approx(target)
+        assert r["config"]["stop_at_target"] is True
         logged = wandb_inspect(r["wandb_dir"])
         assert logged["summary"]["target"] == pytest.approx(target)
         assert logged["summary"].get("steps_to_target") == r["summary"]["steps_to_target"]  # W&B drops a None
+        assert logged["summary"].get("stopped_at") == r["summary"]["stopped_at"]
+        if r["forecaster"] == "none":  # a baseline cannot stop at a target its own maximum decides
+            assert r["summary"]["stopped_at"] is None and r["curve"][-1]["step"] == r["summary"]["steps"]
+        elif r["summary"]["steps_to_target"] is not None:  # a method trial ends at its target
+            assert r["summary"]["stopped_at"] == r["summary"]["steps_to_target"] == r["curve"][-1]["step"]
     assert any(r["summary"]["steps_to_target"] is not None for r in rows if r["forecaster"] == "none")
+    assert any(r["summary"]["stopped_at"] for r in rows if r["forecaster"] != "none")
 
 
 def _write_slow_suite(tmp_path) -> Path:
