@@ -197,7 +197,7 @@ def cmd_tasks(args) -> int:
         target = f"{task.target:.2%} {task.metric}" if task.target else "-"
         rows.append([name, task.dataset, f"{count_parameters(task.model(classes)):,}", task.optimizer_desc,
                      task.batch_size, f"{task.steps:,}", ",".join(map(str, task.jumps)) or "-", target])
-    _table("introbench tasks (also: timm:<model> on CIFAR-10)",
+    _table("introbench tasks (also: timm:<model> on CIFAR-10, or timm:<model>@<dataset>, e.g. timm:resnet18@fashion_mnist)",
            ["name", "dataset", "parameters", "optimizer", "batch", "steps", "jumps", "target"], rows)
     return 0
 

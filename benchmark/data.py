@@ -36,6 +36,7 @@ class DatasetSpec:
     mean: tuple[float, ...] = ()  # per-channel normalisation of [0, 1] inputs, when a task asks for it
     std: tuple[float, ...] = ()
     in_memory: bool = True  # False: streamed from disk by DataLoader workers
+    native_size: int | None = None  # the images' own side in pixels (in-memory datasets); None: any size
 
     def normalize(self, x: torch.Tensor) -> torch.Tensor:
         if not self.mean:
@@ -183,6 +184,9 @@ class FolderData:
         yield from self._loader(False, batch_size, None)
 
 
+AUGMENTS = ("none", "flip", "crop_flip")  # flip: random horizontal flip; crop_flip: the TF CIFAR-10 tutorial's
+
+
 def prepare_batch(x: torch.Tensor, *, train: bool, augment: str, image_size: int | None,
                   generator: torch.Generator | None, normalize=None) -> torch.Tensor:
     """uint8 images -> float network input, augmenting on the data's own device."""
@@ -191,6 +195,9 @@ def prepare_batch(x: torch.Tensor, *, train: bool, augment: str, image_size: int
     x = x.float().div_(255.0)
     if normalize is not None:
         x = normalize(x)
+    if augment == "flip" and train:
+        flip = torch.rand(x.shape[0], generator=generator, device=x.device) < 0.5
+        x = torch.where(flip[:, None, None, None], x.flip(-1), x)
     if augment == "crop_flip":
         size = image_size or x.shape[-1]
         x = _crop_flip(x, size, train, generator)
@@ -198,7 +205,7 @@ def prepare_batch(x: torch.Tensor, *, train: bool, augment: str, image_size: int
         mean = x.mean(dim=(1, 2, 3), keepdim=True)
         std = x.std(dim=(1, 2, 3), keepdim=True).clamp_min(1.0 / (x[0].numel() ** 0.5))
         x = (x - mean) / std
-    elif image_size is not None and image_size != x.shape[-1]:
+    elif image_size is not None and image_size != x.shape[-1]:  # resized here, on the data's device
         x = F.interpolate(x, size=(image_size, image_size), mode="bilinear", align_corners=False)
     return x
 
@@ -439,7 +446,7 @@ def mnist() -> DatasetSpec:
     from torchvision.datasets import MNIST
 
     return DatasetSpec("mnist", lambda root, dl, size: _idx_dataset(MNIST, root, dl), 10,
-                       MNIST_LAYOUT.format(name="MNIST"), (0.1307,), (0.3081,))
+                       MNIST_LAYOUT.format(name="MNIST"), (0.1307,), (0.3081,), native_size=28)
 
 
 @register_dataset("fashion_mnist")
@@ -448,20 +455,20 @@ def fashion_mnist() -> DatasetSpec:
 
     # NiNo normalises Fashion-MNIST with MNIST's statistics (SPEC.md "NiNo's vision tasks")
     return DatasetSpec("fashion_mnist", lambda root, dl, size: _idx_dataset(FashionMNIST, root, dl), 10,
-                       MNIST_LAYOUT.format(name="FashionMNIST"), (0.1307,), (0.3081,))
+                       MNIST_LAYOUT.format(name="FashionMNIST"), (0.1307,), (0.3081,), native_size=28)
 
 
 @register_dataset("cifar10")
 def cifar10() -> DatasetSpec:
     return DatasetSpec("cifar10", lambda root, dl, size: _cifar10(root, dl), 10,
                        "cifar-10-batches-py/ (torchvision's) or cifar10-jpg/{train,test}/<class>/*.jpg",
-                       CIFAR_MEAN, CIFAR_STD)
+                       CIFAR_MEAN, CIFAR_STD, native_size=32)
 
 
 @register_dataset("cifar100")
 def cifar100() -> DatasetSpec:
     return DatasetSpec("cifar100", lambda root, dl, size: _cifar100(root, dl), 100,
-                       "cifar-100-python/ (torchvision's)", CIFAR_MEAN, CIFAR_STD)
+                       "cifar-100-python/ (torchvision's)", CIFAR_MEAN, CIFAR_STD, native_size=32)
 
 
 @register_dataset("imagenet")

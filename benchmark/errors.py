@@ -11,5 +11,6 @@ class ConfigError(IntrobenchError, ValueError):
     def __init__(self, field: str, message: str, source: str | None = None):
         self.field = field
         self.source = source
+        self.message = message  # without the field: for callers that name the field their own way
         where = f"{source}: " if source else ""
         super().__init__(f"{where}{field}: {message}")

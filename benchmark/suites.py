@@ -157,7 +157,7 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
     try:
         create_task(task_name)
     except IntrobenchError as exc:
-        raise SuiteError(f"{where}.task", str(exc), source) from None
+        raise SuiteError(f"{where}.task", getattr(exc, "message", str(exc)), source) from None
     for key in ("steps", "eval_every", "samples"):
         if key in exp:
             _int(exp[key], f"{where}.{key}", source)
@@ -201,7 +201,7 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
             try:
                 create_forecaster(f["name"], **combo)
             except (IntrobenchError, TypeError) as exc:
-                raise SuiteError(f"{fwhere}.{getattr(exc, 'field', 'params')}", str(exc).split(": ", 1)[-1],
+                raise SuiteError(f"{fwhere}.{getattr(exc, 'field', 'params')}", getattr(exc, "message", str(exc)),
                                  source) from None
         specs.append({"name": f["name"], "params": params})
     if target == "baseline_max" and not any(s["name"] == "none" for s in specs):
@@ -212,7 +212,7 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
         try:
             parse_optimizer(exp["optimizer"])
         except ConfigError as exc:
-            raise SuiteError(f"{where}.optimizer", str(exc).split(": ", 1)[-1], source) from None
+            raise SuiteError(f"{where}.optimizer", exc.message, source) from None
     return {**exp, "forecasters": specs, "seeds": seeds, "schedules": schedules}
 
 
@@ -287,7 +287,7 @@ def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
                     try:
                         plan(config)
                     except ConfigError as exc:
-                        raise SuiteError(f"{where}.{exc.field}", str(exc).split(": ", 1)[-1], suite.path) from None
+                        raise SuiteError(f"{where}.{exc.field}", exc.message, suite.path) from None
                     label = _label(config, jumps)
                     trials.append(Trial(suite.name, suite.path, config.key(), label, index, config, mode))
     return trials

@@ -9,7 +9,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
-from benchmark.data import SUBSET_MODES, dataset_spec
+from benchmark.data import AUGMENTS, SUBSET_MODES, dataset_spec
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry
 
@@ -34,7 +34,7 @@ class Task:
     schedule: ScheduleFn | None = None
     metric: str = "top1"  # "top1" or "top5"
     eval_every: int = 100
-    augment: str = "none"  # "none" or "crop_flip" (random crop to image_size + horizontal flip)
+    augment: str = "none"  # one of benchmark.data.AUGMENTS
     image_size: int | None = None  # None: the dataset's own size
     train_subset: int | None = None  # use only N training examples (see subset)
     test_subset: int | None = None
@@ -66,6 +66,8 @@ class Task:
             raise ConfigError("metric", f"must be top1 or top5, got {self.metric!r}")
         if self.target is not None and not 0 < self.target <= 1:
             raise ConfigError("target", f"must be an accuracy in (0, 1], got {self.target}")
+        if self.augment not in AUGMENTS:
+            raise ConfigError("augment", f"must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
         if self.subset not in SUBSET_MODES:
             raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {self.subset!r}")
         spec = dataset_spec(self.dataset)  # an unknown dataset fails here, naming the known ones
@@ -104,7 +106,7 @@ def create_task(name: str, *, reduced: bool = False, **overrides) -> Task:
     if name.startswith("timm:"):
         from .timm_tasks import timm_task
 
-        task = timm_task(name.split(":", 1)[1])
+        task = timm_task(name.split(":", 1)[1])  # timm:<model>[@<dataset>]
     else:
         task = TASKS.get(name)()
     task.validate()

@@ -83,6 +83,45 @@ def test_unknown_task_lists_valid_names():
 def test_unknown_timm_model():
     with pytest.raises(ConfigError, match="timm has no model 'resnet_nope'"):
         create_task("timm:resnet_nope")
+    with pytest.raises(ConfigError, match="'resnet18.nope' has no such pretrained tag; known: resnet18.a1_in1k"):
+        create_task("timm:resnet18.nope")
+    with pytest.raises(ConfigError, match="unknown dataset 'svhn'; known: cifar10"):
+        create_task("timm:resnet18@svhn")
+
+
+@pytest.mark.parametrize("name,dataset,size,small", [("timm:vit_tiny_patch16_224", "cifar10", 224, 224),
+                                                     ("timm:resnet18.a1_in1k@fashion_mnist", "fashion_mnist", 224, 28)])
+def test_timm_models_train_on_any_dataset_at_their_pretrained_input_size(name, dataset, size, small, data_dir):
+    task = create_task(name)
+    assert (task.dataset, task.image_size, task.normalize) == (dataset, size, True)
+    reduced = create_task(name, reduced=True)  # a fixed-size ViT keeps 224 px even in the smoke budget
+    assert reduced.image_size == small
+    import timm
+    from unittest import mock
+
+    seen, create = [], timm.create_model
+
+    def watched(*args, **kw):  # the model the run builds, with a hook that sees every batch it gets
+        model = create(*args, **kw)
+        model.register_forward_pre_hook(lambda m, a: seen.append(tuple(a[0].shape[1:])))
+        return model
+
+    with mock.patch("timm.create_model", watched):
+        result = run(RunConfig(task=name, reduced=True, steps=2, eval_every=2, data_dir=str(data_dir)), progress=False)
+    assert result.summary["status"] == "finished"
+    channels = 1 if dataset == "fashion_mnist" else 3
+    assert set(seen) == {(channels, small, small)}  # every batch resized on the device to the model's size
+
+
+def test_a_timm_model_that_cannot_run_on_a_dataset_fails_validation(tmp_path):
+    from benchmark.suites import SuiteError, load_suite
+
+    path = tmp_path / "s.yaml"
+    path.write_text("experiments: [{task: 'timm:csatv2@fashion_mnist', forecasters: [none]}]")
+    with pytest.raises(SuiteError, match=r"experiments\[0\]\.task: timm:csatv2@fashion_mnist cannot run on "
+                                         r"fashion_mnist \(1 channel\(s\), 512 px"):
+        load_suite(str(path))
+    assert create_task("timm:csatv2").image_size == 512  # the same model on 3-channel CIFAR-10 is fine
 
 
 def test_bad_override_names_the_field():
