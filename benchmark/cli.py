@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--data-dir", help="datasets folder for every trial (default: $INTROBENCH_DATA, else the cache)")
     srun.add_argument("--wandb", choices=WANDB_MODES, default="auto",
                       help="auto: online when WANDB_API_KEY is set, else offline")
+    srun.add_argument("--tasks", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
+                      help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
@@ -329,13 +331,14 @@ def cmd_suite(args) -> int:
         raise IntrobenchError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
                         address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
-                        progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir)
+                        progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
+                        tasks=args.tasks)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
     else:
         _table(f"suite {suite.name}", ["", ""], [[k, v] for k, v in outcome.items()])
-    missing = outcome["trials"] - outcome["stored"]
+    missing = outcome["missing"]
     if outcome["failed"]:
         from .scoring import first_line
         from .store import ResultsStore

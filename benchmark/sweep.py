@@ -42,6 +42,7 @@ class SweepOptions:
     progress: bool = True
     plugins: tuple[str, ...] = ()  # imported in every trial too, so plugin tasks and forecasters run on workers
     data_dir: str | None = None
+    tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
 
 
 def format_error(exc: BaseException) -> str:
@@ -287,11 +288,12 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stored and not opts.resume:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
-    todo = [t for t in trials if stored.get(t.key, ("failed",))[0] == "failed"]
-    rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in trials)
+    selected = _select_tasks(trials, opts.tasks)
+    todo = [t for t in selected if stored.get(t.key, ("failed",))[0] == "failed"]
+    rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in selected)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
     if opts.resume and stored:
-        print(f"resume: {len(trials) - len(todo)} of {len(trials)} trials stored; rerunning {rerun} failed and "
+        print(f"resume: {len(selected) - len(todo)} of {len(selected)} trials stored; rerunning {rerun} failed and "
               f"{len(todo) - rerun} missing", file=sys.stderr)
     if stale:
         print(f"resume: {len(stale)} stored trial(s) are no longer in the suite and are left out of its report: "
@@ -305,12 +307,12 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     mode, note = resolve_mode(opts.wandb)
     if note:
         print(note, file=sys.stderr)
-    summary = {"suite": suite.name, "trials": len(trials), "skipped": len(trials) - len(todo), "rerun_failed": rerun,
-               "store": str(store.path)}
+    summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
+               "skipped": len(selected) - len(todo), "rerun_failed": rerun, "store": str(store.path)}
     with wandb_environment(results):
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     if not todo:
-        return {**summary, **_counts(store, suite)}
+        return {**summary, **_counts(store, suite.name, selected)}
 
     env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -326,7 +328,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir)
         finally:
             display.close()
-    return {**summary, **_counts(store, suite)}
+    return {**summary, **_counts(store, suite.name, selected)}
 
 
 def _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir) -> None:
@@ -390,10 +392,23 @@ def _fit(suite, phase: list[Trial], number: int, targets: dict, opts: SweepOptio
     tuner.fit()
 
 
-def _counts(store: ResultsStore, suite: Suite) -> dict:
-    wanted = {t.key for t in suite.trials()}
+def _select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
+    if not tasks:
+        return trials
+    known = sorted({t.config.task for t in trials})
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise IntrobenchError(f"--tasks: the suite has no task {', '.join(map(repr, unknown))}; its tasks: "
+                              f"{', '.join(known)}")
+    return [t for t in trials if t.config.task in tasks]
+
+
+def _counts(store: ResultsStore, suite: str, selected: list[Trial]) -> dict:
+    """Stored outcomes of the selected trials, and how many of them are still missing."""
+    wanted = {t.key for t in selected}
     out = {"finished": 0, "diverged": 0, "failed": 0}
-    for status, _ in (v for k, v in store.statuses(suite.name).items() if k in wanted):
+    for status, _ in (v for k, v in store.statuses(suite).items() if k in wanted):
         out[status] = out.get(status, 0) + 1
     out["stored"] = sum(out.values())
+    out["missing"] = len(wanted) - out["stored"]
     return out

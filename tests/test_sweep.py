@@ -250,3 +250,24 @@ def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
+    suite = tmp_path / "two.yaml"
+    suite.write_text(textwrap.dedent("""
+        experiments:
+          - {task: mnist3, reduced: true, steps: 20, forecasters: [none, extrapolate]}
+          - {task: mnist2, reduced: true, steps: 20, forecasters: [none]}
+    """))
+    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(tmp_path / "r"), "--json", "--no-progress",
+            "--wandb", "disabled"]
+    bad = introbench(*args, "--tasks", "mnist3,mnist9")
+    assert bad.returncode == 2 and "--tasks: the suite has no task 'mnist9'; its tasks: mnist2, mnist3" in bad.stderr
+    part = introbench(*args, "--tasks", "mnist3")
+    assert part.returncode == 0, part.stderr[-3000:]
+    outcome = json.loads(part.stdout.strip().splitlines()[-1])
+    assert (outcome["trials"], outcome["selected"], outcome["stored"], outcome["missing"]) == (3, 2, 2, 0)
+    assert {r["task"] for r in ResultsStore(tmp_path / "r").rows()} == {"mnist3"}
+    rest = introbench(*args, "--resume")
+    assert rest.returncode == 0 and "resume: 2 of 3 trials stored" in rest.stderr
+    assert sorted(r["task"] for r in ResultsStore(tmp_path / "r").rows()) == ["mnist2", "mnist3", "mnist3"]
