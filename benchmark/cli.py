@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--data-dir", help="datasets folder for every trial (default: $INTROBENCH_DATA, else the cache)")
     srun.add_argument("--wandb", choices=WANDB_MODES, default="auto",
                       help="auto: online when WANDB_API_KEY is set, else offline")
+    srun.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
+                      help="where trials train (auto: cuda for trials given --gpus-per-trial, else cpu)")
     srun.add_argument("--tasks", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
                       help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
     srun.add_argument("--stop-at-target", action="store_true",
@@ -329,10 +331,14 @@ def cmd_suite(args) -> int:
         suite = dataclasses.replace(suite, stop_at_target=True)
     if args.gpus_per_trial < 0 or args.gpus_per_trial > 1 and args.gpus_per_trial != int(args.gpus_per_trial):
         raise IntrobenchError(f"--gpus-per-trial must be a fraction in [0, 1] or a whole number, got {args.gpus_per_trial}")
+    if args.device == "cuda" and args.gpus_per_trial <= 0:
+        raise IntrobenchError("--device cuda needs --gpus-per-trial > 0, so that Ray gives each trial a GPU")
+    if args.device == "cpu" and args.gpus_per_trial > 0:
+        raise IntrobenchError("--device cpu with --gpus-per-trial > 0 would hold GPUs no trial uses; drop one")
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
                         address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks)
+                        tasks=args.tasks, device=args.device)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

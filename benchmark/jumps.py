@@ -86,8 +86,9 @@ class JumpEngine:
     """A loop hook: at each jump point t, every trainable parameter becomes forecaster(history)."""
 
     def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
-                 history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0):
+                 history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None):
         self.forecaster = forecaster
+        self.on_jump = on_jump  # sees each jump's event as it happens (live tracking)
         self.fractions = tuple(forecaster.fractions)
         self.jumps = validate_jumps(jumps, steps, self.fractions)
         self.chunk_size = chunk_size
@@ -115,6 +116,8 @@ class JumpEngine:
             after = evaluate("post_jump")
             self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
                                 "accuracy_before": before, "accuracy_after": after})
+            if self.on_jump is not None:
+                self.on_jump(self.events[-1])
         if self.history.wants(step):  # after the jump: the history is the trajectory training really took
             self.history.take(step)
 

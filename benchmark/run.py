@@ -52,8 +52,19 @@ def plan(config: RunConfig):
     return task, forecaster, jumps, target
 
 
+def resolved_config(config: RunConfig) -> dict:
+    """The run's settings as it really trains: the task's defaults filled in (what W&B's config shows)."""
+    from .data import resolve_data_dir
+
+    task, forecaster, jumps, target = plan(config)
+    return {**config.to_dict(), "steps": task.steps, "eval_every": task.eval_every, "jumps": list(jumps),
+            "target": target, "forecaster_params": forecaster.params(), "optimizer": config.optimizer or
+            task.optimizer_desc, "batch_size": task.batch_size, "dataset": task.dataset,
+            "data_dir": str(resolve_data_dir(config.data_dir)), "image_size": task.image_size}
+
+
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
-        on_eval=None) -> loop.RunResult:
+        on_eval=None, on_jump=None) -> loop.RunResult:
     task, forecaster, jumps, target = plan(config)
     device = resolve_device(config.device)
     if config.threads:
@@ -70,7 +81,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     hooks = []
     if jumps:
         hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
-                                reset_optimizer=config.reset_optimizer, seed=config.seed))
+                                reset_optimizer=config.reset_optimizer, seed=config.seed, on_jump=on_jump))
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)

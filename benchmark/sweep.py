@@ -42,6 +42,7 @@ class SweepOptions:
     progress: bool = True
     plugins: tuple[str, ...] = ()  # imported in every trial too, so plugin tasks and forecasters run on workers
     data_dir: str | None = None
+    device: str = "auto"  # auto: cuda for trials given a GPU share, else cpu
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
 
 
@@ -51,37 +52,63 @@ def format_error(exc: BaseException) -> str:
 
 
 def trial_fn(config: dict) -> None:
-    """Runs inside a Ray worker: one training run that reports every evaluation to Tune as it happens."""
+    """Runs inside a Ray worker: one training run that reports every evaluation to Tune and to its W&B run as
+    it happens."""
     import ray
     import torch
     from ray import tune
 
     from .config import RunConfig
     from .plugins import load_plugins
-    from .run import run
-    from .tracking import log_trial
+    from .run import resolved_config, run
+    from .tracking import TrialRun
 
     torch.set_num_threads(1)
     case = config["case"]
     started = time.time()
     trial = effective_trial(case)
+    live = TrialRun(trial, trial["run"], case["wandb_mode"], _attempt())  # first: its clock is the trial's
     try:
         load_plugins(case["plugins"])
         run_config = RunConfig.from_dict(trial["run"])
-        result = run(run_config, progress=False, on_eval=lambda p: tune.report(
-            {"step": p["step"], "accuracy": p["accuracy"], "phase": p["phase"]}))
+        resolved = resolved_config(run_config)
+        # A baseline_max baseline's target is known only once every baseline seed is done (the driver then
+        # writes it into this run): until then the run names no target, not the task's default one.
+        pending = trial.get("target_mode") == "baseline_max" and trial["run"].get("target") is None
+        live.configure({**resolved, "target": None} if pending else resolved)
+
+        def on_eval(point):
+            live.evaluation(point)
+            tune.report({"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"]})
+
+        result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump)
     except Exception as exc:
         error = format_error(exc)
-        log_trial(trial, None, error, case["wandb_mode"])
+        live.finish(error=error)
         tune.report({"error": error, "started": started})
         if isinstance(exc, IntrobenchError):  # bad input or data: the same on every attempt, so not retried
             return
         raise
     payload = {"summary": result.summary, "curve": result.curve, "events": result.events}
-    # A baseline_max baseline learns its target only when every baseline seed is done: the driver logs it then.
-    wandb_dir = None if case.get("defer_wandb") else log_trial(trial, payload, None, case["wandb_mode"])
+    wandb_dir = live.finish(summary={**result.summary, "target": None, "steps_to_target": None,
+                                     "stopped_at": None} if pending else result.summary)
     tune.report({"payload": json.dumps(payload), "node": ray.get_runtime_context().get_node_id(),
-                 "wandb_dir": wandb_dir or "", "started": started, "status": result.summary["status"]})
+                 "wandb_dir": wandb_dir or "", "started": started, "ended": time.time(),
+                 "status": result.summary["status"]})
+
+
+def _attempt() -> int:
+    """Which attempt of this trial this is (1, then 2, ... on Tune's retries): counted in the trial's folder."""
+    from ray import tune
+
+    try:
+        marker = Path(tune.get_context().get_trial_dir()) / "attempts"
+    except Exception:  # noqa: BLE001 - outside a Tune trial
+        return 1
+    attempt = int(marker.read_text()) + 1 if marker.exists() else 1
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(str(attempt))
+    return attempt
 
 
 def effective_trial(case: dict) -> dict:
@@ -92,15 +119,15 @@ def effective_trial(case: dict) -> dict:
         run_cfg["target"] = case["target"]
     if case.get("data_dir"):
         run_cfg["data_dir"] = case["data_dir"]
-    if case.get("gpus", 0) > 0:
-        run_cfg["device"] = "cuda"
+    device = case.get("device", "auto")
+    run_cfg["device"] = ("cuda" if case.get("gpus", 0) > 0 else "cpu") if device == "auto" else device
     return {**trial, "run": run_cfg}
 
 
 def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | None, node: str | None,
-               wandb_dir: str | None, started: float | None) -> dict:
+               wandb_dir: str | None, started: float | None, ended: float | None = None) -> dict:
     run_cfg = trial["run"]
-    now = time.time()
+    now = ended or time.time()  # the worker's own clock when it says: the trial, not the report's journey
     return {"suite": trial["suite"], "suite_path": trial["suite_path"], "key": trial["key"], "label": trial["label"],
             "experiment": trial["experiment"], "task": run_cfg["task"], "forecaster": run_cfg["forecaster"],
             "seed": run_cfg["seed"], "status": status, "error": error, "config": run_cfg,
@@ -203,7 +230,8 @@ class StoreCallback(Callback):
         self.store.write(_store_row(effective_trial(trial.config["case"]),
                                     status=payload["summary"]["status"] if payload else "failed",
                                     payload=payload, error=error, node=res.get("node"),
-                                    wandb_dir=res.get("wandb_dir") or None, started=res.get("started")))
+                                    wandb_dir=res.get("wandb_dir") or None, started=res.get("started"),
+                                    ended=res.get("ended")))
         self.display.ended(trial.trial_id, failed=payload is None)
 
     def on_trial_error(self, iteration, trials, trial, **info):
@@ -251,7 +279,7 @@ def _console_to(log_path: Path):
 def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wandb_mode: str) -> dict[int, float]:
     """For each baseline_max experiment whose every baseline seed has a result: its target, resolved once and
     written into the baselines' rows (and logged with their W&B runs). Idempotent, so a resume can call it."""
-    from .tracking import log_trial
+    from .tracking import log_resolution
 
     by_key = {r["key"]: r for r in store.rows(suite.name)}
     targets: dict[int, float] = {}
@@ -263,14 +291,13 @@ def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wand
         targets[experiment] = target
         updates = []
         for r in bases:
-            if r["config"].get("target") == target and (r["wandb_dir"] or wandb_mode == "disabled"):
+            if r["config"].get("target") == target:  # resolved (and logged) by an earlier run of the suite
                 continue
             config = {**r["config"], "target": target}
             summary = scoring.rescore(r, target)
             trial = next(t for t in trials if t.key == r["key"]).to_dict()
-            wandb_dir = log_trial({**trial, "run": config}, {**r, "summary": summary}, None, wandb_mode) \
-                if not r["wandb_dir"] else None
-            updates.append({"key": r["key"], "config": config, "summary": summary, "wandb_dir": wandb_dir})
+            log_resolution(r["wandb_dir"], trial, config, summary, wandb_mode)  # W&B: the same run, resumed
+            updates.append({"key": r["key"], "config": config, "summary": summary})
         store.resolve(suite.name, updates)
     return targets
 
@@ -377,8 +404,7 @@ def _fit(suite, phase: list[Trial], number: int, targets: dict, opts: SweepOptio
 
     plugins = [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
     space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
-              "wandb_mode": mode, "plugins": plugins, "data_dir": data_dir,
-              "defer_wandb": t.target_mode == "baseline_max" and t.config.forecaster == "none"} for t in phase]
+              "wandb_mode": mode, "plugins": plugins, "data_dir": data_dir, "device": opts.device} for t in phase]
     trainable = tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
     tuner = tune.Tuner(
         trainable,

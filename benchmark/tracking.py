@@ -7,6 +7,7 @@ or with no route to the server, falls back to offline with a one-line note: it n
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 from pathlib import Path
 from urllib.parse import urlparse
@@ -56,45 +57,90 @@ def resolve_mode(requested: str) -> tuple[str, str | None]:
     return "online", None
 
 
-def log_trial(trial: dict, result: dict | None, error: str | None, mode: str) -> str | None:
-    """Write one trial as one W&B run: config, curves, jump markers, summary. Returns the run's folder."""
-    if mode == "disabled":
+SUMMARY_KEYS = ("status", "steps_to_target", "max_accuracy", "max_accuracy_step", "final_accuracy", "target",
+                "wall_clock", "forecast_seconds", "stopped_at")
+
+
+class TrialRun:
+    """One trial attempt's W&B run, written from inside the trial as it trains: opened before any data is
+    read (so ``_runtime`` is the trial's own), each evaluation and each jump logged as it happens, the summary
+    at the end. A retried attempt is a run of its own, named and configured as "attempt N"."""
+
+    def __init__(self, trial: dict, config: dict, mode: str, attempt: int = 1):
+        self.run = None
+        if mode == "disabled":
+            return
+        import wandb
+
+        name = trial["label"] + (f" (attempt {attempt})" if attempt > 1 else "")
+        # The id carries the trial key: a later segment (a resolved baseline_max target) finds the run by it.
+        run_id = f"{trial['key']}x{attempt}x{secrets.token_hex(3)}"
+        self.run = wandb.init(project=PROJECT, group=trial["suite"], name=name, job_type=config["task"], id=run_id,
+                              config={**config, "suite": trial["suite"], "trial_key": trial["key"],
+                                      "attempt": attempt, "target_mode": trial.get("target_mode", "fixed")},
+                              mode=mode, dir=os.environ.get("WANDB_DIR"), reinit="create_new",
+                              settings=wandb.Settings(console="off", x_disable_stats=True))
+
+    def configure(self, config: dict) -> None:
+        """The config as resolved (task defaults filled in), once the trial knows it."""
+        if self.run is not None:
+            self.run.config.update(config, allow_val_change=True)
+
+    def evaluation(self, point: dict) -> None:
+        if self.run is None:
+            return
+        key = "accuracy_before_jump" if point["phase"] == "pre_jump" else "accuracy"
+        row = {key: point["accuracy"]}
+        if point.get("loss") is not None:
+            row["loss"] = point["loss"]
+        self.run.log(row, step=int(point["step"]))  # rows of one step (pre-, post-jump) merge
+
+    def jump(self, event: dict) -> None:
+        if self.run is not None:
+            self.run.log({"jump": 1, "jump_mean_abs_change": event["mean_abs_change"],
+                          "jump_seconds": event["seconds"]}, step=int(event["step"]))
+
+    def finish(self, summary: dict | None = None, error: str | None = None) -> str | None:
+        """The summary (or the error) and the run's folder; None when W&B is disabled."""
+        if self.run is None:
+            return None
+        try:
+            if summary is not None:
+                self.run.summary.update({k: summary.get(k) for k in SUMMARY_KEYS})
+            else:
+                self.run.summary.update({"status": "failed", "error": error})
+            folder = Path(self.run.dir).parent  # <WANDB_DIR>/wandb/<offline-run-...>
+        finally:
+            self.run.finish(exit_code=0 if error is None else 1)
+        return str(folder)
+
+
+def run_id_of(folder: str | Path) -> str:
+    """The W&B run id from its folder name (``[offline-]run-<time>-<id>``)."""
+    return Path(folder).name.rsplit("-", 1)[-1]
+
+
+def log_resolution(folder: str, trial: dict, config: dict, summary: dict, mode: str) -> str | None:
+    """A baseline_max baseline learns its target only after every baseline seed has run: this writes the
+    resolved target and the summary scored against it into the same W&B run (resumed by id; offline, a second
+    segment beside the first, which `wandb sync` merges into one run). Returns the segment's folder."""
+    if mode == "disabled" or not folder:
         return None
     import wandb
 
-    run_cfg = trial["run"]
-    run = wandb.init(project=PROJECT, group=trial["suite"], name=trial["label"], job_type=run_cfg["task"],
-                     config={**run_cfg, "suite": trial["suite"], "trial_key": trial["key"]}, mode=mode,
+    run = wandb.init(project=PROJECT, group=trial["suite"], id=run_id_of(folder), resume="allow", mode=mode,
                      dir=os.environ.get("WANDB_DIR"), reinit="create_new",
                      settings=wandb.Settings(console="off", x_disable_stats=True))
     try:
-        if result is not None:
-            for step, row in _history(result["curve"], result["events"]):
-                run.log(row, step=step)
-            summary = result["summary"]
-            run.summary.update({k: summary.get(k) for k in ("status", "steps_to_target", "max_accuracy",
-                                                             "max_accuracy_step", "final_accuracy", "target",
-                                                             "wall_clock", "forecast_seconds", "stopped_at")})
-        else:
-            run.summary.update({"status": "failed", "error": error})
-        folder = run.dir  # <WANDB_DIR>/wandb/<offline-run-...>/files
+        run.config.update({"target": config["target"]}, allow_val_change=True)
+        run.summary.update({k: summary.get(k) for k in SUMMARY_KEYS})
+        segment = Path(run.dir).parent
     finally:
-        run.finish(exit_code=0 if result is not None else 1)
-    return str(Path(folder).parent)
+        run.finish()
+    return str(segment)
 
 
-def _history(curve: list[dict], events: list[dict]) -> list[tuple[int, dict]]:
-    """One W&B row per step: pre- and post-jump evaluations share their step, so they merge with a jump marker."""
-    rows: dict[int, dict] = {}
-    for p in curve:
-        row = rows.setdefault(int(p["step"]), {})
-        if p["phase"] == "pre_jump":
-            row["accuracy_before_jump"] = p["accuracy"]
-        else:
-            row["accuracy"] = p["accuracy"]
-        if p.get("loss") is not None:
-            row["loss"] = p["loss"]
-    for e in events:
-        rows.setdefault(int(e["step"]), {}).update({"jump": 1, "jump_mean_abs_change": e["mean_abs_change"],
-                                                   "jump_seconds": e["seconds"]})
-    return sorted(rows.items())
+def segments(folder: str | Path) -> list[Path]:
+    """Every folder of the run that ``folder`` belongs to, oldest first: the last one has its final word."""
+    folder = Path(folder)
+    return sorted(folder.parent.glob(f"*-{run_id_of(folder)}"))

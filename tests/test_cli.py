@@ -47,6 +47,8 @@ def test_run_json_on_real_mnist(capsys, data_dir):
     (["run", "mnist3", "--forecaster", "quadratic", "--ratio", "1.0"], "ratio: must be a number > 1"),
     (["run", "mnist3", "--forecaster", "none", "--std", "0.1"], "'none' takes no parameter 'std'"),
     (["run", "mnist3", "--data-dir", "/nonexistent/x"], "MNIST not found in /nonexistent/x"),
+    (["suite", "run", "smoke", "--device", "cuda"], "--device cuda needs --gpus-per-trial > 0"),
+    (["suite", "run", "smoke", "--device", "cpu", "--gpus-per-trial", "1"], "--device cpu with --gpus-per-trial"),
 ])
 def test_bad_input_is_one_clear_error(args, message, capsys):
     assert main(args) == 2

@@ -14,6 +14,8 @@ import pytest
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
 from benchmark.sweep import SweepOptions, run_suite
+from benchmark.tracking import segments
+from tasks import create_task
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled", "WANDB_MODE": "offline"}
 
@@ -47,6 +49,8 @@ def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
     rows = ResultsStore(tmp_path).rows("smoke")
     assert {r["forecaster"] for r in rows} == {"none", "introspection", "introspection_linear", "quadratic",
                                                "linear_fit", "noise", "extrapolate"}
+    from tests.test_tracking import history_rows
+
     for r in rows:
         assert r["curve"] and r["summary"]["status"] == "finished"
         assert Path(r["wandb_dir"]).is_relative_to(tmp_path)  # nothing written outside the results folder
@@ -54,6 +58,18 @@ def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
         assert run["summary"]["steps_to_target"] == r["summary"]["steps_to_target"] is not None
         assert run["summary"]["max_accuracy"] == r["summary"]["max_accuracy"]
         assert run["config"]["trial_key"] == r["key"] and run["state"] == "finished"
+        # logged live, from inside the trial: every evaluation the store has, over the trial's own time
+        logged = history_rows(r["wandb_dir"])
+        assert {s: row["accuracy"] for s, row in logged.items()} == {
+            p["step"]: p["accuracy"] for p in r["curve"] if p["phase"] != "pre_jump"}
+        assert {p["step"] for p in r["curve"] if p["phase"] == "pre_jump"} == {
+            s for s, row in logged.items() if "accuracy_before_jump" in row}
+        runtime = max(row["_runtime"] for row in logged.values())
+        assert runtime == pytest.approx(r["seconds"], rel=0.2), (runtime, r["seconds"])
+        task = create_task("mnist3", reduced=True)  # the config as resolved: the task's defaults filled in
+        assert (run["config"]["steps"], run["config"]["eval_every"], run["config"]["target"]) == (
+            task.steps, task.eval_every, 0.5)
+        assert run["config"]["jumps"] == (list(task.jumps) if r["forecaster"] != "none" else [])
 
 
 FAILING_PLUGIN = textwrap.dedent('''
@@ -168,7 +184,9 @@ def test_baselines_of_a_baseline_max_experiment_are_stored_and_logged_with_the_r
     for r in rows:
         assert r["config"]["target"] == pytest.approx(target) and r["summary"]["target"] == pytest.approx(target)
         assert r["config"]["stop_at_target"] is True
-        logged = wandb_inspect(r["wandb_dir"])
+        if r["forecaster"] == "none":  # logged live with no target yet, then resolved into the same run
+            assert len(segments(r["wandb_dir"])) == 2 and wandb_inspect(r["wandb_dir"])["config"]["target"] is None
+        logged = wandb_inspect(segments(r["wandb_dir"])[-1])  # a baseline's resolution is its run's last word
         assert logged["summary"]["target"] == pytest.approx(target)
         assert logged["summary"].get("steps_to_target") == r["summary"]["steps_to_target"]  # W&B drops a None
         assert logged["summary"].get("stopped_at") == r["summary"]["stopped_at"]

@@ -1,7 +1,7 @@
 import pytest
 
 from benchmark.errors import ConfigError
-from benchmark.tracking import _history, resolve_mode, wandb_env
+from benchmark.tracking import resolve_mode, wandb_env
 
 
 def test_offline_unless_a_key(monkeypatch):
@@ -27,13 +27,51 @@ def test_every_wandb_path_is_under_the_results_folder(tmp_path):
         assert env[key].startswith(str(tmp_path))
 
 
-def test_jump_points_merge_into_one_row_per_step():
-    curve = [{"step": 0, "accuracy": 0.1, "loss": None, "phase": "eval"},
-             {"step": 10, "accuracy": 0.5, "loss": 1.0, "phase": "pre_jump"},
-             {"step": 10, "accuracy": 0.4, "loss": 1.0, "phase": "post_jump"},
-             {"step": 20, "accuracy": 0.6, "loss": 0.8, "phase": "eval"}]
-    events = [{"step": 10, "mean_abs_change": 0.01, "seconds": 0.2}]
-    rows = dict(_history(curve, events))
-    assert list(rows) == [0, 10, 20]
-    assert rows[10] == {"accuracy_before_jump": 0.5, "accuracy": 0.4, "loss": 1.0, "jump": 1,
-                        "jump_mean_abs_change": 0.01, "jump_seconds": 0.2}
+def wandb_records(run_dir) -> list[dict]:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    out = subprocess.run([str(Path(sys.executable).parent / "wandb"), "leet", "inspect", "--json", str(run_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+
+
+def history_rows(run_dir) -> dict[int, dict]:
+    """step -> the metrics W&B holds for it (and its _runtime), read back from the run's own log."""
+    rows = {}
+    for rec in wandb_records(run_dir):
+        if rec.get("type") == "history":
+            item = dict(rec["history"]["item"])
+            step = int(item.pop("_step"))
+            rows[step] = {k: v for k, v in item.items() if k != "_timestamp"}
+    return rows
+
+
+def test_a_trial_run_logs_each_evaluation_and_jump_as_it_happens(tmp_path):
+    from benchmark.tracking import TrialRun, log_resolution, segments, wandb_environment
+
+    trial = {"suite": "s", "key": "abc123", "label": "mnist3 extrapolate s0", "target_mode": "baseline_max"}
+    with wandb_environment(tmp_path):
+        live = TrialRun(trial, {"task": "mnist3", "steps": 20, "jumps": [10], "target": None}, "offline", attempt=2)
+        live.evaluation({"step": 0, "accuracy": 0.1, "loss": None, "phase": "eval"})
+        live.evaluation({"step": 10, "accuracy": 0.5, "loss": 1.0, "phase": "pre_jump"})
+        live.evaluation({"step": 10, "accuracy": 0.4, "loss": 1.0, "phase": "post_jump"})
+        live.jump({"step": 10, "mean_abs_change": 0.01, "seconds": 0.2})
+        live.evaluation({"step": 20, "accuracy": 0.6, "loss": 0.8, "phase": "eval"})
+        folder = live.finish(summary={"status": "finished", "steps_to_target": None, "max_accuracy": 0.6})
+        rows = history_rows(folder)
+        assert list(rows) == [0, 10, 20]
+        assert rows[10].pop("_runtime") >= 0
+        assert rows[10] == {"accuracy_before_jump": 0.5, "accuracy": 0.4, "loss": 1.0, "jump": 1,
+                            "jump_mean_abs_change": 0.01, "jump_seconds": 0.2}  # one row per step, merged
+        later = log_resolution(folder, trial, {"target": 0.55}, {"status": "finished", "steps_to_target": 20,
+                                                                  "target": 0.55}, "offline")
+    assert [str(p) for p in segments(folder)] == [folder, later]  # one run id, two segments for `wandb sync`
+    from tests.test_sweep import wandb_inspect
+
+    first, last = wandb_inspect(folder), wandb_inspect(later)
+    assert first["config"]["attempt"] == 2 and first["summary"]["max_accuracy"] == 0.6
+    assert last["summary"]["target"] == 0.55 and last["summary"]["steps_to_target"] == 20
