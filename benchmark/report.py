@@ -14,6 +14,7 @@ from pathlib import Path
 
 from . import scoring
 from .errors import IntrobenchError
+from .search import search_outcome
 from .store import ResultsStore
 
 # leaderboard.json: per row, everything below (the plots' curves stay out)
@@ -65,15 +66,16 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     notes = []
     expected = store.expected(name)
     if expected is not None:
-        wanted = {key: experiment for key, _, experiment in expected}
+        wanted = {key: experiment for key, _, experiment, _ in expected}
+        roles = {key: role for key, _, _, role in expected}
         stale = sorted(r["label"] for r in rows if r["key"] not in wanted)
         if stale:
             notes.append(f"left out: {len(stale)} stored trial(s) no longer in the suite: " + "; ".join(stale[:20])
                          + (" ..." if len(stale) > 20 else ""))
-        rows = [dict(r, experiment=r["experiment"] if wanted[r["key"]] is None else wanted[r["key"]])
-                for r in rows if r["key"] in wanted]
+        rows = [dict(r, experiment=r["experiment"] if wanted[r["key"]] is None else wanted[r["key"]],
+                     role=roles[r["key"]]) for r in rows if r["key"] in wanted]
         have = {r["key"] for r in rows}
-        missing = [label for key, label, _ in expected if key not in have]
+        missing = [label for key, label, _, _ in expected if key not in have]
         if missing:
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store: "
                          + "; ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
@@ -82,8 +84,9 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     except IntrobenchError:
         paper = {}
     by_exp: dict[int, list[dict]] = {}
+    samples: dict[int, list[dict]] = {}  # a search's samples: ranked apart, not leaderboard variants
     for r in rows:
-        by_exp.setdefault(r["experiment"], []).append(r)
+        (samples if r.get("role") == "search" else by_exp).setdefault(r["experiment"], []).append(r)
     experiments, scored = [], []
     for index in sorted(by_exp):
         exp_rows = by_exp[index]
@@ -94,6 +97,7 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
             notes.append(f"{facts['experiment']}: no baseline ('none') in this suite, so no speedup")
         facts["plots"] = [p.name for p in _plots(facts["experiment"], variants, facts, out)]
         facts["failures"] = [f for v in variants for f in v.stats["failures"]]
+        facts["search"] = search_outcome(samples.get(index, []), variants)
         facts["leaderboard"] = [{k: (v.variant if k == "variant" else v.forecaster if k == "forecaster" else
                                      v.params if k == "params" else v.jumps if k == "jumps" else v.stats[k])
                                  for k in ROW_FIELDS} for v in variants]
@@ -153,6 +157,25 @@ def row_cells(e: dict) -> list[str]:
             f"{e['forecast_seconds']:.3f}" if e["forecast_seconds"] is not None else "-"]
 
 
+def _score(value) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _brief(stats: dict | None) -> str:
+    if not stats:
+        return "not run yet"
+    return f"{_steps(stats['steps_median'])} steps to target ({stats['reached']}/{stats['scored']} reached)"
+
+
+def search_sentence(found: dict) -> str:
+    head = (f"Search for {found['forecaster']}: {found['samples']} samples ({found['stopped']} stopped early by "
+            f"the scheduler, {found['failed']} failed).")
+    if not found["best"]:
+        return head + " No sample finished."
+    return (f"{head} Best found: `{found['best']}`, {_brief(found['best_stats'])} over its seeds; the suite's "
+            f"schedule `{found['reference'] or '-'}`: {_brief(found['reference_stats'])}.")
+
+
 def _title(exp: dict) -> str:
     tgt = f"{exp['target']:.4f}" if exp["target"] else "none"
     return f"{exp['experiment']} (target {tgt}, budget {exp['budget']} steps)"
@@ -183,6 +206,10 @@ def _markdown(report: dict) -> str:
             lines.append("")
             if exp["failures"]:
                 lines += ["Failed trials:", ""] + [f"- `{f['label']}`: {f['error']}" for f in exp["failures"]] + [""]
+            for found in exp["search"]:
+                lines += [search_sentence(found), "", "| sample | score | status |", "| --- | --- | --- |"]
+                lines += [f"| {r['label']} | {_score(r['score'])} | {r['status']} |" for r in found["ranked"][:10]]
+                lines.append("")
             lines += [f"![{p}]({p})" for p in exp["plots"]] + [""]
         if s["profile"]:
             lines += ["### Performance profile", "", "| forecaster | score |", "| --- | --- |"]
@@ -217,6 +244,11 @@ def _html(report: dict, out: Path) -> str:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
                     f"<li><code>{html.escape(f['label'])}</code>: {html.escape(str(f['error']))}</li>"
                     for f in exp["failures"]) + "</ul>")
+            for found in exp["search"]:
+                parts.append(f"<p>{html.escape(search_sentence(found))}</p><table><tr><th>sample</th><th>score</th>"
+                             "<th>status</th></tr>" + "".join(
+                                 f"<tr><td>{html.escape(r['label'])}</td><td>{_score(r['score'])}</td>"
+                                 f"<td>{r['status']}</td></tr>" for r in found["ranked"][:10]) + "</table>")
             parts += [_img(out, p) for p in exp["plots"]]
         if s["profile"]:
             parts.append("<h3>Performance profile</h3><ul>" + "".join(

@@ -37,7 +37,7 @@ CREATE TABLE IF NOT EXISTS trials (
 CREATE TABLE IF NOT EXISTS suites (
     suite TEXT PRIMARY KEY,
     path TEXT,
-    trials TEXT NOT NULL          -- [[key, label, experiment], ...]: every trial the suite asks for, finished or not
+    trials TEXT NOT NULL          -- [[key, label, experiment, role], ...]: every trial the suite asks for
 );
 """
 
@@ -95,20 +95,34 @@ class ResultsStore:
                              "WHERE suite = ? AND key = ?",
                              (json.dumps(u["config"]), json.dumps(u["summary"]), u.get("wandb_dir"), suite, u["key"]))
 
-    def register_suite(self, suite: str, path: str, trials: list[tuple[str, str, int]]) -> None:
-        """Record which trials a suite asks for (and their experiment), so a report can name what is missing
-        and leave out what the suite no longer asks for."""
+    def register_suite(self, suite: str, path: str, trials: list[tuple]) -> None:
+        """Record which trials a suite asks for (key, label, experiment[, role]), so a report can name what is
+        missing and leave out what the suite no longer asks for. Trials a search added (roles "search" and
+        "confirm": known only once it ran) are kept."""
+        kept = [t for t in (self.expected(suite) or []) if t[3] != "grid"]
+        entries = [list(t) + ["grid"] * (4 - len(t)) for t in trials]
         with self._db() as conn, conn:
             conn.execute("INSERT OR REPLACE INTO suites (suite, path, trials) VALUES (?, ?, ?)",
-                         (suite, path, json.dumps(trials)))
+                         (suite, path, json.dumps(entries + [list(t) for t in kept])))
 
-    def expected(self, suite: str) -> list[tuple[str, str, int | None]] | None:
+    def add_expected(self, suite: str, entries: list[tuple[str, str, int, str]]) -> None:
+        """Add trials a search decided on to the suite's list (a search's samples, the best one's seeds)."""
+        with self._db() as conn, conn:
+            got = conn.execute("SELECT trials FROM suites WHERE suite = ?", (suite,)).fetchone()
+            listed = json.loads(got[0]) if got else []
+            have = {t[0] for t in listed}
+            listed += [list(e) for e in entries if e[0] not in have]
+            conn.execute("UPDATE suites SET trials = ? WHERE suite = ?", (json.dumps(listed), suite))
+
+    def expected(self, suite: str) -> list[tuple[str, str, int | None, str]] | None:
+        """(key, label, experiment, role) of every trial the suite asks for; role: grid | search | confirm."""
         if not self.path.exists():
             return None
         with self._db() as conn:
             got = conn.execute("SELECT trials FROM suites WHERE suite = ?", (suite,)).fetchone()
-        # stores written before the experiment was recorded hold [key, label] pairs
-        return [(t[0], t[1], t[2] if len(t) > 2 else None) for t in json.loads(got[0])] if got else None
+        # stores written before the experiment (then the role) was recorded hold shorter entries
+        return [(t[0], t[1], t[2] if len(t) > 2 else None, t[3] if len(t) > 3 else "grid")
+                for t in json.loads(got[0])] if got else None
 
     def statuses(self, suite: str) -> dict[str, tuple[str, str]]:
         """key -> (status, label) of every stored trial of a suite."""

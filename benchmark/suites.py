@@ -25,6 +25,7 @@ import hashlib
 import itertools
 import math
 import random
+import dataclasses
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -36,7 +37,11 @@ from .errors import ConfigError, IntrobenchError
 
 SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target"}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
-                   "reset_optimizer", "optimizer", "samples", "stop_at_target"}
+                   "reset_optimizer", "optimizer", "samples", "stop_at_target", "search"}
+SEARCH_KEYS = {"samples", "algorithm", "scheduler", "objective", "seed", "space"}
+SEARCH_CHOICES = {"algorithm": ("tpe", "random"), "scheduler": ("fifo", "asha"),
+                  "objective": ("steps_to_target", "accuracy")}
+SPACE_KINDS = {"int", "uniform", "loguniform", "choice"}
 SCHEDULE_KEYS = {"first", "interval", "count"}
 SAMPLERS = {"uniform", "loguniform", "choice"}
 
@@ -69,6 +74,27 @@ class Suite:
     paper: dict = field(default_factory=dict)  # paper numbers to show beside ours in reports
     stop_at_target: bool = False  # `suite run --stop-at-target`: every experiment's trials end at their target
 
+    def searches(self) -> list[Search]:
+        out = []
+        for i, exp in enumerate(self.experiments):
+            if not exp.get("search"):
+                continue
+            sch = exp["search"]
+            target = exp.get("target")
+            mode = "baseline_max" if target == "baseline_max" else "fixed"
+            for spec in exp["forecasters"]:
+                if spec["name"] == "none":
+                    continue
+                fixed = {k: v for k, v in spec["params"].items() if not isinstance(v, (list, dict))}
+                base = RunConfig(task=exp["task"], forecaster=spec["name"], forecaster_params=fixed,
+                                 jumps=exp["schedules"][0], steps=exp.get("steps"), seed=sch["seed"],
+                                 eval_every=exp.get("eval_every"), target=target if mode == "fixed" else None,
+                                 reduced=exp.get("reduced", False), reset_optimizer=exp.get("reset_optimizer", False),
+                                 optimizer=exp.get("optimizer"), stop_at_target=exp.get("stop_at_target", False))
+                out.append(Search(self.name, self.path, i, base, sch["space"], sch["samples"], sch["algorithm"],
+                                  sch["scheduler"], sch["objective"], tuple(exp["seeds"]), mode))
+        return out
+
     def trials(self) -> list[Trial]:
         out = []
         for i, exp in enumerate(self.experiments):
@@ -79,6 +105,49 @@ class Suite:
             label = next(t.label for t in out if t.key == dup)
             raise SuiteError("experiments", f"the same trial appears twice ({label})", self.path)
         return out
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search (Ray Tune + Optuna) over one jumping forecaster's schedule and parameters in one experiment:
+    ``samples`` trials on seed ``seed``, then the best one found re-run on every seed of the experiment."""
+
+    suite: str
+    suite_path: str
+    experiment: int
+    base: RunConfig  # the forecaster, its fixed parameters, the task's settings, seed = the search seed
+    space: dict  # name -> {kind: args}; first/interval/count make the jump schedule, the rest are parameters
+    samples: int
+    algorithm: str
+    scheduler: str
+    objective: str
+    seeds: tuple[int, ...]
+    target_mode: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.suite}/{self.experiment}/{self.base.forecaster}"
+
+    def to_dict(self) -> dict:
+        return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "base": self.base.to_dict()}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Search":
+        return cls(**{**d, "base": RunConfig.from_dict(d["base"]), "seeds": tuple(d["seeds"])})
+
+    def config(self, sampled: dict, seed: int | None = None) -> RunConfig:
+        """The run a sample stands for: its schedule and parameters over the base."""
+        params = {**self.base.forecaster_params, **{k: v for k, v in sampled.items() if k not in SCHEDULE_KEYS}}
+        jumps = self.base.jumps
+        if "first" in sampled:
+            jumps = tuple(int(sampled["first"]) + i * int(sampled["interval"]) for i in range(int(sampled["count"])))
+        return dataclasses.replace(self.base, forecaster_params=params, jumps=jumps,
+                                   seed=self.base.seed if seed is None else seed)
+
+    def trial(self, config: RunConfig, role: str, key: str | None = None) -> Trial:
+        prefix = "search: " if role == "search" else "best found: " if role == "confirm" else ""
+        return Trial(self.suite, self.suite_path, key or config.key(), prefix + _label(config, config.jumps),
+                     self.experiment, config, self.target_mode)
 
 
 def builtin_suites() -> dict[str, Path]:
@@ -213,7 +282,60 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
             parse_optimizer(exp["optimizer"])
         except ConfigError as exc:
             raise SuiteError(f"{where}.optimizer", exc.message, source) from None
-    return {**exp, "forecasters": specs, "seeds": seeds, "schedules": schedules}
+    search = _validate_search(exp, where, source, specs, seeds) if "search" in exp else None
+    return {**exp, "forecasters": specs, "seeds": seeds, "schedules": schedules, "search": search}
+
+
+def _validate_search(exp, where, source, specs, seeds) -> dict:
+    from tasks import create_task
+
+    sch = exp["search"]
+    where = f"{where}.search"
+    if not isinstance(sch, dict):
+        raise SuiteError(where, f"must be a mapping with keys {', '.join(sorted(SEARCH_KEYS))}", source)
+    _no_unknown(sch, SEARCH_KEYS, f"{where}.", source)
+    if "samples" not in sch:
+        raise SuiteError(f"{where}.samples", "is required: how many trials the search may run", source)
+    _int(sch["samples"], f"{where}.samples", source)
+    out = {"samples": sch["samples"], "seed": sch.get("seed", seeds[0])}
+    _int(out["seed"], f"{where}.seed", source, minimum=0)
+    for key, allowed in SEARCH_CHOICES.items():
+        out[key] = sch.get(key, allowed[0])
+        if out[key] not in allowed:
+            raise SuiteError(f"{where}.{key}", f"must be one of {', '.join(allowed)}, got {out[key]!r}", source)
+    if not any(s["name"] != "none" for s in specs):
+        raise SuiteError(where, "needs a forecaster that jumps among the experiment's forecasters", source)
+    space = sch.get("space")
+    if not isinstance(space, dict) or not space:
+        raise SuiteError(f"{where}.space", "must map first/interval/count and forecaster parameters to "
+                                           "{int|uniform|loguniform: [lo, hi]} or {choice: [...]}", source)
+    for name, dom in space.items():
+        if not (isinstance(dom, dict) and len(dom) == 1 and next(iter(dom)) in SPACE_KINDS):
+            raise SuiteError(f"{where}.space.{name}", f"must be one of {', '.join(sorted(SPACE_KINDS))}: "
+                                                      f"{{int: [lo, hi]}}, got {dom!r}", source)
+        kind, args = next(iter(dom.items()))
+        if kind != "choice" and not (isinstance(args, list) and len(args) == 2 and
+                                     all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args)
+                                     and args[0] < args[1]):
+            raise SuiteError(f"{where}.space.{name}", f"{kind} takes [lo, hi] with lo < hi, got {args!r}", source)
+        if kind == "int" and not all(isinstance(a, int) for a in args):
+            raise SuiteError(f"{where}.space.{name}", f"int takes whole numbers, got {args!r}", source)
+        if kind == "choice" and not (isinstance(args, list) and args):
+            raise SuiteError(f"{where}.space.{name}", f"choice takes a non-empty list, got {args!r}", source)
+    schedule = [k for k in SCHEDULE_KEYS if k in space]
+    if schedule and len(schedule) != 3:
+        raise SuiteError(f"{where}.space", "a searched schedule needs all of first, interval and count", source)
+    if schedule:
+        task = create_task(exp["task"], reduced=exp.get("reduced", False),
+                           **({"steps": exp["steps"]} if "steps" in exp else {}))
+        for k in SCHEDULE_KEYS:
+            if next(iter(space[k])) != "int" or space[k]["int"][0] < 1:
+                raise SuiteError(f"{where}.space.{k}", "must be {int: [lo, hi]} with lo >= 1", source)
+        last = space["first"]["int"][1] + (space["count"]["int"][1] - 1) * space["interval"]["int"][1]
+        if last >= task.steps:
+            raise SuiteError(f"{where}.space", f"its latest jump (step {last}) is not before the budget of "
+                                               f"{task.steps} steps: narrow first, interval or count", source)
+    return {**out, "space": space}
 
 
 def _schedules(exp, where, source) -> list[tuple[int, ...] | None]:

@@ -61,12 +61,14 @@ def trial_fn(config: dict) -> None:
     from .config import RunConfig
     from .plugins import load_plugins
     from .run import resolved_config, run
+    from .search import sample_summary
+    from .search import score as search_score
     from .tracking import TrialRun
 
     torch.set_num_threads(1)
     case = config["case"]
     started = time.time()
-    trial = effective_trial(case)
+    trial = trial_of(config, tune.get_context().get_trial_id())
     live = TrialRun(trial, trial["run"], case["wandb_mode"], _attempt())  # first: its clock is the trial's
     try:
         load_plugins(case["plugins"])
@@ -77,9 +79,17 @@ def trial_fn(config: dict) -> None:
         pending = trial.get("target_mode") == "baseline_max" and trial["run"].get("target") is None
         live.configure({**resolved, "target": None} if pending else resolved)
 
+        seen = []
+        objective = case["search"]["objective"] if "search" in case else None
+
         def on_eval(point):
             live.evaluation(point)
-            tune.report({"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"]})
+            seen.append(point)
+            report = {"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"]}
+            if objective:  # what a searcher and a scheduler act on, as it stands so far
+                report["score"] = search_score(seen, objective=objective, target=resolved["target"],
+                                               eval_every=resolved["eval_every"], steps=resolved["steps"])
+            tune.report(report)
 
         result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump)
     except Exception as exc:
@@ -90,11 +100,18 @@ def trial_fn(config: dict) -> None:
             return
         raise
     payload = {"summary": result.summary, "curve": result.curve, "events": result.events}
+    final = {}
+    if objective:
+        final["score"] = search_score(result.curve, objective=objective, target=resolved["target"],
+                                      eval_every=resolved["eval_every"], steps=resolved["steps"])
+        payload["summary"] = sample_summary(result.summary, trial["sampled"], final["score"], objective)
     wandb_dir = live.finish(summary={**result.summary, "target": None, "steps_to_target": None,
                                      "stopped_at": None} if pending else result.summary)
     tune.report({"payload": json.dumps(payload), "node": ray.get_runtime_context().get_node_id(),
                  "wandb_dir": wandb_dir or "", "started": started, "ended": time.time(),
-                 "status": result.summary["status"]})
+                 "status": result.summary["status"], **final,
+                 # a scheduler checks its metric in every result, this last one too
+                 "step": result.curve[-1]["step"], "accuracy": result.curve[-1]["accuracy"], "phase": "final"})
 
 
 def _attempt() -> int:
@@ -109,6 +126,16 @@ def _attempt() -> int:
     marker.parent.mkdir(parents=True, exist_ok=True)
     marker.write_text(str(attempt))
     return attempt
+
+
+def trial_of(tune_config: dict, trial_id: str) -> dict:
+    """The trial a Tune trial runs: a grid trial as the suite gave it, or a search's sample."""
+    case = tune_config["case"]
+    if "search" not in case:
+        return effective_trial(case)
+    from .search import sampled_of, search_trial
+
+    return search_trial(case, sampled_of(tune_config), trial_id)
 
 
 def effective_trial(case: dict) -> dict:
@@ -165,7 +192,7 @@ class LiveDisplay:
     def ended(self, trial_id: str, failed: bool) -> None:
         info = self.running.pop(trial_id, None)
         if info:
-            self.finished_steps += self.budgets.get(info["key"], 0)
+            self.finished_steps += self.budgets.get(info["key"], info["step"])  # a search sample: as far as it got
         self.failed += failed
         self.done += not failed
         self._refresh()
@@ -211,36 +238,62 @@ class StoreCallback(Callback):
 
     def __init__(self, store: ResultsStore, display: LiveDisplay):
         self.store, self.display = store, display
+        self.seen: dict[str, list[dict]] = {}  # trial id -> its evaluations so far (a stopped sample keeps them)
 
     def __getstate__(self):  # Tune pickles its callbacks with the experiment: the console is not for that
         return {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        t = trial.config["case"]["trial"]
+        t = trial_of(trial.config, trial.trial_id)
         self.display.started(trial.trial_id, t["key"], t["label"])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
-        if "step" in result:
+        if "step" in result and result.get("phase") != "final":
             self.display.progress(trial.trial_id, result["step"], result["accuracy"])
+            self.seen.setdefault(trial.trial_id, []).append(
+                {"step": result["step"], "accuracy": result["accuracy"], "phase": result["phase"], "loss": None})
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
+        t = trial_of(trial.config, trial.trial_id)
         payload = json.loads(res["payload"]) if "payload" in res else None
+        status = payload["summary"]["status"] if payload else "failed"
         error = None if payload else res.get("error") or "the trial ended without a result"
-        self.store.write(_store_row(effective_trial(trial.config["case"]),
-                                    status=payload["summary"]["status"] if payload else "failed",
-                                    payload=payload, error=error, node=res.get("node"),
-                                    wandb_dir=res.get("wandb_dir") or None, started=res.get("started"),
-                                    ended=res.get("ended")))
-        self.display.ended(trial.trial_id, failed=payload is None)
+        if payload is None and t.get("role") == "search" and "error" not in res:
+            payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
+        self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
+                                  wandb_dir=res.get("wandb_dir") or None, started=res.get("started"),
+                                  ended=res.get("ended")))
+        self.display.ended(trial.trial_id, failed=status == "failed")
 
     def on_trial_error(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
-        self.store.write(_store_row(effective_trial(trial.config["case"]), status="failed", payload=None,
-                                    error=res.get("error") or _error_file_text(trial), node=res.get("node"),
-                                    wandb_dir=None, started=res.get("started")))
+        t = trial_of(trial.config, trial.trial_id)
+        self._write(t, _store_row(t, status="failed", payload=None,
+                                  error=res.get("error") or _error_file_text(trial), node=res.get("node"),
+                                  wandb_dir=None, started=res.get("started")))
         self.display.ended(trial.trial_id, failed=True)
 
+    def _stopped(self, t: dict, trial_id: str) -> dict:
+        """A sample the scheduler stopped because it was clearly behind: its curve so far, scored as it stood."""
+        from .search import sample_summary, score
+
+        run = t["run"]
+        target, steps, eval_every = run["target"], run["steps"], run["eval_every"]
+        curve = self.seen.get(trial_id, [])
+        summary = {"status": "stopped", **scoring.score_run(curve, target=target, eval_every=eval_every, steps=steps),
+                   "stopped_at": curve[-1]["step"] if curve else 0}
+        value = score(curve, objective=t["objective"], target=target, eval_every=eval_every, steps=steps)
+        return {"summary": sample_summary(summary, t["sampled"], value, t["objective"]), "curve": curve, "events": []}
+
+    def _write(self, t: dict, row: dict) -> None:
+        if t.get("role") == "search":
+            if row["summary"] is None:  # a failed sample still used up one of the search's samples
+                from .search import sample_summary
+
+                row["summary"] = sample_summary(None, t["sampled"], None, t["objective"])
+            self.store.add_expected(t["suite"], [(t["key"], t["label"], t["experiment"], "search")])
+        self.store.write(row)
 
 
 def _error_file_text(trial) -> str:
@@ -310,7 +363,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     check_results_folder(results)
     store = ResultsStore(results)
     trials = suite.trials()
-    wanted = {t.key for t in trials}
+    wanted = {t.key for t in trials} | {k for k, _, _, role in store.expected(suite.name) or [] if role != "grid"}
     stored = store.statuses(suite.name)
     if stored and not opts.resume:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
@@ -338,8 +391,12 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
                "skipped": len(selected) - len(todo), "rerun_failed": rerun, "store": str(store.path)}
     with wandb_environment(results):
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
-    if not todo:
-        return {**summary, **_counts(store, suite.name, selected)}
+    from .search import pending
+
+    searches = [x for x in suite.searches() if not opts.tasks or x.base.task in opts.tasks]
+    searches = [x for x in searches if pending(store, x)]
+    if not todo and not searches:
+        return {**summary, **_counts(store, suite.name, selected, searches)}
 
     env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -349,16 +406,21 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     from .run import plan
 
     budgets = {t.key: plan(t.config)[0].steps for t in todo}
+    for x in searches:  # a search's samples and its best one's seeds, at most
+        steps = plan(x.base)[0].steps
+        budgets.update({f"{x.name}#{i}": steps for i in range(x.samples + len(x.seeds))})
     with _console_to(results / "ray.log") as console:
-        display = LiveDisplay(len(trials), len(trials) - len(todo), budgets, console, opts.progress)
+        total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
+        display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
+                              console, opts.progress)
         try:
-            _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir)
+            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir)
         finally:
             display.close()
-    return {**summary, **_counts(store, suite.name, selected)}
+    return {**summary, **_counts(store, suite.name, selected, searches)}
 
 
-def _run_phases(suite, todo, trials, opts, mode, results, store, display, env, data_dir) -> None:
+def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir) -> None:
     import ray
 
     from .preflight import check_gpus
@@ -386,36 +448,58 @@ def _run_phases(suite, todo, trials, opts, mode, results, store, display, env, d
         callback = StoreCallback(store, display)
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
-            _fit(suite, first, 0, {}, opts, mode, results, callback, data_dir)
+            _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir)
         with wandb_environment(results):
             targets = resolve_targets(store, suite, trials, mode)
         second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
                   and t.experiment in targets]
         if second:
-            _fit(suite, second, 1, targets, opts, mode, results, callback, data_dir)
+            _fit(suite.name, second, 1, targets, opts, mode, results, callback, data_dir)
+        from .search import run_search
+
+        for search in searches:
+            if search.target_mode == "fixed" or search.experiment in targets:
+                run_search(search, targets.get(search.experiment, search.base.target), opts, mode, results, store,
+                           callback, data_dir)
     finally:
         if started_ray:
             ray.shutdown()
 
 
-def _fit(suite, phase: list[Trial], number: int, targets: dict, opts: SweepOptions, mode: str, results: Path,
+def worker_plugins(opts: SweepOptions) -> list[str]:
+    return [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
+
+
+def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
+    from ray import tune
+
+    return tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=str(results / "ray"), verbose=0,
+                          failure_config=tune.FailureConfig(max_failures=opts.retries), callbacks=[callback],
+                          checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
+
+
+def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
          callback, data_dir):
     from ray import tune
 
-    plugins = [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
     space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
-              "wandb_mode": mode, "plugins": plugins, "data_dir": data_dir, "device": opts.device} for t in phase]
-    trainable = tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
+              "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device}
+             for t in phase]
     tuner = tune.Tuner(
-        trainable,
+        tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial}),
         param_space={"case": tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=opts.workers, reuse_actors=False),
-        run_config=tune.RunConfig(
-            name=f"{suite.name}-phase{number}-{int(time.time())}", storage_path=str(results / "ray"), verbose=0,
-            failure_config=tune.FailureConfig(max_failures=opts.retries), callbacks=[callback],
-            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)),
+        run_config=tune_run_config(f"{suite}-phase{number}", opts, results, callback),
     )
     tuner.fit()
+    stopped_early(callback.store, suite, {t.key for t in phase})
+
+
+def stopped_early(store: ResultsStore, suite: str, keys: set[str]) -> None:
+    """Tune ends fit() quietly on Ctrl-C: a phase that stored less than it ran was interrupted, and nothing
+    after it may run (a later phase would build on a part)."""
+    if not keys <= store.keys(suite):
+        raise KeyboardInterrupt
 
 
 def _select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
@@ -429,12 +513,15 @@ def _select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
     return [t for t in trials if t.config.task in tasks]
 
 
-def _counts(store: ResultsStore, suite: str, selected: list[Trial]) -> dict:
-    """Stored outcomes of the selected trials, and how many of them are still missing."""
+def _counts(store: ResultsStore, suite: str, selected: list[Trial], searches=()) -> dict:
+    """Stored outcomes of the selected trials, and how many of them (and of the searches' trials) are still
+    missing."""
+    from .search import remaining
+
     wanted = {t.key for t in selected}
     out = {"finished": 0, "diverged": 0, "failed": 0}
     for status, _ in (v for k, v in store.statuses(suite).items() if k in wanted):
         out[status] = out.get(status, 0) + 1
     out["stored"] = sum(out.values())
-    out["missing"] = len(wanted) - out["stored"]
+    out["missing"] = len(wanted) - out["stored"] + sum(remaining(store, x) for x in searches)
     return out

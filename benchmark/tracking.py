@@ -7,6 +7,7 @@ or with no route to the server, falls back to offline with a one-line note: it n
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 from pathlib import Path
@@ -116,8 +117,10 @@ class TrialRun:
 
 
 def run_id_of(folder: str | Path) -> str:
-    """The W&B run id from its folder name (``[offline-]run-<time>-<id>``)."""
-    return Path(folder).name.rsplit("-", 1)[-1]
+    """The W&B run id from its folder name: ``[offline-]run-<date>_<time>-<id>``, and ``-1``, ``-2`` ... after
+    it when another folder of the run was made in the same second. Our ids have no dashes."""
+    found = re.match(r"(?:offline-)?run-\d{8}_\d{6}-([^-]+)", Path(folder).name)
+    return found.group(1) if found else Path(folder).name
 
 
 def log_resolution(folder: str, trial: dict, config: dict, summary: dict, mode: str) -> str | None:
@@ -143,4 +146,5 @@ def log_resolution(folder: str, trial: dict, config: dict, summary: dict, mode: 
 def segments(folder: str | Path) -> list[Path]:
     """Every folder of the run that ``folder`` belongs to, oldest first: the last one has its final word."""
     folder = Path(folder)
-    return sorted(folder.parent.glob(f"*-{run_id_of(folder)}"))
+    run_id = run_id_of(folder)
+    return sorted(p for p in folder.parent.glob(f"*-{run_id}*") if run_id_of(p) == run_id)

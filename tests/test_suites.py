@@ -103,6 +103,17 @@ BAD = {
     "not yaml": ("experiments: [task: {", "yaml: not valid YAML at line"),
     "bad stop_at_target": ("experiments: [{task: mnist3, forecasters: [none], stop_at_target: 1}]",
                            "experiments[0].stop_at_target: must be true or false, got 1"),
+    "search without samples": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], search: {space: "
+                               "{ratio: {uniform: [1.1, 2]}}}}]", "experiments[0].search.samples: is required"),
+    "bad search algorithm": ("experiments: [{task: mnist3, forecasters: [extrapolate], search: {samples: 2, "
+                             "algorithm: grid, space: {ratio: {uniform: [1.1, 2]}}}}]",
+                             "experiments[0].search.algorithm: must be one of tpe, random, got 'grid'"),
+    "search past the budget": ("experiments: [{task: mnist3, forecasters: [extrapolate], search: {samples: 2, space: "
+                               "{first: {int: [1000, 14000]}, interval: {int: [500, 1000]}, count: {int: [1, 3]}}}}]",
+                               "experiments[0].search.space: its latest jump (step 16000) is not before the budget"),
+    "search of the baseline alone": ("experiments: [{task: mnist3, forecasters: [none], search: {samples: 2, "
+                                     "space: {ratio: {uniform: [1.1, 2]}}}}]",
+                                     "experiments[0].search: needs a forecaster that jumps"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }

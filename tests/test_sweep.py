@@ -289,3 +289,69 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     rest = introbench(*args, "--resume")
     assert rest.returncode == 0 and "resume: 2 of 3 trials stored" in rest.stderr
     assert sorted(r["task"] for r in ResultsStore(tmp_path / "r").rows()) == ["mnist2", "mnist3", "mnist3"]
+
+
+SEARCH_SUITE = textwrap.dedent("""
+    experiments:
+      - task: mnist3
+        reduced: true
+        forecasters: [none, {name: extrapolate, ratio: 1.3}]
+        jumps: [10, 15, 20]
+        seeds: [0, 1]
+        target: 0.6
+        search:
+          samples: 6
+          scheduler: asha
+          space:
+            first: {int: [5, 12]}
+            interval: {int: [2, 6]}
+            count: {int: [1, 2]}
+            ratio: {uniform: [1.1, 2.0]}
+""")
+
+
+def test_a_search_interrupted_and_resumed_runs_its_samples_once_then_the_best_on_every_seed(tmp_path):
+    suite = tmp_path / "search.yaml"
+    suite.write_text(SEARCH_SUITE)
+    results = tmp_path / "r"
+    store = ResultsStore(results)
+    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(results), "--no-progress", "--wandb",
+            "disabled", "--json"]
+
+    def samples():
+        return [r for r in store.rows("search") if r["label"].startswith("search:")] if store.path.exists() else []
+
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and len(samples()) < 2 and proc.poll() is None:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the whole group
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted" in err.decode()
+    before = {r["key"]: r["finished"] for r in samples()}
+    assert 2 <= len(before) < 6 and not any(r["label"].startswith("best found") for r in store.rows("search"))
+
+    resumed = introbench(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "no longer in the suite" not in resumed.stderr
+    done = samples()
+    assert len(done) == 6  # the planned number, counting what ran before the interrupt
+    drawn = [json.dumps(r["summary"]["search"]["sample"], sort_keys=True) for r in done]
+    assert len(set(drawn)) == 6  # none run twice
+    for r in done:
+        if r["key"] in before:
+            assert r["finished"] == before[r["key"]]
+        assert r["status"] in ("finished", "stopped")  # ASHA may stop the ones clearly behind
+        assert r["summary"]["search"]["score"] == (r["summary"]["steps_to_target"] or 40)
+    best = min(done, key=lambda r: (r["summary"]["search"]["score"], r["finished"]))
+    confirmed = [r for r in store.rows("search") if r["label"].startswith("best found")]
+    assert sorted(r["seed"] for r in confirmed) == [0, 1]
+    assert all(r["config"]["jumps"] == best["config"]["jumps"] for r in confirmed)
+
+    report = introbench("report", "--results", str(results), "--wandb", "disabled")
+    assert report.returncode == 0, report.stderr[-3000:]
+    text = (results / "report" / "report.md").read_text()
+    assert "Search for extrapolate: 6 samples" in text and "Best found: `extrapolate(" in text
+    assert "the suite's schedule `extrapolate(ratio=1.3) @10/15/20`" in text
