@@ -106,6 +106,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--data-dir", help="datasets folder for every trial (default: $INTROBENCH_DATA, else the cache)")
     srun.add_argument("--wandb", choices=WANDB_MODES, default="auto",
                       help="auto: online when WANDB_API_KEY is set, else offline")
+    srun.add_argument("--storage", help="Ray Tune's storage: a folder or a URI such as s3://bucket/path "
+                                        "(default: RESULTS/ray); the results store stays in --results")
     srun.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                       help="where trials train (auto: cuda for trials given --gpus-per-trial, else cpu)")
     srun.add_argument("--tasks", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
@@ -340,7 +342,7 @@ def cmd_suite(args) -> int:
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
                         address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, device=args.device)
+                        tasks=args.tasks, device=args.device, storage=_storage(args.storage))
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
@@ -359,6 +361,13 @@ def cmd_suite(args) -> int:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
         return 1
     return 0
+
+
+def _storage(text: str | None) -> str | None:
+    """A URI (s3://, gs://, file://) as given; a plain path made absolute (Ray wants one)."""
+    if not text or "://" in text:
+        return text
+    return str(Path(text).expanduser().resolve())
 
 
 def cmd_report(args) -> int:

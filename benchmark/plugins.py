@@ -25,17 +25,19 @@ def load_plugin(spec: str) -> None:
 
     try:
         path = Path(spec)
-        if spec.endswith(".py") or path.is_file():
+        if is_file_plugin(spec):
             if not path.is_file():
                 raise PluginError(f"plugin {spec}: no such file")
-            name = f"introbench_plugin_{path.stem}"
+            name = module_name(path)
             if name in sys.modules:
                 return
+            source = path.read_text()
             module_spec = importlib.util.spec_from_file_location(name, path)
             module = importlib.util.module_from_spec(module_spec)
+            module.__introbench_source__ = source  # what travels to Ray's workers, read once, here
             sys.modules[name] = module
             try:
-                module_spec.loader.exec_module(module)
+                exec(compile(source, str(path), "exec"), module.__dict__)
             except BaseException:
                 del sys.modules[name]
                 raise
@@ -47,6 +49,25 @@ def load_plugin(spec: str) -> None:
         raise PluginError(f"plugin {spec}: {exc}") from None
     except Exception as exc:
         raise PluginError(f"plugin {spec} failed to import: {type(exc).__name__}: {exc}") from None
+
+
+def module_name(path: Path) -> str:
+    return f"introbench_plugin_{Path(path).stem}"
+
+
+def is_file_plugin(spec: str) -> bool:
+    return spec.endswith(".py") or Path(spec).is_file()
+
+
+def plugin_source(spec: str) -> str:
+    """A file plugin's source as it was when loaded (the file may be gone since), else as it is now."""
+    module = sys.modules.get(module_name(Path(spec)))
+    source = getattr(module, "__introbench_source__", None)
+    if source is None:
+        if not Path(spec).is_file():
+            raise PluginError(f"plugin {spec}: no such file")
+        source = Path(spec).read_text()
+    return source
 
 
 def load_entry_point_plugins() -> None:

@@ -108,7 +108,7 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
     from ray.tune.search.optuna import OptunaSearch
 
     from .run import plan
-    from .sweep import _fit, tune_run_config, worker_plugins
+    from .sweep import _fit, driver_node, tune_run_config, worker_plugins
 
     done = stored_samples(store, search)
     remaining = search.samples - len(done)
@@ -127,7 +127,8 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
                                    grace_period=max(task.eval_every, task.steps // 4), reduction_factor=ASHA_REDUCTION)
                      if search.scheduler == "asha" else FIFOScheduler())
         case = {"trial": None, "search": search.to_dict(), "target": target, "gpus": opts.gpus_per_trial,
-                "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device}
+                "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device,
+                "driver_node": driver_node()}
         tuner = tune.Tuner(
             tune.with_resources(_trainable(), {"cpu": 1, "gpu": opts.gpus_per_trial}),
             param_space={"case": case},

@@ -16,7 +16,9 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import sys
+import tempfile
 import time
 import traceback
 from dataclasses import dataclass, replace
@@ -43,6 +45,8 @@ class SweepOptions:
     plugins: tuple[str, ...] = ()  # imported in every trial too, so plugin tasks and forecasters run on workers
     data_dir: str | None = None
     device: str = "auto"  # auto: cuda for trials given a GPU share, else cpu
+    storage: str | None = None  # Ray Tune's storage_path: a folder or a URI (s3://...); default RESULTS/ray
+    ship_plugins: bool = True  # file plugins travel with the Ray job (False: a Ray someone else started)
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
 
 
@@ -63,13 +67,16 @@ def trial_fn(config: dict) -> None:
     from .run import resolved_config, run
     from .search import sample_summary
     from .search import score as search_score
-    from .tracking import TrialRun
+    from .tracking import TrialRun, pack
 
     torch.set_num_threads(1)
     case = config["case"]
     started = time.time()
     trial = trial_of(config, tune.get_context().get_trial_id())
-    live = TrialRun(trial, trial["run"], case["wandb_mode"], _attempt())  # first: its clock is the trial's
+    # On another node than the driver's, the run is written to this node's disk and shipped back at the end.
+    away = case.get("driver_node") not in (None, ray.get_runtime_context().get_node_id())
+    local = tempfile.mkdtemp(prefix="introbench-wandb-") if away and case["wandb_mode"] != "disabled" else None
+    live = TrialRun(trial, trial["run"], case["wandb_mode"], _attempt(), folder=local)  # first: the trial's clock
     try:
         load_plugins(case["plugins"])
         run_config = RunConfig.from_dict(trial["run"])
@@ -107,6 +114,9 @@ def trial_fn(config: dict) -> None:
         payload["summary"] = sample_summary(result.summary, trial["sampled"], final["score"], objective)
     wandb_dir = live.finish(summary={**result.summary, "target": None, "steps_to_target": None,
                                      "stopped_at": None} if pending else result.summary)
+    if local and wandb_dir:
+        final["wandb_files"] = pack(wandb_dir)
+        shutil.rmtree(local, ignore_errors=True)
     tune.report({"payload": json.dumps(payload), "node": ray.get_runtime_context().get_node_id(),
                  "wandb_dir": wandb_dir or "", "started": started, "ended": time.time(),
                  "status": result.summary["status"], **final,
@@ -259,10 +269,19 @@ class StoreCallback(Callback):
         payload = json.loads(res["payload"]) if "payload" in res else None
         status = payload["summary"]["status"] if payload else "failed"
         error = None if payload else res.get("error") or "the trial ended without a result"
+        wandb_dir = res.get("wandb_dir") or None
+        if res.get("wandb_files"):  # written on another node: unpacked beside the store
+            from .tracking import unpack
+
+            try:
+                wandb_dir = unpack(res["wandb_files"], Path(self.store.folder) / "wandb" / "wandb")
+            except Exception as exc:  # noqa: BLE001 - the trial's result matters more than its W&B copy
+                print(f"W&B: the run of {t['label']} could not be unpacked here ({exc}); it stays on its node",
+                      file=sys.stderr)
         if payload is None and t.get("role") == "search" and "error" not in res:
             payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
-                                  wandb_dir=res.get("wandb_dir") or None, started=res.get("started"),
+                                  wandb_dir=wandb_dir, started=res.get("started"),
                                   ended=res.get("ended")))
         self.display.ended(trial.trial_id, failed=status == "failed")
 
@@ -428,7 +447,11 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
 
     started_ray = False
     if not ray.is_initialized():
-        kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env={"env_vars": env})
+        runtime_env = {"env_vars": env}
+        modules = job_plugin_package(opts, results)
+        if modules:
+            runtime_env["py_modules"] = modules
+        kwargs = dict(include_dashboard=False, log_to_driver=False, runtime_env=runtime_env)
         if opts.address:
             ray.init(address=opts.address, **kwargs)
         else:
@@ -443,6 +466,8 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
             with scoped_env({"RAY_AUTH_MODE": env["RAY_AUTH_MODE"]}):
                 ray.init(address="local", num_cpus=opts.workers, num_gpus=gpus, **kwargs)
         started_ray = True
+    else:
+        opts = replace(opts, ship_plugins=False)
     try:
         check_gpus(opts.gpus_per_trial, opts.address)
         callback = StoreCallback(store, display)
@@ -466,14 +491,50 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
             ray.shutdown()
 
 
+JOB_PLUGINS = "introbench_job_plugins"
+
+
+def driver_node() -> str:
+    import ray
+
+    return ray.get_runtime_context().get_node_id()
+
+
 def worker_plugins(opts: SweepOptions) -> list[str]:
-    return [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]  # workers' cwd differs
+    """What a worker imports: a file plugin as a module of the job's plugin package (it travels with the job,
+    see job_plugin_package), a module plugin by its name."""
+    from .plugins import is_file_plugin, module_name
+
+    if not opts.ship_plugins:  # by path: this machine's files (workers' cwd differs, so absolute)
+        return [str(Path(p).resolve()) if Path(p).exists() else p for p in opts.plugins]
+    return [f"{JOB_PLUGINS}.{module_name(Path(p))}" if is_file_plugin(p) else p for p in opts.plugins]
+
+
+def job_plugin_package(opts: SweepOptions, results: Path) -> list[str]:
+    """The file plugins as one package for Ray's runtime_env py_modules: uploaded with the job, so a worker on
+    another machine imports them with no shared filesystem, and from the text the driver loaded (the file
+    may have changed or gone since)."""
+    import hashlib
+
+    from .plugins import is_file_plugin, module_name, plugin_source
+
+    files = {module_name(Path(p)): plugin_source(p) for p in opts.plugins if is_file_plugin(p)}
+    if not files:
+        return []
+    digest = hashlib.sha256(json.dumps(files, sort_keys=True).encode()).hexdigest()[:12]
+    package = results / ".plugins" / digest / JOB_PLUGINS
+    package.mkdir(parents=True, exist_ok=True)
+    (package / "__init__.py").write_text("")
+    for name, source in files.items():
+        (package / f"{name}.py").write_text(source)
+    return [str(package)]
 
 
 def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
     from ray import tune
 
-    return tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=str(results / "ray"), verbose=0,
+    return tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=opts.storage or str(results / "ray"),
+                          verbose=0,
                           failure_config=tune.FailureConfig(max_failures=opts.retries), callbacks=[callback],
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
@@ -483,8 +544,8 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     from ray import tune
 
     space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
-              "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device}
-             for t in phase]
+              "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device,
+              "driver_node": driver_node()} for t in phase]
     tuner = tune.Tuner(
         tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial}),
         param_space={"case": tune.grid_search(space)},

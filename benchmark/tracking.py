@@ -67,7 +67,7 @@ class TrialRun:
     read (so ``_runtime`` is the trial's own), each evaluation and each jump logged as it happens, the summary
     at the end. A retried attempt is a run of its own, named and configured as "attempt N"."""
 
-    def __init__(self, trial: dict, config: dict, mode: str, attempt: int = 1):
+    def __init__(self, trial: dict, config: dict, mode: str, attempt: int = 1, folder: str | None = None):
         self.run = None
         if mode == "disabled":
             return
@@ -79,7 +79,7 @@ class TrialRun:
         self.run = wandb.init(project=PROJECT, group=trial["suite"], name=name, job_type=config["task"], id=run_id,
                               config={**config, "suite": trial["suite"], "trial_key": trial["key"],
                                       "attempt": attempt, "target_mode": trial.get("target_mode", "fixed")},
-                              mode=mode, dir=os.environ.get("WANDB_DIR"), reinit="create_new",
+                              mode=mode, dir=folder or os.environ.get("WANDB_DIR"), reinit="create_new",
                               settings=wandb.Settings(console="off", x_disable_stats=True))
 
     def configure(self, config: dict) -> None:
@@ -114,6 +114,34 @@ class TrialRun:
         finally:
             self.run.finish(exit_code=0 if error is None else 1)
         return str(folder)
+
+
+def pack(folder: str) -> str:
+    """A run's folder as text (a base64 tar.gz of a few kB): how a run written on another node reaches the
+    driver, which unpacks it beside the store."""
+    import base64
+    import io
+    import tarfile
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        # W&B's debug logs are links into the node's own temp folders: not part of the run
+        tar.add(folder, arcname=Path(folder).name, filter=lambda info: None if info.issym() or info.islnk() else info)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def unpack(text: str, into: str | Path) -> str:
+    """The packed run unpacked under ``into`` (the results folder's W&B runs); returns its folder."""
+    import base64
+    import io
+    import tarfile
+
+    into = Path(into)
+    into.mkdir(parents=True, exist_ok=True)
+    with tarfile.open(fileobj=io.BytesIO(base64.b64decode(text)), mode="r:gz") as tar:
+        name = tar.getnames()[0].split("/")[0]
+        tar.extractall(into, filter="data")
+    return str(into / name)
 
 
 def run_id_of(folder: str | Path) -> str:

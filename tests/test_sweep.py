@@ -14,7 +14,7 @@ import pytest
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
 from benchmark.sweep import SweepOptions, run_suite
-from benchmark.tracking import segments
+from benchmark.tracking import segments, wandb_environment
 from tasks import create_task
 
 ENV = {**os.environ, "OMP_NUM_THREADS": "1", "RAY_AUTH_MODE": "disabled", "WANDB_MODE": "offline"}
@@ -78,7 +78,7 @@ FAILING_PLUGIN = textwrap.dedent('''
     from benchmark.errors import IntrobenchError
     from predictors import Forecaster, register_forecaster
 
-    HERE = Path(__file__).parent
+    HERE = Path("@HERE@")  # the test's folder: the plugin itself travels with the Ray job, far from it
 
 
     def attempt(name):
@@ -118,7 +118,7 @@ FAILING_PLUGIN = textwrap.dedent('''
 
 def test_failures_are_recorded_whole_retried_only_when_it_can_help_and_rerun_on_resume(tmp_path):
     plugin = tmp_path / "failing.py"
-    plugin.write_text(FAILING_PLUGIN)
+    plugin.write_text(FAILING_PLUGIN.replace("@HERE@", str(tmp_path)))
     (tmp_path / "broken").touch()
     suite = tmp_path / "failing.yaml"
     suite.write_text(textwrap.dedent("""
@@ -245,20 +245,53 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
             assert r["finished"] == stored_before[r["key"]]
 
 
-def test_two_node_cluster_runs_trials_on_both_nodes(tmp_path):
+CLUSTER_PLUGIN = textwrap.dedent('''
+    from predictors import Forecaster, register_forecaster
+
+    @register_forecaster("cluster_copycat")
+    class Copycat(Forecaster):
+        fractions = ()
+        summary = "test: the current weights, from a plugin file that is gone once the suite is submitted"
+
+        def forecast(self, history, generator=None):
+            return history[-1]
+''')
+
+
+def test_two_node_cluster_runs_trials_on_both_nodes_with_a_plugin_that_travels_with_the_job(tmp_path):
     import ray
     from ray.cluster_utils import Cluster
 
+    from benchmark.plugins import load_plugins
+
+    plugin = tmp_path / "elsewhere" / "copycat.py"
+    plugin.parent.mkdir()
+    plugin.write_text(CLUSTER_PLUGIN)
+    load_plugins([str(plugin)])  # as the CLI does at its edge
+    suite_file = tmp_path / "cluster.yaml"
+    suite_file.write_text(_write_slow_suite(tmp_path).read_text().replace(
+        "forecasters: [none, {name: extrapolate, ratio: [1.3, 2.0]}]", "forecasters: [none, extrapolate, cluster_copycat]"))
+    suite = load_suite(str(suite_file))
+    plugin.unlink()  # no worker may read it from the driver's disk: it travels with the job
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
     cluster.add_node(num_cpus=1)
     try:
         cluster.wait_for_nodes()
-        suite = load_suite(str(_write_slow_suite(tmp_path)))
-        outcome = run_suite(suite, SweepOptions(results=str(tmp_path / "r"), workers=2, address=cluster.address,
-                                                wandb="disabled", progress=False))
-        assert outcome["finished"] == outcome["trials"] == 6
-        nodes = {r["node"] for r in ResultsStore(tmp_path / "r").rows()}
-        assert len(nodes) == 2
+        with wandb_environment(tmp_path / "r"):  # as the CLI's process has it
+            outcome = run_suite(suite, SweepOptions(results=str(tmp_path / "r"), workers=2,
+                                                    address=cluster.address, wandb="offline", progress=False,
+                                                    plugins=(str(plugin),), storage=str(tmp_path / "tune-storage")))
+        assert outcome["finished"] == outcome["trials"] == 6, ResultsStore(tmp_path / "r").rows()[0]["error"]
+        rows = ResultsStore(tmp_path / "r").rows()
+        assert {r["forecaster"] for r in rows} == {"none", "extrapolate", "cluster_copycat"}
+        assert len({r["node"] for r in rows}) == 2
+        for r in rows:  # a run written on the other node came back beside the store
+            assert Path(r["wandb_dir"]).is_relative_to(tmp_path / "r" / "wandb")
+            assert wandb_inspect(r["wandb_dir"])["config"]["trial_key"] == r["key"]
+        away = [r for r in rows if r["node"] != cluster.head_node.node_id]
+        # written on its node's own disk, packed, unpacked here (W&B's links to that node's logs left behind)
+        assert away and not any((Path(r["wandb_dir"]) / "logs" / "debug-core.log").is_symlink() for r in away)
+        assert any((tmp_path / "tune-storage").iterdir()) and not (tmp_path / "r" / "ray").exists()  # --storage
         # Another cluster up on this machine: a suite without --address still starts its own Ray (left to
         # itself, ray.init joins the newest cluster it finds and then refuses num_cpus).
         local = introbench("suite", "run", str(tmp_path / "slow.yaml"), "--workers", "1", "--results",
