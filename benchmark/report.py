@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -405,6 +406,9 @@ def _log_wandb(report: dict, results: Path, requested: str) -> dict:
                 for e in exp["leaderboard"]:
                     table.add_data(exp["experiment"], *row_cells(e))
             run.log({"leaderboard": table})
+            run.summary.update({speedup_metric(exp["experiment"], e["variant"]): e["speedup_median"]
+                                for exp in s["experiments"] for e in exp["leaderboard"]
+                                if e["speedup_median"] is not None})
             runs.append(str(Path(run.dir).parent))
             run.finish()
     if mode != "online":
@@ -412,15 +416,47 @@ def _log_wandb(report: dict, results: Path, requested: str) -> dict:
               "`wandb sync` uploads it later" + (f" ({note})" if note else ""), file=sys.stderr)
         return {"mode": mode, "runs": runs, "report": None}
     try:
-        import wandb_workspaces.reports.v2 as wr  # the W&B reports API
-
-        rep = wr.Report(project=PROJECT, title="introbench leaderboard",
-                        blocks=[wr.H1("introbench leaderboard")] + [
-                            wr.PanelGrid(runsets=[wr.Runset(project=PROJECT, filters=f"Group == '{s['suite']}'")])
-                            for s in report["suites"]])
+        rep = wandb_report(report, entity=os.environ.get("WANDB_ENTITY") or wandb.Api().default_entity)
         rep.save()
         return {"mode": mode, "runs": runs, "report": rep.url}
-    except Exception as exc:  # the reports API is an optional extra
+    except Exception as exc:  # noqa: BLE001 - the Table is logged whatever the reports API says
         print(f"W&B: the leaderboard Table is logged, but no W&B report was made ({type(exc).__name__}: {exc})",
               file=sys.stderr)
         return {"mode": mode, "runs": runs, "report": None}
+
+
+def speedup_metric(experiment: str, variant: str) -> str:
+    return f"speedup/{experiment}/{variant}"
+
+
+def wandb_report(report: dict, entity: str):
+    """The W&B Report of a leaderboard (built here, saved by the caller when online): per suite, the
+    leaderboard Table, accuracy against step grouped by forecaster (median over seeds, min-max band), the
+    median paired speedups as bars, and each experiment's leaderboard as Markdown."""
+    import wandb_workspaces.reports.v2 as wr
+
+    from .tracking import PROJECT
+
+    blocks = [wr.H1("introbench leaderboard"), wr.P(RULES)]
+    for s in report["suites"]:
+        trials = wr.Runset(entity=entity, project=PROJECT, name=f"{s['suite']} trials",
+                           filters=f"Group = '{s['suite']}' and JobType != 'leaderboard'")
+        board = wr.Runset(entity=entity, project=PROJECT, name=f"{s['suite']} leaderboard",
+                          filters=f"Group = '{s['suite']}' and JobType = 'leaderboard'")
+        speedups = [speedup_metric(exp["experiment"], e["variant"]) for exp in s["experiments"]
+                    for e in exp["leaderboard"] if e["speedup_median"] is not None]
+        blocks += [
+            wr.H2(f"Suite {s['suite']}"),
+            wr.PanelGrid(runsets=[board], panels=[wr.WeavePanelSummaryTable(table_name="leaderboard"),
+                                                  wr.BarPlot(title="paired speedup, median over seeds",
+                                                             metrics=speedups)]),
+            wr.PanelGrid(runsets=[trials], panels=[
+                wr.LinePlot(title="accuracy (median over seeds, min-max)", x="Step", y=["accuracy"],
+                            groupby="config.forecaster", groupby_aggfunc="median", groupby_rangefunc="minmax")]),
+        ]
+        for exp in s["experiments"]:
+            table = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
+            table += ["| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |" for e in exp["leaderboard"]]
+            blocks += [wr.H3(_title(exp)), wr.MarkdownBlock(text="\n".join(table))]
+    return wr.Report(project=PROJECT, entity=entity, title="introbench leaderboard",
+                     description="Made by `introbench report` from the results store.", blocks=blocks)

@@ -199,3 +199,30 @@ def test_schedule_sweep_gets_a_heat_map(tmp_path):
     assert len(heat) == 1 and (tmp_path / "report" / heat[0]).read_bytes()[:8] == PNG
     board = report["suites"][0]["experiments"][0]["leaderboard"]
     assert board[0]["jumps"] == [200, 300] and board[0]["steps_median"] == 900  # fastest schedule first
+
+
+def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_store, capsys):
+    import wandb_workspaces.reports.v2 as wr
+
+    from benchmark.report import wandb_report
+    from tests.test_sweep import wandb_inspect
+
+    report = build_report(hand_store, wandb_mode="offline")
+    assert "W&B: offline, so the leaderboard is a local W&B Table only (no W&B report)" in capsys.readouterr().err
+    rep = wandb_report(report, entity="someone")
+    assert (rep.title, rep.entity, rep.project) == ("introbench leaderboard", "someone", "introbench")
+    h2, board, trials = rep.blocks[2:5]
+    assert isinstance(h2, wr.H2) and h2.text == "Suite hand"
+    table, bars = board.panels
+    assert isinstance(table, wr.WeavePanelSummaryTable) and table.table_name == "leaderboard"
+    assert board.runsets[0].filters == "Group = 'hand' and JobType = 'leaderboard'"
+    (line,) = trials.panels
+    assert line.y == ["accuracy"] and line.groupby == "config.forecaster" and line.groupby_aggfunc == "median"
+    # the bars plot exactly the speedups the leaderboard run holds
+    (run_dir,) = report["wandb"]["runs"]
+    logged = {k: v for k, v in wandb_inspect(run_dir)["summary"].items() if k.startswith("speedup/")}
+    assert bars.metrics and sorted(bars.metrics) == sorted(logged)
+    rows = report["suites"][0]["experiments"][0]["leaderboard"]
+    assert {logged[f"speedup/{report['suites'][0]['experiments'][0]['experiment']}/{e['variant']}"]
+            for e in rows if e["speedup_median"] is not None} == {e["speedup_median"] for e in rows
+                                                                  if e["speedup_median"] is not None}
