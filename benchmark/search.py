@@ -9,11 +9,13 @@ what it has learned and runs only the samples still missing.
 
 from __future__ import annotations
 
+import dataclasses
+
 from . import scoring
 from .store import ResultsStore
 from .suites import Search
 
-ASHA_REDUCTION = 3
+ASHA_REDUCTION = 2  # at each rung the lower half stops: a schedule's jumps come late, so rungs must too
 
 
 def score(curve: list[dict], *, objective: str, target: float | None, eval_every: int, steps: int) -> float:
@@ -38,13 +40,14 @@ def sampled_of(tune_config: dict) -> dict:
 def search_trial(case: dict, sampled: dict, trial_id: str) -> dict:
     """A sample as a trial: its own key (the config's and Tune's trial id: a repeated suggestion is its own
     sample), its target and data folder filled in like every trial's."""
-    from .sweep import effective_trial
-
     from .run import plan
+    from .sweep import effective_trial
 
     search = Search.from_dict(case["search"])
     sampled = {k: round(v, 4) if isinstance(v, float) else v for k, v in sampled.items()}  # readable labels
     config = search.config(sampled)
+    if search.objective == "steps_to_target":  # its score needs only the crossing: a hit ends there
+        config = dataclasses.replace(config, stop_at_target=True)
     trial = search.trial(config, "search", key=f"{config.key()}-{trial_id}").to_dict()
     task, _, _, target = plan(config)
     trial["run"].update(steps=task.steps, eval_every=task.eval_every, target=target)  # what scores it

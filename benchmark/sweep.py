@@ -92,7 +92,8 @@ def trial_fn(config: dict) -> None:
         def on_eval(point):
             live.evaluation(point)
             seen.append(point)
-            report = {"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"]}
+            report = {"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"],
+                      "started": started}  # a sample the scheduler stops still says how long it ran
             if objective:  # what a searcher and a scheduler act on, as it stands so far
                 report["score"] = search_score(seen, objective=objective, target=resolved["target"],
                                                eval_every=resolved["eval_every"], steps=resolved["steps"])
@@ -282,7 +283,7 @@ class StoreCallback(Callback):
             payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
                                   wandb_dir=wandb_dir, started=res.get("started"),
-                                  ended=res.get("ended")))
+                                  ended=res.get("ended") or (res.get("timestamp") if status == "stopped" else None)))
         self.display.ended(trial.trial_id, failed=status == "failed")
 
     def on_trial_error(self, iteration, trials, trial, **info):
