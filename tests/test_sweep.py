@@ -65,7 +65,8 @@ def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
         assert {p["step"] for p in r["curve"] if p["phase"] == "pre_jump"} == {
             s for s, row in logged.items() if "accuracy_before_jump" in row}
         runtime = max(row["_runtime"] for row in logged.values())
-        assert runtime == pytest.approx(r["seconds"], rel=0.2), (runtime, r["seconds"])
+        # within 20% of the trial's own time; plus a second for W&B's start-up, which is most of a 2 s trial
+        assert abs(runtime - r["seconds"]) <= 0.2 * r["seconds"] + 1.0, (runtime, r["seconds"])
         task = create_task("mnist3", reduced=True)  # the config as resolved: the task's defaults filled in
         assert (run["config"]["steps"], run["config"]["eval_every"], run["config"]["target"]) == (
             task.steps, task.eval_every, 0.5)
@@ -281,7 +282,7 @@ def test_two_node_cluster_runs_trials_on_both_nodes_with_a_plugin_that_travels_w
             outcome = run_suite(suite, SweepOptions(results=str(tmp_path / "r"), workers=2,
                                                     address=cluster.address, wandb="offline", progress=False,
                                                     plugins=(str(plugin),), storage=str(tmp_path / "tune-storage")))
-        assert outcome["finished"] == outcome["trials"] == 6, ResultsStore(tmp_path / "r").rows()[0]["error"]
+        assert outcome["finished"] == outcome["trials"] == 6, [r["error"] for r in ResultsStore(tmp_path / "r").rows()]
         rows = ResultsStore(tmp_path / "r").rows()
         assert {r["forecaster"] for r in rows} == {"none", "extrapolate", "cluster_copycat"}
         assert len({r["node"] for r in rows}) == 2
