@@ -388,7 +388,7 @@ def _profile_plot(profile: dict, suite: str, out: Path) -> Path:
 
 def _log_wandb(report: dict, results: Path, requested: str) -> dict:
     """The leaderboard as a W&B Table in a `leaderboard` run of each suite's group; a W&B report when online."""
-    from .tracking import PROJECT, resolve_mode, wandb_environment
+    from .tracking import open_run, resolve_mode, wandb_environment
 
     mode, note = resolve_mode(requested)
     if mode == "disabled":
@@ -398,9 +398,8 @@ def _log_wandb(report: dict, results: Path, requested: str) -> dict:
     runs = []
     with wandb_environment(results) as env:
         for s in report["suites"]:
-            run = wandb.init(project=PROJECT, group=s["suite"], name=f"leaderboard {s['suite']}",
-                             job_type="leaderboard", mode=mode, dir=env["WANDB_DIR"], reinit="create_new",
-                             settings=wandb.Settings(console="off", x_disable_stats=True))
+            run = open_run(mode, s["suite"], env["WANDB_DIR"], name=f"leaderboard {s['suite']}",
+                           job_type="leaderboard")
             table = wandb.Table(columns=["experiment"] + COLUMNS)
             for exp in s["experiments"]:
                 for e in exp["leaderboard"]:

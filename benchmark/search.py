@@ -55,17 +55,23 @@ def search_trial(case: dict, sampled: dict, trial_id: str) -> dict:
             "objective": search.objective}
 
 
+def confirm_trials(search: Search, best: dict) -> list:
+    """The best sample's schedule and parameters on every seed of the experiment."""
+    return [search.trial(search.config(best["summary"]["search"]["sample"], seed), "confirm") for seed in search.seeds]
+
+
 def remaining(store: ResultsStore, search: Search) -> int:
-    """How many trials a search still has to run: samples, then its best one's seeds (all of them while the
-    best is not known yet)."""
+    """How many trials a search still has to run: its missing samples and then its best one's seeds (all of
+    them while the samples are not all in), or the best one's seeds not stored yet."""
     done = stored_samples(store, search)
+    missing = max(0, search.samples - len(done))
+    if missing:
+        return missing + len(search.seeds)
     best = best_sample(done, search.objective)
     if best is None:
-        return search.samples - len(done) + (len(search.seeds) if len(done) < search.samples else 0)
+        return 0
     have = store.statuses(search.suite)
-    seeds = sum(have.get(search.config(best["summary"]["search"]["sample"], seed).key(), ("failed",))[0] == "failed"
-                for seed in search.seeds)
-    return max(0, search.samples - len(done)) + (len(search.seeds) if len(done) < search.samples else seeds)
+    return sum(have.get(t.key, ("failed",))[0] == "failed" for t in confirm_trials(search, best))
 
 
 def pending(store: ResultsStore, search: Search) -> bool:
@@ -111,11 +117,11 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
     from ray.tune.search.optuna import OptunaSearch
 
     from .run import plan
-    from .sweep import _fit, driver_node, tune_run_config, worker_plugins
+    from .sweep import _fit, trainable, trial_case, tune_run_config
 
     done = stored_samples(store, search)
-    remaining = search.samples - len(done)
-    if remaining > 0:
+    to_draw = search.samples - len(done)
+    if to_draw > 0:
         task = plan(search.base)[0]
         # Seeded by what is stored: a resumed search draws new points, not the first run's again.
         seed = search.experiment * 100_003 + len(done)
@@ -129,14 +135,11 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
         scheduler = (ASHAScheduler(time_attr="step", metric="accuracy", mode="max", max_t=2 * task.steps,
                                    grace_period=max(task.eval_every, task.steps // 4), reduction_factor=ASHA_REDUCTION)
                      if search.scheduler == "asha" else FIFOScheduler())
-        case = {"trial": None, "search": search.to_dict(), "target": target, "gpus": opts.gpus_per_trial,
-                "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device,
-                "driver_node": driver_node()}
         tuner = tune.Tuner(
-            tune.with_resources(_trainable(), {"cpu": 1, "gpu": opts.gpus_per_trial}),
-            param_space={"case": case},
+            trainable(opts),
+            param_space={"case": trial_case(opts, mode, data_dir, target, trial=None, search=search.to_dict())},
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=opts.workers),
-                                        scheduler=scheduler, num_samples=remaining, reuse_actors=False),
+                                        scheduler=scheduler, num_samples=to_draw, reuse_actors=False),
             run_config=tune_run_config(f"{search.suite}-search{search.experiment}-{search.base.forecaster}", opts,
                                        results, callback))
         tuner.fit()
@@ -145,19 +148,12 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
     best = best_sample(stored_samples(store, search), search.objective)
     if best is None:
         return
-    confirm = [search.trial(search.config(best["summary"]["search"]["sample"], seed), "confirm")
-               for seed in search.seeds]
+    confirm = confirm_trials(search, best)
     store.add_expected(search.suite, [(t.key, t.label, t.experiment, "confirm") for t in confirm])
     todo = [t for t in confirm if store.statuses(search.suite).get(t.key, ("failed",))[0] == "failed"]
     if todo:
         _fit(search.suite, todo, f"confirm{search.experiment}-{search.base.forecaster}", {search.experiment: target},
              opts, mode, results, callback, data_dir)
-
-
-def _trainable():
-    from .sweep import trial_fn
-
-    return trial_fn
 
 
 def sample_summary(summary: dict | None, sampled: dict, value: float | None, objective: str) -> dict:

@@ -250,12 +250,18 @@ class StoreCallback(Callback):
     def __init__(self, store: ResultsStore, display: LiveDisplay):
         self.store, self.display = store, display
         self.seen: dict[str, list[dict]] = {}  # trial id -> its evaluations so far (a stopped sample keeps them)
+        self.trials: dict[str, dict] = {}  # trial id -> the trial it runs (a search sample's is planned once)
+
+    def _trial(self, trial) -> dict:
+        if trial.trial_id not in self.trials:
+            self.trials[trial.trial_id] = trial_of(trial.config, trial.trial_id)
+        return self.trials[trial.trial_id]
 
     def __getstate__(self):  # Tune pickles its callbacks with the experiment: the console is not for that
         return {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        t = trial_of(trial.config, trial.trial_id)
+        t = self._trial(trial)
         self.display.started(trial.trial_id, t["key"], t["label"])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -266,7 +272,7 @@ class StoreCallback(Callback):
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
-        t = trial_of(trial.config, trial.trial_id)
+        t = self._trial(trial)
         payload = json.loads(res["payload"]) if "payload" in res else None
         status = payload["summary"]["status"] if payload else "failed"
         error = None if payload else res.get("error") or "the trial ended without a result"
@@ -288,7 +294,7 @@ class StoreCallback(Callback):
 
     def on_trial_error(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
-        t = trial_of(trial.config, trial.trial_id)
+        t = self._trial(trial)
         self._write(t, _store_row(t, status="failed", payload=None,
                                   error=res.get("error") or _error_file_text(trial), node=res.get("node"),
                                   wandb_dir=None, started=res.get("started")))
@@ -540,15 +546,26 @@ def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
 
+def trial_case(opts: SweepOptions, mode: str, data_dir, target: float | None, **what) -> dict:
+    """What a Tune trial is given: what it runs (``trial=`` a grid trial, or ``search=`` a search) and how."""
+    return {"target": target, "gpus": opts.gpus_per_trial, "wandb_mode": mode, "plugins": worker_plugins(opts),
+            "data_dir": data_dir, "device": opts.device, "driver_node": driver_node(), **what}
+
+
+def trainable(opts: SweepOptions):
+    """trial_fn with the resources Ray gives each trial: one CPU and the GPU share asked for."""
+    from ray import tune
+
+    return tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
+
+
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
          callback, data_dir):
     from ray import tune
 
-    space = [{"trial": t.to_dict(), "target": targets.get(t.experiment), "gpus": opts.gpus_per_trial,
-              "wandb_mode": mode, "plugins": worker_plugins(opts), "data_dir": data_dir, "device": opts.device,
-              "driver_node": driver_node()} for t in phase]
+    space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
     tuner = tune.Tuner(
-        tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial}),
+        trainable(opts),
         param_space={"case": tune.grid_search(space)},
         tune_config=tune.TuneConfig(max_concurrent_trials=opts.workers, reuse_actors=False),
         run_config=tune_run_config(f"{suite}-phase{number}", opts, results, callback),

@@ -62,6 +62,15 @@ SUMMARY_KEYS = ("status", "steps_to_target", "max_accuracy", "max_accuracy_step"
                 "wall_clock", "forecast_seconds", "stopped_at")
 
 
+def open_run(mode: str, group: str, folder: str | None = None, **kw):
+    """A W&B run of the introbench project, in the suite's group, under ``folder`` (default $WANDB_DIR): no
+    console capture, no system stats, never joining another run of this process."""
+    import wandb
+
+    return wandb.init(project=PROJECT, group=group, mode=mode, dir=folder or os.environ.get("WANDB_DIR"),
+                      reinit="create_new", settings=wandb.Settings(console="off", x_disable_stats=True), **kw)
+
+
 class TrialRun:
     """One trial attempt's W&B run, written from inside the trial as it trains: opened before any data is
     read (so ``_runtime`` is the trial's own), each evaluation and each jump logged as it happens, the summary
@@ -71,16 +80,12 @@ class TrialRun:
         self.run = None
         if mode == "disabled":
             return
-        import wandb
-
         name = trial["label"] + (f" (attempt {attempt})" if attempt > 1 else "")
         # The id carries the trial key: a later segment (a resolved baseline_max target) finds the run by it.
         run_id = f"{trial['key']}x{attempt}x{secrets.token_hex(3)}"
-        self.run = wandb.init(project=PROJECT, group=trial["suite"], name=name, job_type=config["task"], id=run_id,
-                              config={**config, "suite": trial["suite"], "trial_key": trial["key"],
-                                      "attempt": attempt, "target_mode": trial.get("target_mode", "fixed")},
-                              mode=mode, dir=folder or os.environ.get("WANDB_DIR"), reinit="create_new",
-                              settings=wandb.Settings(console="off", x_disable_stats=True))
+        self.run = open_run(mode, trial["suite"], folder, name=name, job_type=config["task"], id=run_id,
+                            config={**config, "suite": trial["suite"], "trial_key": trial["key"],
+                                    "attempt": attempt, "target_mode": trial.get("target_mode", "fixed")})
 
     def configure(self, config: dict) -> None:
         """The config as resolved (task defaults filled in), once the trial knows it."""
@@ -157,11 +162,7 @@ def log_resolution(folder: str, trial: dict, config: dict, summary: dict, mode: 
     segment beside the first, which `wandb sync` merges into one run). Returns the segment's folder."""
     if mode == "disabled" or not folder:
         return None
-    import wandb
-
-    run = wandb.init(project=PROJECT, group=trial["suite"], id=run_id_of(folder), resume="allow", mode=mode,
-                     dir=os.environ.get("WANDB_DIR"), reinit="create_new",
-                     settings=wandb.Settings(console="off", x_disable_stats=True))
+    run = open_run(mode, trial["suite"], id=run_id_of(folder), resume="allow")
     try:
         run.config.update({"target": config["target"]}, allow_val_change=True)
         run.summary.update({k: summary.get(k) for k in SUMMARY_KEYS})
