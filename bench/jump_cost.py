@@ -1,6 +1,7 @@
 """One jump (every forecaster) against one training step, and the history's peak extra memory.
 
-    python bench/jump_cost.py [--alexnet-batch 16]
+    python bench/jump_cost.py [--alexnet-batch 16]          # CPU, 1 thread
+    python bench/jump_cost.py --device cuda --alexnet-batch 128
 
 For mnist1 (3.3M parameters) and alexnet (62M): seconds per jump for each registered forecaster beside the
 seconds of one training step of the same task (its paper batch for mnist1; a smaller batch for AlexNet on a
@@ -22,19 +23,26 @@ from predictors import create_forecaster, list_forecasters
 from tasks import count_parameters, create_task
 
 
-def step_seconds(task, model, batch: int, size: int, repeats: int = 3) -> float:
+def sync(device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def step_seconds(task, model, batch: int, size: int, device, repeats: int = 5) -> float:
     opt = task.optimizer(model.parameters())
-    x = torch.randn(batch, *size)
-    y = torch.randint(0, 10, (batch,))
+    x = torch.randn(batch, *size, device=device)
+    y = torch.randint(0, 10, (batch,), device=device)
     times = []
-    for _ in range(repeats + 1):
+    for _ in range(repeats + 2):  # the first two warm cuDNN and the allocator up
+        sync(device)
         t0 = time.perf_counter()
         loss = nn.functional.cross_entropy(model(x), y)
         opt.zero_grad()
         loss.backward()
         opt.step()
+        sync(device)
         times.append(time.perf_counter() - t0)
-    return statistics.median(times[1:])
+    return statistics.median(times[2:])
 
 
 def jump_seconds(model, forecaster, jumps) -> tuple[float, float]:
@@ -56,16 +64,22 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--alexnet-batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     args = parser.parse_args()
+    device = torch.device(args.device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("bench/jump_cost.py: --device cuda, but torch sees no CUDA device")
     torch.set_num_threads(args.threads)
-    print(f"torch {torch.__version__}, {args.threads} thread(s), CPU")
+    torch.backends.cudnn.benchmark = True
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {args.threads} thread(s)"
+    print(f"torch {torch.__version__}, {where}")
     for name, batch, size, classes in (("mnist1", 50, (1, 28, 28), 10),
                                        ("alexnet", args.alexnet_batch, (3, 224, 224), 1000)):
         task = create_task(name)
         torch.manual_seed(0)
-        model = task.model(classes)
+        model = task.model(classes).to(device)
         n = count_parameters(model)
-        step = step_seconds(task, model, batch, size)
+        step = step_seconds(task, model, batch, size, device)
         # Jump points scaled down (same fractions of t) so walking the schedule stays quick.
         jumps = [int(j / 100) for j in task.jumps]
         print(f"\n{name}: {n:,} parameters ({n * 4 / 2**20:.0f} MiB); one training step at batch {batch}: "
@@ -76,7 +90,7 @@ def main() -> None:
             if not f.jumps:
                 continue
             torch.manual_seed(0)
-            fresh = task.model(classes)
+            fresh = task.model(classes).to(device)
             secs, copies = jump_seconds(fresh, f, jumps)
             print(f"  {fname:22s} {secs * 1000:9.1f} {secs / step:10.2f} {copies:14.1f} "
                   f"({copies * n * 4 / 2**20:.0f} MiB)")

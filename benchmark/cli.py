@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -73,6 +74,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--reset-optimizer", action="store_true", help="clear the optimizer state at each jump")
     run.add_argument("--optimizer", help="replace the task's optimizer, e.g. adam:1e-4 (paper 4.4)")
     run.add_argument("--history-on-host", action="store_true", help="keep forecaster snapshots in host memory")
+    run.add_argument("--chunk-size", type=_positive_int, help="elements the jump engine forecasts at once")
+    run.add_argument("--precision", choices=["fp32", "bf16"], help="bf16: bfloat16 autocast (default: the task's)")
+    run.add_argument("--channels-last", action="store_true", default=None,
+                     help="channels_last model and batches (default: the task's)")
+    run.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels (slower)")
+    run.add_argument("--data-workers", type=_non_negative_int,
+                     help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)
     run.add_argument("--seed", type=_non_negative_int, default=0)
     run.add_argument("--eval-every", type=_positive_int)
@@ -100,6 +108,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("suite")
     srun.add_argument("--workers", type=_positive_int, default=2, help="concurrent trials (default 2)")
     srun.add_argument("--gpus-per-trial", type=_float, default=0.0, help="a fraction of a GPU per trial, e.g. 0.25")
+    srun.add_argument("--cpus-per-trial", type=_positive_int, default=1,
+                      help="CPUs per trial: its torch threads and a streamed dataset's loader workers (default 1)")
     srun.add_argument("--address", help="a Ray cluster to run on (default: a local one)")
     srun.add_argument("--resume", action="store_true", help="finish only the trials the store does not hold yet")
     srun.add_argument("--results", default="results", help="results folder (SQLite store, W&B runs, ray.log)")
@@ -119,7 +129,10 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", parents=[common], help="leaderboards, plots and a performance profile")
-    rep.add_argument("--results", default="results", help="results folder holding results.sqlite")
+    rep.add_argument("--results", action="append", help="results folder holding results.sqlite (default: results;"
+                                                        " repeat it to report several stores into one --document)")
+    rep.add_argument("--document", help="also write the results document (docs/RESULTS.md) from the template, "
+                                        "linking each store's plots")
     rep.add_argument("--suite", help="only this suite (default: every suite in the store)")
     rep.add_argument("--out", help="output folder (default: RESULTS/report)")
     rep.add_argument("--format", default="md,html", help="comma-separated: md, html")
@@ -145,7 +158,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PATH_ARGS = ("data_dir", "results", "out", "histories")
+PATH_ARGS = ("data_dir", "results", "out", "histories", "document")
 
 
 def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
@@ -153,8 +166,11 @@ def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
     so a relative path must mean the same thing there as in `introbench run`. --weights and --plugin also take
     names (a shipped weights file, a module): only an existing file is taken as a path."""
     for name in PATH_ARGS:
-        if getattr(args, name, None):
-            setattr(args, name, str(Path(getattr(args, name)).expanduser().resolve()))
+        value = getattr(args, name, None)
+        if isinstance(value, list):  # a repeatable path option
+            setattr(args, name, [str(Path(v).expanduser().resolve()) for v in value])
+        elif value:
+            setattr(args, name, str(Path(value).expanduser().resolve()))
     if getattr(args, "weights", None) and Path(args.weights).is_file():
         args.weights = str(Path(args.weights).resolve())
     if getattr(args, "plugin", None):
@@ -241,7 +257,9 @@ def _run_config(args, forecaster: str | None = None):
                      seed=args.seed, eval_every=args.eval_every, target=args.target, reduced=args.reduced,
                      reset_optimizer=args.reset_optimizer, optimizer=args.optimizer, history_on_host=args.history_on_host,
                      record_every=args.record_every, record_weights=args.record_weights, device=args.device,
-                     data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target)
+                     data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target,
+                     precision=args.precision, channels_last=args.channels_last, deterministic=args.deterministic,
+                     chunk_size=args.chunk_size, data_workers=args.data_workers)
 
 
 def cmd_run(args) -> int:
@@ -340,7 +358,7 @@ def cmd_suite(args) -> int:
     if args.device == "cpu" and args.gpus_per_trial > 0:
         raise IntrobenchError("--device cpu with --gpus-per-trial > 0 would hold GPUs no trial uses; drop one")
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
-                        address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
+                        cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, device=args.device, storage=_storage(args.storage))
     outcome = run_suite(suite, opts)
@@ -371,19 +389,27 @@ def _storage(text: str | None) -> str | None:
 
 
 def cmd_report(args) -> int:
-    from .report import COLUMNS, row_cells, build_report
+    from .report import COLUMNS, build_report, row_cells, write_document
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in ("md", "html")]
     if bad or not formats:
         raise IntrobenchError(f"--format takes md and/or html, got {args.format!r}")
-    report = build_report(args.results, suite=args.suite, out=args.out, formats=formats, wandb_mode=args.wandb)
-    out = Path(args.out or Path(args.results) / "report")
-    for s in report["suites"]:
-        for exp in s["experiments"]:
-            _table(f"{s['suite']}: {exp['experiment']} (target {exp['target']})", COLUMNS,
-                   [row_cells(e) for e in exp["leaderboard"]])
-    print("report: " + ", ".join(str(out / f"report.{f}") for f in formats))
+    stores = args.results or [str(Path("results").resolve())]
+    if len(stores) > 1 and args.out:
+        raise IntrobenchError("--out names one report folder: give it with a single --results (several stores each "
+                              "write to RESULTS/report)")
+    built = []
+    for results in stores:
+        report = build_report(results, suite=args.suite, out=args.out, formats=formats, wandb_mode=args.wandb)
+        built.append((os.path.relpath(results), report))  # as the document names it: from where it was run
+        for s in report["suites"]:
+            for exp in s["experiments"]:
+                _table(f"{s['suite']}: {exp['experiment']} (target {exp['target']})", COLUMNS,
+                       [row_cells(e) for e in exp["leaderboard"]])
+        print("report: " + ", ".join(str(Path(report["out"]) / f"report.{f}") for f in formats))
+    if args.document:
+        print(f"document: {write_document(built, args.document)}")
     return 0
 
 

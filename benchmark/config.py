@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from .errors import ConfigError
 
 DEVICES = ("cpu", "cuda", "auto")
+PRECISIONS = ("fp32", "bf16")
+# How a run executes, not what it computes: left out of a trial's key, so a store resumes across them.
+EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "deterministic", "chunk_size", "data_workers")
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,11 @@ class RunConfig:
     data_dir: str | None = None
     threads: int | None = None
     stop_at_target: bool = False  # end the run at the first grid evaluation that reaches its target
+    precision: str | None = None  # "fp32" or "bf16" (autocast); None: the task's (fp32 for the paper's tasks)
+    channels_last: bool | None = None  # channels_last model and batches; None: the task's (off for the paper's)
+    deterministic: bool = False  # deterministic cuDNN (slower); off lets cuDNN pick its fastest kernels
+    chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
+    data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
 
     def __post_init__(self):
         if self.jumps is not None:
@@ -39,13 +47,20 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name in ("steps", "eval_every", "record_every", "threads"):
+        for name in ("steps", "eval_every", "record_every", "threads", "chunk_size"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
-        for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target"):
-            if not isinstance(getattr(self, name), bool):
-                raise ConfigError(name, f"must be true or false, got {getattr(self, name)!r}")
+        for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
+                     "channels_last"):
+            value = getattr(self, name)
+            if not isinstance(value, bool) and not (name == "channels_last" and value is None):
+                raise ConfigError(name, f"must be true or false, got {value!r}")
+        if self.precision is not None and self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.data_workers is not None and (not isinstance(self.data_workers, int) or
+                                              isinstance(self.data_workers, bool) or self.data_workers < 0):
+            raise ConfigError("data_workers", f"must be a whole number >= 0, got {self.data_workers!r}")
         if not isinstance(self.seed, int) or self.seed < 0:
             raise ConfigError("seed", f"must be a non-negative integer, got {self.seed!r}")
         if self.device not in DEVICES:
@@ -69,10 +84,12 @@ class RunConfig:
         return cls(**data)
 
     def key(self) -> str:
-        """A stable hash of everything that changes the result (device, data folder and threads do not)."""
+        """A stable hash of everything that changes the result (EXECUTION_FIELDS do not)."""
         d = self.to_dict()
-        for k in ("device", "data_dir", "threads", "history_on_host"):
+        for k in EXECUTION_FIELDS:
             d.pop(k)
-        if not d["stop_at_target"]:  # a run to the full budget keeps the key it had before this setting existed
-            d.pop("stop_at_target")
+        # settings at their defaults keep the keys trials had before the settings existed
+        for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None)):
+            if d[k] == default:
+                d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

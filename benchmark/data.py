@@ -142,7 +142,11 @@ def balanced_indices(labels: torch.Tensor, n: int, seed: int = 0) -> torch.Tenso
 
 @dataclass
 class FolderData:
-    """An ImageFolder too large for memory (ImageNet): decoded and augmented by DataLoader workers."""
+    """An ImageFolder too large for memory (ImageNet): decoded and augmented by DataLoader workers.
+
+    Each loader is built once per run and its workers persist across epochs and evaluations: rebuilding the
+    validation loader at every evaluation rescanned 50,000 files and restarted its workers each time.
+    """
 
     train_dir: Path
     test_dir: Path
@@ -150,9 +154,11 @@ class FolderData:
     num_classes: int
     train_subset: int | None = None
     test_subset: int | None = None
-    workers: int = 0
+    workers: int = 0  # the run's CPUs (run.available_cpus), never more than it was given
+    pin_memory: bool = False  # page-locked batches copy to a GPU asynchronously
+    _loaders: dict = dataclasses.field(default_factory=dict, repr=False, compare=False)
 
-    def _loader(self, train: bool, batch_size: int, generator: torch.Generator | None):
+    def _dataset(self, train: bool):
         import torchvision.transforms as T
         from torchvision.datasets import ImageFolder
 
@@ -167,21 +173,28 @@ class FolderData:
         limit = self.train_subset if train else self.test_subset
         if limit is not None and limit < len(ds):  # never the first N files of a class-sorted folder
             ds = torch.utils.data.Subset(ds, balanced_indices(torch.tensor(ds.targets), limit).tolist())
-        return torch.utils.data.DataLoader(
-            ds, batch_size=batch_size, shuffle=train, drop_last=train, num_workers=self.workers,
-            generator=generator, persistent_workers=False,
-        )
+        return ds
+
+    def loader(self, train: bool, batch_size: int, generator: torch.Generator | None = None):
+        """The run's one loader for a split (made on first use; the same object after)."""
+        key = (train, batch_size)
+        if key not in self._loaders:
+            self._loaders[key] = torch.utils.data.DataLoader(
+                self._dataset(train), batch_size=batch_size, shuffle=train, drop_last=train,
+                num_workers=self.workers, generator=generator, pin_memory=self.pin_memory,
+                persistent_workers=self.workers > 0, prefetch_factor=4 if self.workers > 0 else None)
+        return self._loaders[key]
 
     def train_batches(self, batch_size: int, generator: torch.Generator):
         cpu_gen = torch.Generator().manual_seed(int(torch.randint(0, 2**31, (1,), generator=generator, device=generator.device)))
-        loader = self._loader(True, batch_size, cpu_gen)
+        loader = self.loader(True, batch_size, cpu_gen)
         if len(loader) == 0:
             raise IntrobenchError(f"batch size {batch_size} is larger than the training set in {self.train_dir}")
         while True:
             yield from loader
 
     def test_batches(self, batch_size: int):
-        yield from self._loader(False, batch_size, None)
+        yield from self.loader(False, batch_size)
 
 
 AUGMENTS = ("none", "flip", "crop_flip")  # flip: random horizontal flip; crop_flip: the TF CIFAR-10 tutorial's
@@ -229,13 +242,16 @@ def _crop_flip(x: torch.Tensor, size: int, train: bool, generator: torch.Generat
 
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, image_size: int | None = None,
                  train_subset: int | None = None, test_subset: int | None = None, subset: str = "balanced",
-                 device: str | torch.device = "cpu", download: bool = True) -> TensorData | FolderData:
+                 device: str | torch.device = "cpu", download: bool = True,
+                 workers: int = 0) -> TensorData | FolderData:
+    """A dataset on ``device`` (in memory), or its streamed loaders with ``workers`` DataLoader processes."""
     spec = dataset_spec(name)
     if subset not in SUBSET_MODES:
         raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {subset!r}")
     data = spec.load(resolve_data_dir(data_dir), download, image_size)
     if isinstance(data, FolderData):
-        return dataclasses.replace(data, train_subset=train_subset, test_subset=test_subset)
+        return dataclasses.replace(data, train_subset=train_subset, test_subset=test_subset, workers=workers,
+                                   pin_memory=torch.device(device).type == "cuda")
     return data.subset(train_subset, test_subset, subset).to(device)
 
 
@@ -431,8 +447,7 @@ def _folder(path: Path, image_size: int, train_subset, test_subset, layout: str)
     if not train.is_dir() or test is None:
         raise DataNotFoundError(f"image folder not found at {path}. Expected {layout}")
     classes = [p for p in train.iterdir() if p.is_dir()]
-    return FolderData(train, test, image_size, len(classes), train_subset, test_subset,
-                      workers=min(4, (os.cpu_count() or 1) - 1))
+    return FolderData(train, test, image_size, len(classes), train_subset, test_subset)
 
 
 # ---------------------------------------------------------------- the built-in datasets

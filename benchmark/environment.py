@@ -1,8 +1,10 @@
-"""Environment variables set for a span of work and then put back: no hidden state between runs."""
+"""What this process may use (its CPUs) and environment variables set for a span of work and then put back:
+no hidden state between runs."""
 
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 
 
@@ -18,3 +20,19 @@ def scoped_env(values: dict[str, str]):
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+def available_cpus() -> int:
+    """The CPUs this process was given: Ray's allocation inside a Ray task, else the CPUs it may run on."""
+    ray = sys.modules.get("ray")  # never imported just to ask: a plain `introbench run` has no Ray
+    if ray is not None and ray.is_initialized():
+        try:
+            cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+            if cpus:
+                return max(1, int(cpus))
+        except Exception:  # noqa: BLE001 - the driver, not a task: no assignment to read
+            pass
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1

@@ -47,6 +47,12 @@ def validate_jumps(jumps: Sequence[int], steps: int, fractions: Sequence[float] 
     return jumps
 
 
+def memory_order(t: torch.Tensor) -> list[int]:
+    """The dimension order in which ``t`` is laid out in memory (outermost first): permuted so, a dense
+    tensor of any memory format (channels_last convolution weights) is contiguous and flattens in place."""
+    return sorted(range(t.dim()), key=lambda d: (-t.stride(d), d))
+
+
 class WeightHistory:
     """Snapshots of a parameter list at chosen steps, each freed after its last use."""
 
@@ -132,7 +138,8 @@ class JumpEngine:
         count = 0
         gen = None
         for pi, p in enumerate(hist.params):
-            flat = p.data.view(-1)
+            order = memory_order(p)
+            flat = p.data.permute(order).view(-1)  # in-place on any memory format (channels_last too)
             # Bounded chunks: cache-sized on a CPU (4x faster for the introspection MLP), larger on a GPU.
             chunk = self.chunk_size or (1 << 22 if flat.device.type == "cuda" else 1 << 16)
             if gen is None or gen.device != flat.device:
@@ -140,7 +147,9 @@ class JumpEngine:
                 gen.manual_seed(self.seed * 1_000_003 + t)
             for lo in range(0, flat.numel(), chunk):
                 hi = min(lo + chunk, flat.numel())
-                rows = [src[pi].view(-1)[lo:hi].to(flat.device, non_blocking=True) for src in sources]
+                # reshape: a snapshot kept in another layout (pinned host copy) is read in the same order
+                rows = [src[pi].permute(order).reshape(-1)[lo:hi].to(flat.device, non_blocking=True)
+                        for src in sources]
                 current = flat[lo:hi]
                 history = torch.stack(rows + [current])
                 new = self.forecaster.forecast(history, generator=gen)

@@ -6,6 +6,7 @@ after every optimizer step and may call ``evaluate`` for extra evaluations that 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import time
@@ -50,6 +51,9 @@ class LoopSpec:
     eval_batch_size: int = 1000
     normalize: Callable[[torch.Tensor], torch.Tensor] | None = None  # the dataset's per-channel Normalize
     stop_at_target: bool = False  # end at the first grid evaluation that reaches the target
+    precision: str = "fp32"  # "bf16": forward and loss under bfloat16 autocast (weights stay fp32)
+    channels_last: bool = False  # image batches in channels_last (the model is converted by the caller)
+
 
 
 def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
@@ -71,8 +75,18 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     curve: list[dict] = []
     eval_seconds = 0.0
     start = time.perf_counter()
-    running_loss, running_n = 0.0, 0
+    # The loss is summed on the device and read only at evaluations: a .item() per step would stall a GPU.
+    running_loss = torch.zeros((), dtype=torch.float32, device=device)
+    running_n = 0
     step = 0
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
+        else contextlib.nullcontext
+    layout = torch.channels_last if spec.channels_last else torch.contiguous_format
+
+    def to_input(x: torch.Tensor, train: bool, generator) -> torch.Tensor:
+        x = prepare_batch(x.to(device, non_blocking=True), train=train, augment=spec.augment,
+                          image_size=spec.image_size, generator=generator, normalize=spec.normalize)
+        return x.contiguous(memory_format=layout) if x.dim() == 4 else x
 
     @torch.no_grad()
     def evaluate(phase: str = "eval") -> float:
@@ -83,14 +97,15 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
         correct = torch.zeros((), dtype=torch.long, device=device)
         total = 0
         for x, y in data.test_batches(spec.eval_batch_size):
-            x = prepare_batch(x.to(device, non_blocking=True), train=False, augment=spec.augment,
-                              image_size=spec.image_size, generator=None, normalize=spec.normalize)
+            x = to_input(x, False, None)
             y = y.to(device, non_blocking=True)
-            correct += _accuracy(model(x), y, spec.metric)
+            with autocast():
+                logits = model(x)
+            correct += _accuracy(logits, y, spec.metric)
             total += y.shape[0]
         model.train(was_training)
         acc = correct.item() / max(total, 1)
-        loss = running_loss / running_n if running_n else None
+        loss = running_loss.item() / running_n if running_n else None
         curve.append({"step": step, "accuracy": acc, "loss": loss, "phase": phase,
                       "seconds": time.perf_counter() - start - eval_seconds})
         eval_seconds += time.perf_counter() - t0
@@ -111,30 +126,34 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     loss_fn = nn.CrossEntropyLoss()
     for step in range(1, spec.steps + 1):
         x, y = next(batches)
-        x = prepare_batch(x.to(device, non_blocking=True), train=True, augment=spec.augment,
-                          image_size=spec.image_size, generator=gen, normalize=spec.normalize)
+        x = to_input(x, True, gen)
         y = y.to(device, non_blocking=True)
-        loss = loss_fn(model(x), y)
+        with autocast():
+            loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        loss_value = loss.item()
-        if not math.isfinite(loss_value):
+        running_loss += loss.detach().float()
+        running_n += 1
+        grid = step % spec.eval_every == 0 or step == spec.steps
+        # NaN/inf is checked at grid evaluations, where the loop syncs anyway: one non-finite step poisons
+        # the sum, so a diverged run is still recorded as diverged, at the first grid step after it.
+        if grid and not math.isfinite(loss_value := running_loss.item()):
             status = "diverged"
             curve.append({"step": step, "accuracy": 0.0, "loss": loss_value, "phase": "diverged",
                           "seconds": time.perf_counter() - start - eval_seconds})
             break
-        running_loss += loss_value
-        running_n += 1
         for hook in hooks:
             hook.on_step(step, model, optimizer, evaluate)
-        if step % spec.eval_every == 0 or step == spec.steps:
+        if grid:
+            mean_loss = loss_value / running_n
             if curve[-1]["step"] != step:  # a post-jump evaluation at this step already stands for it
                 evaluate("eval")
-            running_loss, running_n = 0.0, 0
-            bar.set_postfix(loss=f"{loss_value:.4f}", acc=f"{curve[-1]['accuracy']:.4f}")
+            running_loss.zero_()
+            running_n = 0
+            bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{curve[-1]['accuracy']:.4f}")
             # this step's grid evaluation (or the post-jump one standing for it) is the scored one
             if spec.stop_at_target and spec.target is not None and curve[-1]["accuracy"] >= spec.target:
                 stopped_at = step

@@ -43,7 +43,7 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
         raise IntrobenchError(f"unknown suite '{suite}' in {store.path}; it holds: {', '.join(available)}")
     out = Path(out or Path(results) / "report")
     out.mkdir(parents=True, exist_ok=True)
-    report = {"store": str(store.path), "suites": []}
+    report = {"store": str(store.path), "out": str(out), "suites": []}
     for name in [suite] if suite else available:
         report["suites"].append(_suite_report(store, name, out))
     (out / "leaderboard.json").write_text(json.dumps(report, indent=1, default=str))
@@ -53,6 +53,30 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
         (out / "report.html").write_text(_html(report, out))
     report["wandb"] = _log_wandb(report, Path(results), wandb_mode)
     return report
+
+
+def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None]]:
+    """task -> (the paper's claim, its speedup if the suite states one), from the suite file the trials came
+    from, else the built-in suite of that name (a store committed elsewhere names a path not on this machine)."""
+    from .suites import load_suite, paper_claim
+
+    for source in [next((r["suite_path"] for r in rows if r.get("suite_path")), None), name]:
+        if source is None:
+            continue
+        try:
+            paper = load_suite(source).paper
+        except IntrobenchError:
+            continue
+        return {task: paper_claim(entry) for task, entry in paper.items()}
+    return {}
+
+
+def _roles(forecasters: set[str]) -> dict[str, str]:
+    """What each forecaster is compared as (baseline, control, rule, learned); a plugin's that is not loaded
+    here counts as a rule."""
+    from predictors import FORECASTERS, forecaster_role
+
+    return {f: forecaster_role(f) if f in FORECASTERS else "rule" for f in forecasters}
 
 
 def _experiment_name(rows: list[dict]) -> str:
@@ -80,10 +104,8 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         if missing:
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store: "
                          + "; ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
-    try:
-        paper = load_suite(next((r["suite_path"] for r in rows if r.get("suite_path")), name)).paper
-    except IntrobenchError:
-        paper = {}
+    paper = _paper_claims(rows, name)
+    roles = _roles({r["forecaster"] for r in rows})
     by_exp: dict[int, list[dict]] = {}
     samples: dict[int, list[dict]] = {}  # a search's samples: ranked apart, not leaderboard variants
     for r in rows:
@@ -92,8 +114,10 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     for index in sorted(by_exp):
         exp_rows = by_exp[index]
         variants, facts = scoring.score_experiment(exp_rows, scoring.experiment_target(exp_rows))
-        facts.update(experiment=_experiment_name(exp_rows), task=exp_rows[0]["task"],
-                     paper=paper.get(exp_rows[0]["task"]) if isinstance(paper, dict) else None)
+        claim, paper_speedup = paper.get(exp_rows[0]["task"], (None, None))
+        facts.update(experiment=_experiment_name(exp_rows), task=exp_rows[0]["task"], paper=claim,
+                     paper_speedup=paper_speedup)
+        facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
         if not facts["baseline"]:
             notes.append(f"{facts['experiment']}: no baseline ('none') in this suite, so no speedup")
         facts["plots"] = [p.name for p in _plots(facts["experiment"], variants, facts, out)]
@@ -177,6 +201,39 @@ def search_sentence(found: dict) -> str:
             f"schedule `{found['reference'] or '-'}`: {_brief(found['reference_stats'])}.")
 
 
+def _ratio(c: dict) -> str:
+    if c["median"] is None:
+        return "n/a"
+    ci = f" [95% CI {c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
+    return f"{'>=' if c['median_is_bound'] else ''}{c['median']:.2f}x{ci} over {c['seeds']} paired seeds"
+
+
+OUTCOME = {"faster": "reaches the target sooner than the baseline",
+           "slower": "reaches the target later than the baseline",
+           "unclear": "is not clearly faster or slower than the baseline (the interval spans 1.0)",
+           "too few seeds": "cannot be judged against the baseline yet (fewer than 2 paired seeds)"}
+
+
+def verdict_sentence(v: dict) -> str:
+    """scoring.verdict in words: reproduced or not, and whether the learned forecaster beat the controls."""
+    base = v["baseline"]
+    reproduced = {"faster": "Reproduced", "slower": "Not reproduced", "unclear": "Not reproduced",
+                  "too few seeds": "Not judged"}[base["outcome"]]
+    paper = ""
+    if v["paper_speedup"] is not None:
+        where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
+        paper = f"; the paper's {v['paper_speedup']:.2f}x is {where} our interval"
+    text = f"**{reproduced}**: `{v['method']}` {OUTCOME[base['outcome']]} ({_ratio(base)}){paper}."
+    if not v["controls"]:
+        return text + " No parameter-free control ran beside it."
+    beats = {"faster": "beats", "slower": "loses to", "unclear": "does not beat",
+             "too few seeds": "cannot be judged against"}
+    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
+    if base["seeds"] == 1:
+        text = text.replace(" over 1 paired seeds", " on 1 seed")
+    return text + " Against the controls on the same seeds, it " + "; ".join(parts) + "."
+
+
 def _title(exp: dict) -> str:
     tgt = f"{exp['target']:.4f}" if exp["target"] else "none"
     return f"{exp['experiment']} (target {tgt}, budget {exp['budget']} steps)"
@@ -201,6 +258,8 @@ def _markdown(report: dict) -> str:
             lines += [f"### {_title(exp)}", ""]
             if exp.get("paper"):
                 lines += [f"Paper: {exp['paper']}", ""]
+            if exp.get("verdict"):
+                lines += [verdict_sentence(exp["verdict"]), ""]
             lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
             for e in exp["leaderboard"]:
                 lines.append("| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |")
@@ -217,6 +276,37 @@ def _markdown(report: dict) -> str:
             lines += [f"| {n} | {v:.3f} |" for n, v in sorted(s["profile"]["scores"].items(), key=lambda kv: -kv[1])]
             lines += [""] + [f"![{p}]({p})" for p in s["plots"]] + [""]
     return "\n".join(lines)
+
+
+def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Path:
+    """docs/RESULTS.md: the results template filled from built reports, one (--results as given, report) per
+    store; plots are linked where each report wrote them, relative to the document."""
+    import jinja2
+
+    from .suites import load_suite
+
+    document = Path(document)
+    suites = []
+    for source, report in reports:
+        plot_dir = os.path.relpath(Path(report["out"]), document.parent)
+        for s in report["suites"]:
+            try:
+                description = load_suite(s["suite"]).description
+            except IntrobenchError:  # not a built-in suite: no description to show
+                description = ""
+            suites.append({**s, "source": source, "plot_dir": Path(plot_dir).as_posix(), "description": description})
+    env = jinja2.Environment(loader=jinja2.PackageLoader("benchmark", "templates"), trim_blocks=True,
+                             lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
+    text = env.get_template("results.md.j2").render(
+        suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
+        rules=RULES,
+        columns=COLUMNS, title=_title, row_cells=row_cells, verdict_sentence=verdict_sentence,
+        search_sentence=search_sentence)
+    document.parent.mkdir(parents=True, exist_ok=True)
+    tmp = document.with_suffix(".tmp")
+    tmp.write_text(text)
+    os.replace(tmp, document)
+    return document
 
 
 def _img(out: Path, name: str) -> str:

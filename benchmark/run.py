@@ -11,6 +11,7 @@ import torch
 from . import loop
 from .config import RunConfig
 from .data import dataset_spec, load_dataset
+from .environment import available_cpus
 from .jumps import JumpEngine
 from .recorder import HistoryRecorder
 
@@ -39,6 +40,9 @@ def plan(config: RunConfig):
         # the paper's optimizer swap keeps the task's budget but drops its learning-rate schedule
         overrides["optimizer"], overrides["optimizer_desc"] = parse_optimizer(config.optimizer)
         overrides["schedule"] = None
+    for name in ("precision", "channels_last"):  # how the task computes, when a run or suite says otherwise
+        if getattr(config, name) is not None:
+            overrides[name] = getattr(config, name)
     task = create_task(config.task, reduced=config.reduced, **overrides)
     forecaster = create_forecaster(config.forecaster, **config.forecaster_params)
     jumps = tuple(config.jumps) if config.jumps is not None else task.jumps
@@ -60,7 +64,8 @@ def resolved_config(config: RunConfig) -> dict:
     return {**config.to_dict(), "steps": task.steps, "eval_every": task.eval_every, "jumps": list(jumps),
             "target": target, "forecaster_params": forecaster.params(), "optimizer": config.optimizer or
             task.optimizer_desc, "batch_size": task.batch_size, "dataset": task.dataset,
-            "data_dir": str(resolve_data_dir(config.data_dir)), "image_size": task.image_size}
+            "data_dir": str(resolve_data_dir(config.data_dir)), "image_size": task.image_size,
+            "precision": task.precision, "channels_last": task.channels_last}
 
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
@@ -69,26 +74,31 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
+    workers = config.data_workers if config.data_workers is not None else available_cpus()
     data = load_dataset(task.dataset, config.data_dir, image_size=task.image_size, train_subset=task.train_subset,
-                        test_subset=task.test_subset, subset=task.subset, device=device)
+                        test_subset=task.test_subset, subset=task.subset, device=device, workers=workers)
     torch.manual_seed(config.seed)
-    if device.type == "cuda":
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
+    # Set for every run, never left from the one before: deterministic kernels only when asked (slower).
+    torch.backends.cudnn.deterministic = config.deterministic
+    torch.backends.cudnn.benchmark = not config.deterministic
     model = task.model(data.num_classes).to(device)
+    if task.channels_last:
+        model = model.to(memory_format=torch.channels_last)
     optimizer = task.optimizer([p for p in model.parameters() if p.requires_grad])
     scheduler = task.schedule(optimizer) if task.schedule else None
     hooks = []
     if jumps:
         hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
-                                reset_optimizer=config.reset_optimizer, seed=config.seed, on_jump=on_jump))
+                                chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
+                                seed=config.seed, on_jump=on_jump))
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)
     spec = loop.LoopSpec(steps=task.steps, batch_size=task.batch_size, eval_every=task.eval_every, target=target,
                          metric=task.metric, augment=task.augment, image_size=task.image_size,
                          normalize=dataset_spec(task.dataset).normalize if task.normalize else None,
-                         stop_at_target=config.stop_at_target)
+                         stop_at_target=config.stop_at_target, precision=task.precision,
+                         channels_last=task.channels_last)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=on_eval)

@@ -338,3 +338,46 @@ def performance_profile(experiments: Sequence[Sequence[VariantScore]], taus=None
     curves = {n: [sum(r <= t for r in rs) / len(rs) for t in taus] for n, rs in ratios.items()}
     # the score: the area under the profile over [1, 4], normalised to [0, 1] (1 = best on every experiment)
     return {"taus": taus, "curves": curves, "scores": {n: sum(c) / len(c) for n, c in curves.items()}}
+
+
+# ---------------------------------------------------------------- claims: reproduced? beats the controls?
+
+def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> dict:
+    """``method`` against ``reference`` on the seeds both have, by the speedup rule with ``reference`` in the
+    baseline's place: reference steps / method steps per seed, a method miss 0, a reference miss a bound."""
+    ref = dict(zip(reference.stats["seed_list"], reference.stats["steps_per_seed"]))
+    pairs = [paired_speedup(ref[s], m, budget, s)
+             for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref]
+    values = [p.value for p in pairs]
+    return {"reference": reference.variant, "seeds": len(pairs), "median": median(values),
+            "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs)}
+
+
+def decide(comparison: dict) -> str:
+    """'faster' when the 95% interval of the paired median lies above 1, 'slower' below it, 'unclear' when it
+    spans 1, 'too few seeds' with fewer than 2 pairs (no interval)."""
+    ci = comparison.get("ci95")
+    if not ci:
+        return "too few seeds"
+    return "faster" if ci[0] > 1.0 else "slower" if ci[1] < 1.0 else "unclear"
+
+
+def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int | None,
+            paper_speedup: float | None = None) -> dict | None:
+    """Does the experiment's claim hold? The best-ranked learned forecaster against the baseline (the paper's
+    claim: it reaches the target sooner; and is the paper's speedup inside our interval?) and against every
+    parameter-free control on the same seeds. None when there is no learned forecaster or no baseline."""
+    baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
+    learned = next((v for v in variants if roles.get(v.forecaster) == "learned"), None)
+    if baseline is None or learned is None or not budget:
+        return None
+    vs_base = head_to_head(learned, baseline, budget)
+    ci = vs_base["ci95"]
+    controls = [dict(head_to_head(learned, c, budget), outcome=None)
+                for c in variants if roles.get(c.forecaster) == "control"]
+    for c in controls:
+        c["outcome"] = decide(c)
+    return {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
+            "paper_speedup": paper_speedup,
+            "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
+            "controls": controls}

@@ -13,6 +13,8 @@ A suite file:
         target: baseline_max          # or an accuracy in (0, 1]; default: the task's
         steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
         stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
+        precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size: also
+                                      # suite-wide keys (how trials compute on a GPU and hold their history)
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -35,9 +37,12 @@ import yaml
 from .config import RunConfig
 from .errors import ConfigError, IntrobenchError
 
-SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target"}
+# How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
+RUN_SETTINGS = {"precision": ("fp32", "bf16"), "channels_last": bool, "deterministic": bool,
+                "history_on_host": bool, "chunk_size": int}
+SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target", *RUN_SETTINGS}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
-                   "reset_optimizer", "optimizer", "samples", "stop_at_target", "search"}
+                   "reset_optimizer", "optimizer", "samples", "stop_at_target", "search", *RUN_SETTINGS}
 SEARCH_KEYS = {"samples", "algorithm", "scheduler", "objective", "seed", "space"}
 SEARCH_CHOICES = {"algorithm": ("tpe", "random"), "scheduler": ("fifo", "asha"),
                   "objective": ("steps_to_target", "accuracy")}
@@ -74,6 +79,14 @@ class Suite:
     paper: dict = field(default_factory=dict)  # paper numbers to show beside ours in reports
     stop_at_target: bool = False  # `suite run --stop-at-target`: every experiment's trials end at their target
 
+    def run_config(self, exp: dict, **what) -> RunConfig:
+        """One trial's RunConfig: the experiment's settings (over the suite's) and ``what`` it runs."""
+        settings = {k: exp[k] for k in RUN_SETTINGS if k in exp}
+        return RunConfig(task=exp["task"], steps=exp.get("steps"), eval_every=exp.get("eval_every"),
+                         reduced=exp.get("reduced", False), reset_optimizer=exp.get("reset_optimizer", False),
+                         optimizer=exp.get("optimizer"),
+                         stop_at_target=exp.get("stop_at_target", False) or self.stop_at_target, **settings, **what)
+
     def searches(self) -> list[Search]:
         out = []
         for i, exp in enumerate(self.experiments):
@@ -86,11 +99,9 @@ class Suite:
                 if spec["name"] == "none":
                     continue
                 fixed = {k: v for k, v in spec["params"].items() if not isinstance(v, (list, dict))}
-                base = RunConfig(task=exp["task"], forecaster=spec["name"], forecaster_params=fixed,
-                                 jumps=exp["schedules"][0], steps=exp.get("steps"), seed=sch["seed"],
-                                 eval_every=exp.get("eval_every"), target=target if mode == "fixed" else None,
-                                 reduced=exp.get("reduced", False), reset_optimizer=exp.get("reset_optimizer", False),
-                                 optimizer=exp.get("optimizer"), stop_at_target=exp.get("stop_at_target", False))
+                base = self.run_config(exp, forecaster=spec["name"], forecaster_params=fixed,
+                                       jumps=exp["schedules"][0], seed=sch["seed"],
+                                       target=target if mode == "fixed" else None)
                 out.append(Search(self.name, self.path, i, base, sch["space"], sch["samples"], sch["algorithm"],
                                   sch["scheduler"], sch["objective"], tuple(exp["seeds"]), mode))
         return out
@@ -150,6 +161,14 @@ class Search:
                      self.experiment, config, self.target_mode)
 
 
+def paper_claim(entry) -> tuple[str, float | None]:
+    """A suite's `paper:` entry for a task: a claim in words, or {claim: ..., speedup: x} when the paper's
+    steps-to-target speedup over its baseline is known (a report then says whether ours agrees)."""
+    if isinstance(entry, dict):
+        return str(entry.get("claim", "")), entry.get("speedup")
+    return str(entry), None
+
+
 def builtin_suites() -> dict[str, Path]:
     folder = resources.files("suites")
     return {Path(str(p)).stem: Path(str(p)) for p in folder.iterdir() if str(p).endswith(".yaml")}
@@ -189,11 +208,25 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
         fail("experiments", "must be a non-empty list of experiments (task x forecasters x schedule x seeds)")
     if not isinstance(data.get("stop_at_target", False), bool):
         fail("stop_at_target", f"must be true or false, got {data['stop_at_target']!r}")
+    _check_run_settings(data, "", source)
+    paper = data.get("paper") or {}
+    if not isinstance(paper, dict):
+        fail("paper", f"must map task names to claims, got {paper!r}")
+    for task, entry in paper.items():
+        if isinstance(entry, dict):
+            _no_unknown(entry, {"claim", "speedup"}, f"paper.{task}.", source)
+            sp = entry.get("speedup")
+            if sp is not None and not (isinstance(sp, (int, float)) and not isinstance(sp, bool) and sp > 0):
+                fail(f"paper.{task}.speedup", f"must be a number > 0 (baseline steps / method steps), got {sp!r}")
+        elif not isinstance(entry, str):
+            fail(f"paper.{task}", f"must be a claim in words or {{claim, speedup}}, got {entry!r}")
     suite = Suite(name=name, path=source, description=str(data.get("description", "")),
-                  experiments=[], paper=data.get("paper") or {})
+                  experiments=[], paper=paper)
     for i, exp in enumerate(exps):
         exp = _validate_experiment(exp, f"experiments[{i}]", source)
         exp.setdefault("stop_at_target", data.get("stop_at_target", False))  # the suite's key is the default
+        for key in RUN_SETTINGS.keys() & data.keys():
+            exp.setdefault(key, data[key])
         suite.experiments.append(exp)
     suite.trials()  # every trial is built (and so validated) before anything runs
     return suite
@@ -203,6 +236,19 @@ def _no_unknown(d: dict, allowed: set, prefix: str, source: str) -> None:
     for key in d:
         if key not in allowed:
             raise SuiteError(f"{prefix}{key}", f"unknown key; allowed: {', '.join(sorted(allowed))}", source)
+
+
+def _check_run_settings(d: dict, prefix: str, source: str) -> None:
+    for key, kind in RUN_SETTINGS.items():
+        if key not in d:
+            continue
+        value = d[key]
+        if kind is bool and not isinstance(value, bool):
+            raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)
+        if kind is int:
+            _int(value, f"{prefix}{key}", source)
+        if isinstance(kind, tuple) and value not in kind:
+            raise SuiteError(f"{prefix}{key}", f"must be one of {', '.join(kind)}, got {value!r}", source)
 
 
 def _int(value, fieldname, source, minimum=1):
@@ -230,6 +276,7 @@ def _validate_experiment(exp, where: str, source: str) -> dict:
     for key in ("steps", "eval_every", "samples"):
         if key in exp:
             _int(exp[key], f"{where}.{key}", source)
+    _check_run_settings(exp, f"{where}.", source)
     for key in ("reduced", "reset_optimizer", "stop_at_target"):
         if key in exp and not isinstance(exp[key], bool):
             raise SuiteError(f"{where}.{key}", f"must be true or false, got {exp[key]!r}", source)
@@ -400,12 +447,8 @@ def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
         for params in _param_grid(spec["params"], exp.get("samples", 1), rng):
             for jumps in (exp["schedules"] if spec["name"] != "none" else [None]):
                 for s in exp["seeds"]:
-                    config = RunConfig(task=exp["task"], forecaster=spec["name"], forecaster_params=params, jumps=jumps,
-                                       steps=exp.get("steps"), seed=s, eval_every=exp.get("eval_every"),
-                                       target=target if mode == "fixed" else None, reduced=exp.get("reduced", False),
-                                       reset_optimizer=exp.get("reset_optimizer", False),
-                                       optimizer=exp.get("optimizer"),
-                                       stop_at_target=exp.get("stop_at_target", False) or suite.stop_at_target)
+                    config = suite.run_config(exp, forecaster=spec["name"], forecaster_params=params, jumps=jumps,
+                                              seed=s, target=target if mode == "fixed" else None)
                     try:
                         plan(config)
                     except ConfigError as exc:

@@ -37,6 +37,7 @@ class SweepOptions:
     results: str = "results"
     workers: int = 2
     gpus_per_trial: float = 0.0
+    cpus_per_trial: int = 1  # a trial's threads and, for a streamed dataset, its DataLoader workers
     address: str | None = None
     resume: bool = False
     wandb: str = "auto"
@@ -69,7 +70,9 @@ def trial_fn(config: dict) -> None:
     from .search import score as search_score
     from .tracking import TrialRun, pack
 
-    torch.set_num_threads(1)
+    from .environment import available_cpus
+
+    torch.set_num_threads(available_cpus())  # the CPUs Ray gave this trial (--cpus-per-trial), no more
     case = config["case"]
     started = time.time()
     trial = trial_of(config, tune.get_context().get_trial_id())
@@ -471,7 +474,7 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
             # address="local": with no address Ray joins the newest cluster it finds on this machine (another
             # suite's, a test's), which then refuses num_cpus; a suite without --address always runs its own.
             with scoped_env({"RAY_AUTH_MODE": env["RAY_AUTH_MODE"]}):
-                ray.init(address="local", num_cpus=opts.workers, num_gpus=gpus, **kwargs)
+                ray.init(address="local", num_cpus=opts.workers * opts.cpus_per_trial, num_gpus=gpus, **kwargs)
         started_ray = True
     else:
         opts = replace(opts, ship_plugins=False)
@@ -553,10 +556,10 @@ def trial_case(opts: SweepOptions, mode: str, data_dir, target: float | None, **
 
 
 def trainable(opts: SweepOptions):
-    """trial_fn with the resources Ray gives each trial: one CPU and the GPU share asked for."""
+    """trial_fn with the resources Ray gives each trial: its CPUs and the GPU share asked for."""
     from ray import tune
 
-    return tune.with_resources(trial_fn, {"cpu": 1, "gpu": opts.gpus_per_trial})
+    return tune.with_resources(trial_fn, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
 
 
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,

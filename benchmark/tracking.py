@@ -118,7 +118,17 @@ class TrialRun:
             folder = Path(self.run.dir).parent  # <WANDB_DIR>/wandb/<offline-run-...>
         finally:
             self.run.finish(exit_code=0 if error is None else 1)
+            self._flush()
         return str(folder)
+
+    @staticmethod
+    def _flush() -> None:
+        """Wait for W&B's service to write the run out and exit. finish() can return before the service has
+        flushed the run's file; a Ray worker is killed right after its trial, and its service with it, which
+        left a run file of 7 bytes (its header) under load."""
+        import wandb
+
+        wandb.teardown()
 
 
 def pack(folder: str) -> str:

@@ -21,6 +21,9 @@ class Forecaster:
     jumps: bool = True  # False: the baseline, which never jumps
     summary: str = ""
     horizon: float | None = None  # the multiple of t it forecasts (None: no particular step)
+    # what a report compares it as: "baseline" (never jumps), "control" (parameter-free, keeps claims honest),
+    # "rule" (the paper's fixed fits and noise), "learned" (trained weights: the claims under test)
+    role: str = "rule"
 
     def forecast(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """history: [len(fractions) + 1, n] (rows in the order of ``fractions``, then w_t) -> [n]."""
@@ -40,6 +43,12 @@ def register_forecaster(name: str):
 
 def list_forecasters(pattern: str = "*") -> list[str]:
     return FORECASTERS.names(pattern)
+
+
+def forecaster_role(name: str) -> str:
+    """A registered forecaster's role (its class attribute: nothing is built, no weights are read)."""
+    factory = FORECASTERS.get(name)
+    return getattr(factory, "role", "rule")
 
 
 def forecaster_defaults(name: str) -> dict:

@@ -87,6 +87,7 @@ def load_net(path: str | Path) -> tuple[IntrospectionNet, dict]:
 
 class Introspection(Forecaster):
     fractions = (0.0, 0.4, 0.7)
+    role = "learned"
 
     def __init__(self, weights: str | None = None, linear: bool = False):
         self.path = resolve_weights(weights, linear)

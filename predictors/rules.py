@@ -14,6 +14,7 @@ class NoJump(Forecaster):
     """Baseline: never jumps."""
 
     jumps = False
+    role = "baseline"
     summary = "baseline: never jumps"
 
     def forecast(self, history, generator=None):
@@ -86,6 +87,7 @@ class LinearFit(LeastSquaresFit):
 class Extrapolate(LinearRule):
     """Control: the line through (f t, w_ft) and (t, w_t) at r t, i.e. w_t + (r - 1)/(1 - f) (w_t - w_ft)."""
 
+    role = "control"
     summary = "control, no parameters learned: continue each weight's recent straight line to ratio x t"
 
     def __init__(self, ratio: float = 1.3, base: float = 0.7):

@@ -9,6 +9,7 @@ from typing import Callable, Iterable
 import torch
 from torch import nn
 
+from benchmark.config import PRECISIONS
 from benchmark.data import AUGMENTS, SUBSET_MODES, dataset_spec
 from benchmark.errors import ConfigError
 from benchmark.registry import Registry
@@ -40,6 +41,8 @@ class Task:
     test_subset: int | None = None
     subset: str = "balanced"  # "balanced": a fixed random, class-balanced N; "first": the first N (NiNo's split)
     normalize: bool = False  # normalise inputs with the dataset's per-channel mean and std
+    precision: str = "fp32"  # "bf16": bfloat16 autocast (off for the paper's tasks, so their numbers compare)
+    channels_last: bool = False  # channels_last model and image batches (faster convolutions on a GPU)
     paper: str = ""
     reduced: dict = field(default_factory=dict)  # overrides that make a CPU smoke run take seconds
 
@@ -68,6 +71,8 @@ class Task:
             raise ConfigError("target", f"must be an accuracy in (0, 1], got {self.target}")
         if self.augment not in AUGMENTS:
             raise ConfigError("augment", f"must be one of {', '.join(AUGMENTS)}, got {self.augment!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError("precision", f"must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.subset not in SUBSET_MODES:
             raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {self.subset!r}")
         spec = dataset_spec(self.dataset)  # an unknown dataset fails here, naming the known ones

@@ -167,7 +167,7 @@ def test_subsets_say_what_they_are(data_dir):
 
 def test_imagefolder_subset_is_class_balanced(tiny_imagefolder):
     data = load_dataset("imagenet", tiny_imagefolder, image_size=32, train_subset=6)
-    labels = torch.cat([y for _, y in data._loader(True, 6, torch.Generator().manual_seed(0))])
+    labels = torch.cat([y for _, y in data.loader(True, 6, torch.Generator().manual_seed(0))])
     assert sorted(labels.tolist()) == [0, 0, 1, 1, 2, 2]
 
 
@@ -177,3 +177,33 @@ def test_unknown_dataset_fails_validation_naming_the_known(tmp_path):
 
     with pytest.raises(ConfigError, match="^dataset: unknown dataset 'svhn'; known: cifar10, cifar100, fashion_mnist"):
         create_task("mnist3", dataset="svhn")
+
+
+def test_a_streamed_dataset_builds_each_loader_once_and_keeps_its_workers(tiny_imagefolder):
+    data = load_dataset("imagenet", tiny_imagefolder, image_size=32, workers=1)
+    assert data.workers == 1 and not data.pin_memory  # pinned only for a GPU
+    first = [y.tolist() for _, y in data.test_batches(4)]
+    val = data.loader(False, 4)
+    assert val.persistent_workers and val.num_workers == 1
+    workers = val._iterator._workers if val._iterator is not None else None  # alive after the first pass
+    assert workers and all(w.is_alive() for w in workers)
+    assert [y.tolist() for _, y in data.test_batches(4)] == first  # the same loader, not a rescan
+    assert data.loader(False, 4) is val and val._iterator._workers == workers
+    train = data.train_batches(2, torch.Generator().manual_seed(0))
+    next(train)
+    assert data.loader(True, 2) is data.loader(True, 2) and data.loader(True, 2).num_workers == 1
+    assert load_dataset("imagenet", tiny_imagefolder, image_size=32).workers == 0  # given none, starts none
+
+
+def test_a_trial_uses_the_cpus_ray_gave_it_not_the_machines():
+    """torch threads and a streamed dataset's loader workers follow the trial's allocation (--cpus-per-trial)."""
+    import ray
+
+    from benchmark.environment import available_cpus
+
+    ray.init(address="local", num_cpus=3, include_dashboard=False, log_to_driver=False)
+    try:
+        given = {n: ray.get(ray.remote(num_cpus=n)(available_cpus).remote()) for n in (1, 3)}
+    finally:
+        ray.shutdown()
+    assert given == {1: 1, 3: 3}

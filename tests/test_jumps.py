@@ -142,3 +142,35 @@ def test_baseline_never_jumps_even_with_jump_points(data_dir):
     result = run(RunConfig(task="mnist3", reduced=True, forecaster="none", jumps=(5, 10), steps=20, eval_every=10,
                            data_dir=str(data_dir)), progress=False)
     assert result.events == [] and result.summary["jump_points"] == []
+
+
+@pytest.mark.parametrize("forecaster", ["introspection", "extrapolate"])
+def test_a_jump_on_channels_last_weights_equals_the_jump_on_contiguous_ones(forecaster):
+    """The engine flattens each weight in its memory order; the result must not depend on the layout, nor on a
+    snapshot kept in another layout than the weight (a pinned host copy is contiguous)."""
+    def conv_net():
+        torch.manual_seed(0)
+        return nn.Sequential(nn.Conv2d(3, 8, 3), nn.Conv2d(8, 4, 1), nn.Conv2d(4, 4, 3, groups=4))
+
+    def trajectory(model, engine, relayout_snapshots=False):
+        params = [p for p in model.parameters() if p.requires_grad]
+        start = [p.detach().clone() for p in params]
+        engine.on_start(model, None)
+        for step in range(1, 11):
+            with torch.no_grad():  # a made-up trajectory, the same logical values in either layout
+                for p, p0 in zip(params, start):
+                    p.copy_(p0 * (1 + 0.05 * step) + 0.01 * step ** 2)
+            if relayout_snapshots:
+                engine.history.snapshots = {s: [c.contiguous() for c in v] for s, v in engine.history.snapshots.items()}
+            engine.on_step(step, model, None, evaluate=lambda phase: 0.5)
+        return [p.detach() for p in params]
+
+    plain = trajectory(conv_net(), JumpEngine(create_forecaster(forecaster), [10], steps=10, chunk_size=7))
+    for relayout in (False, True):
+        model = conv_net().to(memory_format=torch.channels_last)
+        assert not model[0].weight.is_contiguous()
+        cl = trajectory(model, JumpEngine(create_forecaster(forecaster), [10], steps=10, chunk_size=7), relayout)
+        assert model[0].weight.is_contiguous(memory_format=torch.channels_last)  # still channels_last after it
+        for a, b in zip(plain, cl):
+            assert torch.allclose(a, b, atol=1e-6)
+        assert not all(torch.allclose(a, p0) for a, p0 in zip(cl, [p.detach() for p in conv_net().parameters()]))

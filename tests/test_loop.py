@@ -20,9 +20,9 @@ def test_same_seed_same_curve(data_dir):
     assert [p["accuracy"] for p in other.curve] != [p["accuracy"] for p in a.curve]
 
 
-def _toy_data(n=64):
+def _toy_data(n=64, channels=1):
     g = torch.Generator().manual_seed(0)
-    x = torch.randint(0, 256, (n, 1, 4, 4), dtype=torch.uint8, generator=g)
+    x = torch.randint(0, 256, (n, channels, 4, 4), dtype=torch.uint8, generator=g)
     y = (x.float().mean(dim=(1, 2, 3)) > 127).long()
     return TensorData(x, y, x[:32], y[:32], 2)
 
@@ -45,8 +45,29 @@ def test_nan_loss_ends_as_diverged_not_a_crash():
     result = loop.train(model, opt, _toy_data(), spec, progress=False)
     assert result.summary["status"] == "diverged"
     assert result.curve[-1]["phase"] == "diverged" and not math.isfinite(result.curve[-1]["loss"])
-    assert result.curve[-1]["step"] == 4
+    # the loop reads the loss only at grid evaluations: the NaN from step 4 is caught at step 10
+    assert result.curve[-1]["step"] == 10
     assert result.summary["steps_to_target"] is None
+    assert scoring.grid_curve(result.curve, 10, 50)[1:] == [{"step": s, "accuracy": 0.0} for s in (10, 20, 30, 40, 50)]
+
+
+def test_the_loop_reads_nothing_back_from_the_device_between_evaluations(monkeypatch):
+    """Every .item()/bool()/float() of a tensor would stall a GPU; only evaluations may read values back."""
+    reads = []
+    for name in ("item", "__bool__", "__float__", "__int__", "tolist"):
+        original = getattr(torch.Tensor, name)
+
+        def counted(self, *a, _original=original, _name=name, **k):
+            reads.append(_name)
+            return _original(self, *a, **k)
+
+        monkeypatch.setattr(torch.Tensor, name, counted)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 2))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    spec = loop.LoopSpec(steps=200, batch_size=16, eval_every=100, target=0.9)
+    loop.train(model, opt, _toy_data(), spec, progress=False)
+    # 3 evaluations (steps 0, 100, 200) and 2 grid loss checks; a read per step would make it >= 200
+    assert 0 < len(reads) <= 3 * 2 + 2 * 2, reads
 
 
 def test_summary_is_scored_on_the_grid():
@@ -95,3 +116,42 @@ def test_stop_at_target_ends_at_the_first_grid_crossing_and_says_so(data_dir):
     assert RunConfig(task="mnist3").key() != RunConfig(task="mnist3", stop_at_target=True).key()
     with pytest.raises(ConfigError, match="^stop_at_target: "):
         RunConfig(task="mnist3", stop_at_target="yes")
+
+
+def test_bf16_and_channels_last_reach_the_model_in_training_and_evaluation():
+    class Probe(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.fc = nn.Linear(64, 2)
+            self.seen = set()
+
+        def forward(self, x):
+            h = self.conv(x)
+            self.seen.add((self.training, x.is_contiguous(memory_format=torch.channels_last), h.dtype))
+            return self.fc(h.float().flatten(1))
+
+    model = Probe().to(memory_format=torch.channels_last)
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    spec = loop.LoopSpec(steps=20, batch_size=16, eval_every=10, target=None, precision="bf16", channels_last=True)
+    result = loop.train(model, opt, _toy_data(channels=3), spec, progress=False)
+    assert result.summary["status"] == "finished"
+    assert model.seen == {(True, True, torch.bfloat16), (False, True, torch.bfloat16)}
+    plain = Probe()
+    loop.train(plain, torch.optim.SGD(plain.parameters(), lr=0.1), _toy_data(channels=3),
+               loop.LoopSpec(steps=20, batch_size=16, eval_every=10, target=None), progress=False)
+    assert plain.seen == {(True, False, torch.float32), (False, False, torch.float32)}
+
+
+def test_a_run_records_how_it_computed(data_dir):
+    from benchmark.run import resolved_config
+
+    cfg = RunConfig(task="mnist1", reduced=True, steps=20, eval_every=10, forecaster="extrapolate", jumps=[10],
+                    precision="bf16", channels_last=True, data_dir=str(data_dir))
+    assert {k: resolved_config(cfg)[k] for k in ("precision", "channels_last", "deterministic")} == \
+        {"precision": "bf16", "channels_last": True, "deterministic": False}
+    assert resolved_config(RunConfig(task="mnist1"))["precision"] == "fp32"  # the paper's tasks: fp32, as published
+    result = run(cfg, progress=False)
+    assert result.summary["status"] == "finished" and result.summary["jumps"] == [10]
+    with pytest.raises(ConfigError, match="^precision: must be one of fp32, bf16"):
+        RunConfig(task="mnist1", precision="fp8")

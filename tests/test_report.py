@@ -226,3 +226,51 @@ def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_st
     assert {logged[f"speedup/{report['suites'][0]['experiments'][0]['experiment']}/{e['variant']}"]
             for e in rows if e["speedup_median"] is not None} == {e["speedup_median"] for e in rows
                                                                   if e["speedup_median"] is not None}
+
+
+def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the_control(tmp_path):
+    """Introspection is faster than the baseline on all 3 seeds (reproduced) but slower than extrapolate on all
+    3 (it loses to the control); the paper's 1.8x lies inside the interval of our speedup."""
+    rows = []
+    for seed, (base, intro, ctrl) in enumerate([(1000, 600, 500), (1100, 600, 400), (1200, 700, 500)]):
+        rows += [row("v", "none", seed, ramp(base)),
+                 row("v", "introspection", seed, ramp(intro), jumps=[300]),
+                 row("v", "extrapolate", seed, ramp(ctrl), params={"ratio": 1.3}, jumps=[300])]
+    variants, facts = scoring.score_experiment(rows, 0.9)
+    roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control"}
+    v = scoring.verdict(variants, roles, facts["budget"], paper_speedup=1.8)
+    assert v["method"] == "introspection @300"
+    assert v["baseline"]["outcome"] == "faster" and v["baseline"]["median"] == pytest.approx(1200 / 700)
+    assert v["paper_in_ci"] is True
+    (control,) = v["controls"]
+    assert control["reference"] == "extrapolate(ratio=1.3) @300" and control["outcome"] == "slower"
+    assert control["median"] == pytest.approx(500 / 700)
+    from benchmark.report import verdict_sentence
+
+    text = verdict_sentence(v)
+    assert text.startswith("**Reproduced**: `introspection @300` reaches the target sooner than the baseline")
+    assert "loses to `extrapolate(ratio=1.3) @300` (0.71x" in text and "1.80x is inside our interval" in text
+    # no learned forecaster, or no baseline: no claim to judge
+    assert scoring.verdict([v for v in variants if v.forecaster != "introspection"], roles, 2000) is None
+
+
+def test_results_document_regenerates_the_committed_numbers(tmp_path):
+    """docs/RESULTS.md is written by `introbench report --document`: rebuilding one committed store's section
+    gives the committed text exactly (the plots' links aside: they point into the store's report folder)."""
+    from pathlib import Path
+
+    from benchmark.report import write_document
+
+    root = Path(__file__).resolve().parents[1]
+    committed = (root / "docs" / "RESULTS.md").read_text()
+    source = "docs/results/search-schedule"
+    report = build_report(root / source, out=tmp_path / "report", formats=(), wandb_mode="disabled")
+    mine = write_document([(source, report)], tmp_path / "RESULTS.md").read_text()
+
+    def section(text: str, suite: str) -> list[str]:
+        start = text.index(f"## Suite `{suite}`")
+        end = text.find("\n## Suite `", start + 1)
+        return [line for line in text[start:end if end > 0 else None].splitlines() if not line.startswith("![")]
+
+    assert section(mine, "search-schedule") == section(committed, "search-schedule")
+    assert "**Reproduced**" in committed or "**Not reproduced**" in committed

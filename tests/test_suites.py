@@ -3,6 +3,7 @@ import textwrap
 
 import pytest
 
+from benchmark.config import RunConfig
 from benchmark.errors import IntrobenchError
 from benchmark.suites import SuiteError, builtin_suites, load_suite
 
@@ -73,8 +74,30 @@ def test_stop_at_target_is_a_suite_default_an_experiment_may_override(tmp_path):
     assert all(t.config.stop_at_target for t in load_suite("nino-vision").trials())
 
 
+def test_run_settings_are_suite_defaults_an_experiment_may_override(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text(textwrap.dedent("""
+        precision: bf16
+        history_on_host: true
+        chunk_size: 4096
+        experiments:
+          - {task: mnist1, forecasters: [none]}
+          - {task: mnist1, forecasters: [none], precision: fp32, channels_last: true, deterministic: true}
+    """))
+    a, b = (t.config for t in load_suite(str(path)).trials())
+    assert (a.precision, a.channels_last, a.history_on_host, a.chunk_size, a.deterministic) == \
+        ("bf16", None, True, 4096, False)
+    assert (b.precision, b.channels_last, b.history_on_host, b.chunk_size, b.deterministic) == \
+        ("fp32", True, True, 4096, True)
+    plain = RunConfig(task="mnist1")
+    # how a trial executes leaves its key alone (a store resumes across them); what it computes does not
+    assert dataclasses.replace(plain, history_on_host=True, chunk_size=7, deterministic=True).key() == plain.key()
+    assert len({plain.key(), dataclasses.replace(plain, precision="bf16").key(),
+                dataclasses.replace(plain, channels_last=True).key()}) == 3
+
+
 BAD = {
-    "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: description, experiments"),
+    "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: channels_last, chunk_size, description, deterministic, experiments"),
     "no experiments": ("description: x", "experiments: must be a non-empty list"),
     "unknown experiment key": ("experiments: [{task: mnist3, forecasters: [none], stepz: 5}]",
                                "experiments[0].stepz: unknown key; allowed:"),
@@ -114,6 +137,12 @@ BAD = {
     "search of the baseline alone": ("experiments: [{task: mnist3, forecasters: [none], search: {samples: 2, "
                                      "space: {ratio: {uniform: [1.1, 2]}}}}]",
                                      "experiments[0].search: needs a forecaster that jumps"),
+    "bad precision": ("precision: fp16\nexperiments: [{task: mnist3, forecasters: [none]}]",
+                      "precision: must be one of fp32, bf16, got 'fp16'"),
+    "bad chunk_size": ("experiments: [{task: mnist3, forecasters: [none], chunk_size: 0}]",
+                       "experiments[0].chunk_size: must be a whole number >= 1, got 0"),
+    "bad channels_last": ("experiments: [{task: mnist3, forecasters: [none], channels_last: yes please}]",
+                          "experiments[0].channels_last: must be true or false"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }
