@@ -47,7 +47,8 @@ def sync(device) -> None:
 def supply(folder: Path, workers: int, batch: int, batches: int, device) -> float:
     data = load_dataset(f"imagefolder:{folder}", None, image_size=224, workers=workers, device=device)
     it = data.train_batches(batch, torch.Generator().manual_seed(0))
-    next(it)  # workers up, first batches in flight
+    for _ in range(workers * 4 + 1):  # workers up and their prefetched batches drained: a steady state is timed
+        next(it)
     sync(device)
     start = time.perf_counter()
     for _ in range(batches):
@@ -82,16 +83,18 @@ def main() -> None:
     parser.add_argument("--folder", help="an ImageFolder with train/ and val/ (default: a synthetic one)")
     parser.add_argument("--workers", default="0,1", help="comma-separated loader worker counts")
     parser.add_argument("--batch", type=int, default=None, help="default: 128 on cuda, 16 on cpu")
-    parser.add_argument("--batches", type=int, default=None, help="timed batches (default: 30 cuda, 8 cpu)")
+    parser.add_argument("--batches", type=int, default=None, help="timed batches (default: 30 cuda, 20 cpu)")
     parser.add_argument("--images", type=int, default=2000, help="images in the synthetic folder")
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of this process (its step's too)")
     args = parser.parse_args()
+    torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/folder_throughput.py: --device cuda, but torch sees no CUDA device")
     torch.backends.cudnn.benchmark = True
     gpu = device.type == "cuda"
     batch = args.batch or (128 if gpu else 16)
-    batches = args.batches or (30 if gpu else 8)
+    batches = args.batches or (30 if gpu else 20)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(args.folder) if args.folder else synthetic_folder(Path(tmp), args.images)
         need = demand(batch, 20 if gpu else 3, device)

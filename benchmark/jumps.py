@@ -140,8 +140,8 @@ class JumpEngine:
         for pi, p in enumerate(hist.params):
             order = memory_order(p)
             flat = p.data.permute(order).view(-1)  # in-place on any memory format (channels_last too)
-            # Bounded chunks: cache-sized on a CPU (4x faster for the introspection MLP), larger on a GPU.
-            chunk = self.chunk_size or (1 << 22 if flat.device.type == "cuda" else 1 << 16)
+            # Bounded chunks: the forecaster's cache-sized one on a CPU, larger on a GPU.
+            chunk = self.chunk_size or (1 << 22 if flat.device.type == "cuda" else self.forecaster.cpu_chunk)
             if gen is None or gen.device != flat.device:
                 gen = torch.Generator(device=flat.device)
                 gen.manual_seed(self.seed * 1_000_003 + t)

@@ -24,10 +24,12 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
               "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
-              "forecast_seconds")
+              "forecast_seconds", "jumps", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
+              "jump_recovered", "jump_followed")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
-           "speedup 95% CI", "max acc", "acc @25/50/75/100%", "wall s", "forecast s"]
+           "speedup 95% CI", "max acc", "acc @25/50/75/100%", "jump drop (worst) / next eval, pts",
+           "recovered by next eval", "wall s", "forecast s"]
 
 
 def build_report(results: str | Path, suite: str | None = None, out: str | Path | None = None,
@@ -177,9 +179,19 @@ def row_cells(e: dict) -> list[str]:
         f" [{e['max_accuracy_min']:.2%}-{e['max_accuracy_max']:.2%}]" if e["max_accuracy_min"] != e["max_accuracy_max"]
         else "") + (f" ({e['stopped']} stopped at target)" if e.get("stopped") else "")
     return [e["variant"], f"{e['finished']}/{e['diverged']}/{e['failed']}", steps_cell(e),
-            _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at,
+            _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at, *jump_cells(e),
             f"{e['wall_clock']:.1f}" if e["wall_clock"] is not None else "-",
             f"{e['forecast_seconds']:.3f}" if e["forecast_seconds"] is not None else "-"]
+
+
+def jump_cells(e: dict) -> list[str]:
+    """A jump's immediate cost in accuracy points (median, worst) and where the next regular evaluation stands
+    against the pre-jump accuracy; '-' for a variant that never jumps."""
+    if not e.get("jumps"):
+        return ["-", "-"]
+    nxt = e["jump_next_eval_median"]
+    cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")
+    return [cost, f"{e['jump_recovered']}/{e['jump_followed']}"]
 
 
 def _score(value) -> str:

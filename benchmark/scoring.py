@@ -309,7 +309,27 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
         "wall_clock": median((r["summary"] or {}).get("wall_clock") for r in scored),
         "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
         "budget": budget,
+        **jump_recovery(scored),
     }
+
+
+def jump_recovery(rows: Sequence[dict]) -> dict:
+    """What each jump cost right away and whether the next grid evaluation won it back: per jump, the drop
+    (accuracy right after - right before, in points) and the next regular evaluation after it minus right
+    before. A jump whose next evaluation is at or above its pre-jump accuracy has recovered."""
+    drops, regains = [], []
+    for r in rows:
+        curve = r.get("curve") or []
+        for e in r.get("events") or []:
+            if e.get("accuracy_before") is None or e.get("accuracy_after") is None:
+                continue
+            drops.append(100 * (e["accuracy_after"] - e["accuracy_before"]))
+            later = next((p for p in curve if p.get("phase", "eval") == "eval" and p["step"] > e["step"]), None)
+            if later is not None:
+                regains.append(100 * (later["accuracy"] - e["accuracy_before"]))
+    return {"jumps": len(drops), "jump_drop_median": median(drops), "jump_drop_worst": min(drops, default=None),
+            "jump_next_eval_median": median(regains), "jump_recovered": sum(v >= 0 for v in regains),
+            "jump_followed": len(regains)}
 
 
 def first_line(error: str | None) -> str | None:

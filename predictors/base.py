@@ -24,6 +24,7 @@ class Forecaster:
     # what a report compares it as: "baseline" (never jumps), "control" (parameter-free, keeps claims honest),
     # "rule" (the paper's fixed fits and noise), "learned" (trained weights: the claims under test)
     role: str = "rule"
+    cpu_chunk: int = 1 << 16  # elements forecast at once on a CPU (large: a linear rule is memory-bound)
 
     def forecast(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """history: [len(fractions) + 1, n] (rows in the order of ``fractions``, then w_t) -> [n]."""

@@ -149,3 +149,16 @@ def test_a_seed_stopped_at_its_target_counts_as_there_for_the_median_curve_and_u
     assert v.stats["accuracy_at"]["25"] == 0.5  # every seed was still training at step 10
     assert v.stats["accuracy_at"]["100"] is None  # two seeds never trained to step 40
     assert scoring.rescore(rows[0], 0.8)["accuracy_at"] == {"25": 0.85, "50": None, "75": None, "100": None}
+
+
+def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
+    curve = [{"step": s, "accuracy": a, "phase": ph} for s, a, ph in [
+        (0, 0.1, "eval"), (100, 0.80, "pre_jump"), (100, 0.70, "post_jump"), (200, 0.85, "eval"),
+        (300, 0.86, "pre_jump"), (300, 0.60, "post_jump"), (400, 0.84, "eval")]]
+    events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70},
+              {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60}]
+    got = scoring.jump_recovery([{"curve": curve, "events": events}])
+    assert got["jumps"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
+    assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
+    assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)
+    assert scoring.jump_recovery([{"curve": curve, "events": []}])["jump_drop_median"] is None
