@@ -24,7 +24,7 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
               "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
-              "forecast_seconds", "jumps", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
+              "forecast_seconds", "jumps_made", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
               "jump_recovered", "jump_followed")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
@@ -187,7 +187,7 @@ def row_cells(e: dict) -> list[str]:
 def jump_cells(e: dict) -> list[str]:
     """A jump's immediate cost in accuracy points (median, worst) and where the next regular evaluation stands
     against the pre-jump accuracy; '-' for a variant that never jumps."""
-    if not e.get("jumps"):
+    if not e.get("jumps_made"):
         return ["-", "-"]
     nxt = e["jump_next_eval_median"]
     cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")

@@ -327,7 +327,7 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
             later = next((p for p in curve if p.get("phase", "eval") == "eval" and p["step"] > e["step"]), None)
             if later is not None:
                 regains.append(100 * (later["accuracy"] - e["accuracy_before"]))
-    return {"jumps": len(drops), "jump_drop_median": median(drops), "jump_drop_worst": min(drops, default=None),
+    return {"jumps_made": len(drops), "jump_drop_median": median(drops), "jump_drop_worst": min(drops, default=None),
             "jump_next_eval_median": median(regains), "jump_recovered": sum(v >= 0 for v in regains),
             "jump_followed": len(regains)}
 

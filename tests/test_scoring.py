@@ -158,7 +158,7 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
     events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70},
               {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60}]
     got = scoring.jump_recovery([{"curve": curve, "events": events}])
-    assert got["jumps"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
+    assert got["jumps_made"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)
     assert scoring.jump_recovery([{"curve": curve, "events": []}])["jump_drop_median"] is None
