@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--channels-last", action="store_true", default=None,
                      help="channels_last model and batches (default: the task's)")
     run.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels (slower)")
+    run.add_argument("--guard", action="store_true",
+                     help="halve, or undo, a jump that raises the loss on fixed training batches")
     run.add_argument("--data-workers", type=_non_negative_int,
                      help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)
@@ -259,7 +261,7 @@ def _run_config(args, forecaster: str | None = None):
                      record_every=args.record_every, record_weights=args.record_weights, device=args.device,
                      data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target,
                      precision=args.precision, channels_last=args.channels_last, deterministic=args.deterministic,
-                     chunk_size=args.chunk_size, data_workers=args.data_workers)
+                     chunk_size=args.chunk_size, data_workers=args.data_workers, guard=args.guard)
 
 
 def cmd_run(args) -> int:

@@ -40,6 +40,7 @@ class RunConfig:
     deterministic: bool = False  # deterministic cuDNN (slower); off lets cuDNN pick its fastest kernels
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
+    guard: bool = False  # a jump that raises the loss on fixed training batches is halved, or undone
 
     def __post_init__(self):
         if self.jumps is not None:
@@ -52,7 +53,7 @@ class RunConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
-                     "channels_last"):
+                     "channels_last", "guard"):
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "channels_last" and value is None):
                 raise ConfigError(name, f"must be true or false, got {value!r}")
@@ -89,7 +90,7 @@ class RunConfig:
         for k in EXECUTION_FIELDS:
             d.pop(k)
         # settings at their defaults keep the keys trials had before the settings existed
-        for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None)):
+        for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None), ("guard", False)):
             if d[k] == default:
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

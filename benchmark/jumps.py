@@ -92,8 +92,12 @@ class JumpEngine:
     """A loop hook: at each jump point t, every trainable parameter becomes forecaster(history)."""
 
     def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
-                 history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None):
+                 history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None,
+                 guard=None):
         self.forecaster = forecaster
+        # guard: model -> training loss on fixed batches. A jump that makes it worse is halved, and undone if
+        # the half-way point is worse too; each decision is recorded with the jump.
+        self.guard = guard
         self.on_jump = on_jump  # sees each jump's event as it happens (live tracking)
         self.fractions = tuple(forecaster.fractions)
         self.jumps = validate_jumps(jumps, steps, self.fractions)
@@ -118,14 +122,35 @@ class JumpEngine:
     def on_step(self, step: int, model: nn.Module, optimizer, evaluate) -> None:
         if step in self.jumps:
             before = evaluate("pre_jump")
+            decision = {}
+            if self.guard is not None:
+                loss_before = self.guard(model)
+                saved = [p.detach().clone() for p in self.history.params]  # w_t, to halve or undo the jump
             seconds, change = self.jump(step, optimizer)
+            if self.guard is not None:
+                decision = self._guarded(model, saved, loss_before)
+                del saved
             after = evaluate("post_jump")
             self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
-                                "accuracy_before": before, "accuracy_after": after})
+                                "accuracy_before": before, "accuracy_after": after, **decision})
             if self.on_jump is not None:
                 self.on_jump(self.events[-1])
         if self.history.wants(step):  # after the jump: the history is the trajectory training really took
             self.history.take(step)
+
+    @torch.no_grad()
+    def _guarded(self, model: nn.Module, saved: list[torch.Tensor], loss_before: float) -> dict:
+        losses = {"loss_before": loss_before, "loss_jumped": self.guard(model)}
+        if losses["loss_jumped"] <= loss_before:
+            return {"guard": "kept", **losses}
+        for p, w in zip(self.history.params, saved):
+            p.lerp_(w, 0.5)  # half-way between w_t and the forecast
+        losses["loss_halved"] = self.guard(model)
+        if losses["loss_halved"] <= loss_before:
+            return {"guard": "halved", **losses}
+        for p, w in zip(self.history.params, saved):
+            p.copy_(w)
+        return {"guard": "undone", **losses}
 
     @torch.no_grad()
     def jump(self, t: int, optimizer=None) -> tuple[float, float]:
@@ -165,8 +190,10 @@ class JumpEngine:
 
     def summary(self) -> dict:
         hist = self.history
+        guarded = [e["guard"] for e in self.events if "guard" in e]
         return {
             "jumps": [e["step"] for e in self.events],
+            **({"guard": {d: guarded.count(d) for d in ("kept", "halved", "undone")}} if guarded else {}),
             "forecast_seconds": sum(e["seconds"] for e in self.events),
             "history_peak_bytes": hist.peak_bytes if hist else 0,
             "history_peak_copies": (hist.peak_bytes / hist.param_bytes) if hist and hist.param_bytes else 0.0,

@@ -56,6 +56,41 @@ class LoopSpec:
 
 
 
+def loss_probe(data, spec: LoopSpec, device: torch.device | str, seed: int, batches: int = 4):
+    """A fixed set of training batches (never the test set) and a function model -> mean loss on them, in eval
+    mode with no gradient: what a guarded jump compares before and after it. Prepared once, without random
+    augmentation, so the same model always gets the same loss."""
+    if not isinstance(data, TensorData):
+        from .errors import ConfigError
+
+        raise ConfigError("guard", "guarded jumps need an in-memory dataset (a streamed one has no fixed batches)")
+    device = torch.device(device)
+    gen = torch.Generator(device=data.x_train.device).manual_seed(10_007 * seed + 1)
+    stream = data.train_batches(spec.batch_size, gen)
+    fixed = []
+    for _ in range(batches):
+        x, y = next(stream)
+        x = prepare_batch(x.to(device), train=False, augment=spec.augment, image_size=spec.image_size,
+                          generator=None, normalize=spec.normalize)
+        fixed.append((x.contiguous(memory_format=torch.channels_last) if spec.channels_last and x.dim() == 4 else x,
+                      y.to(device)))
+    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
+        else contextlib.nullcontext
+
+    @torch.no_grad()
+    def probe(model: nn.Module) -> float:
+        was_training = model.training
+        model.eval()
+        total = torch.zeros((), device=device)
+        for x, y in fixed:
+            with autocast():
+                total += nn.functional.cross_entropy(model(x), y).float()
+        model.train(was_training)
+        return total.item() / len(fixed)
+
+    return probe
+
+
 def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tensor:
     if metric == "top5":
         k = min(5, logits.shape[1])

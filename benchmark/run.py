@@ -65,7 +65,7 @@ def resolved_config(config: RunConfig) -> dict:
             "target": target, "forecaster_params": forecaster.params(), "optimizer": config.optimizer or
             task.optimizer_desc, "batch_size": task.batch_size, "dataset": task.dataset,
             "data_dir": str(resolve_data_dir(config.data_dir)), "image_size": task.image_size,
-            "precision": task.precision, "channels_last": task.channels_last}
+            "precision": task.precision, "channels_last": task.channels_last, "guard": config.guard}
 
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
@@ -86,19 +86,20 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         model = model.to(memory_format=torch.channels_last)
     optimizer = task.optimizer([p for p in model.parameters() if p.requires_grad])
     scheduler = task.schedule(optimizer) if task.schedule else None
-    hooks = []
-    if jumps:
-        hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
-                                chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
-                                seed=config.seed, on_jump=on_jump))
-    recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
-    if recorder:
-        hooks.append(recorder)
     spec = loop.LoopSpec(steps=task.steps, batch_size=task.batch_size, eval_every=task.eval_every, target=target,
                          metric=task.metric, augment=task.augment, image_size=task.image_size,
                          normalize=dataset_spec(task.dataset).normalize if task.normalize else None,
                          stop_at_target=config.stop_at_target, precision=task.precision,
                          channels_last=task.channels_last)
+    hooks = []
+    if jumps:
+        guard = loop.loss_probe(data, spec, device, config.seed) if config.guard else None
+        hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
+                                chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
+                                seed=config.seed, on_jump=on_jump, guard=guard))
+    recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
+    if recorder:
+        hooks.append(recorder)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=on_eval)

@@ -206,6 +206,12 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
     jumps = list((row["summary"] or {}).get("jump_points") or cfg.get("jumps") or [])
     if cfg["forecaster"] != "none" and jumps:
         label += " @" + "/".join(str(j) for j in jumps)
+    # settings that change what a trial computes make a variant of their own (their keys differ too)
+    if cfg.get("guard") and cfg["forecaster"] != "none":
+        label += " +guard"
+    for name in ("precision", "channels_last"):
+        if cfg.get(name) not in (None, False, "fp32"):
+            label += f" [{name}={cfg[name]}]"
     return label, params, jumps
 
 

@@ -13,8 +13,8 @@ A suite file:
         target: baseline_max          # or an accuracy in (0, 1]; default: the task's
         steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
         stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
-        precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size: also
-                                      # suite-wide keys (how trials compute on a GPU and hold their history)
+        precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size, guard:
+                                      # also suite-wide keys (how trials compute, jump and hold their history)
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -39,7 +39,7 @@ from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
 RUN_SETTINGS = {"precision": ("fp32", "bf16"), "channels_last": bool, "deterministic": bool,
-                "history_on_host": bool, "chunk_size": int}
+                "history_on_host": bool, "chunk_size": int, "guard": bool}
 SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target", *RUN_SETTINGS}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
                    "reset_optimizer", "optimizer", "samples", "stop_at_target", "search", *RUN_SETTINGS}
@@ -81,7 +81,9 @@ class Suite:
 
     def run_config(self, exp: dict, **what) -> RunConfig:
         """One trial's RunConfig: the experiment's settings (over the suite's) and ``what`` it runs."""
-        settings = {k: exp[k] for k in RUN_SETTINGS if k in exp}
+        settings = {k: exp[k] for k in RUN_SETTINGS if k in exp and k not in what}
+        if isinstance(settings.get("guard"), list):  # a grid over guard: _expand gives each trial its own
+            settings.pop("guard")
         return RunConfig(task=exp["task"], steps=exp.get("steps"), eval_every=exp.get("eval_every"),
                          reduced=exp.get("reduced", False), reset_optimizer=exp.get("reset_optimizer", False),
                          optimizer=exp.get("optimizer"),
@@ -243,6 +245,8 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
         if key not in d:
             continue
         value = d[key]
+        if key == "guard" and prefix and isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
+            continue  # an experiment may compare guarded and unguarded jumps: guard: [false, true]
         if kind is bool and not isinstance(value, bool):
             raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)
         if kind is int:
@@ -445,10 +449,15 @@ def _expand(suite: Suite, index: int, exp: dict) -> list[Trial]:
     trials = []
     for spec in exp["forecasters"]:
         for params in _param_grid(spec["params"], exp.get("samples", 1), rng):
-            for jumps in (exp["schedules"] if spec["name"] != "none" else [None]):
+            jumping = spec["name"] != "none"
+            # guard: [false, true] compares unguarded and guarded jumps on the same seeds and baseline
+            guards = exp.get("guard", False)
+            for jumps, guard in itertools.product(exp["schedules"] if jumping else [None],
+                                                  (guards if isinstance(guards, list) else [guards]) if jumping
+                                                  else [False]):
                 for s in exp["seeds"]:
                     config = suite.run_config(exp, forecaster=spec["name"], forecaster_params=params, jumps=jumps,
-                                              seed=s, target=target if mode == "fixed" else None)
+                                              seed=s, target=target if mode == "fixed" else None, guard=guard)
                     try:
                         plan(config)
                     except ConfigError as exc:
@@ -463,4 +472,7 @@ def _label(config: RunConfig, jumps) -> str:
     fc = f"{config.forecaster}({params})" if params else config.forecaster
     sched = f" @{'/'.join(map(str, jumps))}" if jumps else ""
     opt = f" [{config.optimizer}]" if config.optimizer else ""
-    return f"{config.task}{opt} {fc}{sched} s{config.seed}"
+    guard = " +guard" if config.guard else ""
+    how = "".join(f" [{n}={getattr(config, n)}]" for n in ("precision", "channels_last")
+                  if getattr(config, n) not in (None, False, "fp32"))
+    return f"{config.task}{opt} {fc}{sched}{guard}{how} s{config.seed}"

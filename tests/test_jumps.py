@@ -174,3 +174,42 @@ def test_a_jump_on_channels_last_weights_equals_the_jump_on_contiguous_ones(fore
         for a, b in zip(plain, cl):
             assert torch.allclose(a, b, atol=1e-6)
         assert not all(torch.allclose(a, p0) for a, p0 in zip(cl, [p.detach() for p in conv_net().parameters()]))
+
+
+@pytest.mark.parametrize("losses,decision", [([1.0, 0.5], "kept"), ([1.0, 2.0, 0.9], "halved"),
+                                             ([1.0, 2.0, 1.5], "undone")])
+def test_a_guarded_jump_is_kept_halved_or_undone_by_the_loss_it_makes(losses, decision):
+    """The guard's loss before the jump, after it, and (when worse) half-way: exactly those weights remain."""
+    torch.manual_seed(0)
+    model = Net()
+    answers = iter(losses)
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [20], steps=20,
+                        guard=lambda m: next(answers))
+    train(model, engine, 19)
+    params = [p for p in model.parameters() if p.requires_grad]
+    w_t = [p.detach().clone() for p in params]
+    forecast = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [20], steps=20)
+    forecast.on_start(model, None)
+    forecast.history.snapshots = dict(engine.history.snapshots)  # the same history: the unguarded jump's weights
+    forecast.jump(20)
+    jumped = [p.detach().clone() for p in params]
+    for p, w in zip(params, w_t):
+        p.data.copy_(w)
+    engine.on_step(20, model, torch.optim.SGD(params, lr=0.0), evaluate=lambda phase: 0.5)
+    expected = {"kept": jumped, "halved": [(a + b) / 2 for a, b in zip(jumped, w_t)], "undone": w_t}[decision]
+    for p, e in zip(params, expected):
+        assert torch.allclose(p, e, atol=1e-6)
+    event = engine.events[-1]
+    assert event["guard"] == decision and event["loss_before"] == 1.0 and event["loss_jumped"] == losses[1]
+    assert engine.summary()["guard"][decision] == 1
+
+
+def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir):
+    cfg = RunConfig(task="mnist3", reduced=True, steps=30, eval_every=10, forecaster="extrapolate",
+                    forecaster_params={"ratio": 2.0}, jumps=[10, 20], guard=True, data_dir=str(data_dir))
+    result = run(cfg, progress=False)
+    assert [e["guard"] in ("kept", "halved", "undone") for e in result.events] == [True, True]
+    assert sum(result.summary["guard"].values()) == 2
+    import dataclasses
+
+    assert dataclasses.replace(cfg, guard=False).key() != cfg.key()

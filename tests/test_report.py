@@ -274,3 +274,12 @@ def test_results_document_regenerates_the_committed_numbers(tmp_path):
 
     assert section(mine, "search-schedule") == section(committed, "search-schedule")
     assert "**Reproduced**" in committed or "**Not reproduced**" in committed
+
+
+def test_a_guarded_variant_is_scored_apart_from_the_unguarded_one():
+    rows = [row("g", "none", 0, ramp(1000)), row("g", "extrapolate", 0, ramp(500), jumps=[300]),
+            row("g", "extrapolate", 0, ramp(700), jumps=[300])]
+    rows[2]["config"]["guard"] = True
+    rows[2]["key"] += "-guard"
+    variants, _ = scoring.score_experiment(rows, 0.9)
+    assert sorted(v.variant for v in variants) == ["extrapolate @300", "extrapolate @300 +guard", "none"]

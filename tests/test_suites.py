@@ -8,7 +8,7 @@ from benchmark.errors import IntrobenchError
 from benchmark.suites import SuiteError, builtin_suites, load_suite
 
 BUILTIN = ["paper-mnist", "paper-cifar", "paper-imagenet", "paper-adam", "paper-baselines", "paper-k",
-           "sweep-schedule", "sweep-ratio", "quickstart", "smoke"]
+           "sweep-schedule", "sweep-ratio", "quickstart", "smoke", "beyond"]
 
 
 def test_every_named_suite_ships_and_validates():
@@ -96,6 +96,21 @@ def test_run_settings_are_suite_defaults_an_experiment_may_override(tmp_path):
                 dataclasses.replace(plain, channels_last=True).key()}) == 3
 
 
+def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_and_baseline():
+    trials = load_suite("beyond").trials()
+    by_task = {}
+    for t in trials:
+        by_task.setdefault(t.config.task, []).append(t.config)
+    assert set(by_task) == {"mnist1", "mnist2", "mnist3", "mnist4", "fm16", "c10_16"}
+    for task, configs in by_task.items():
+        seeds = sorted({c.seed for c in configs if c.forecaster == "none"})
+        assert len(seeds) >= (10 if task in ("fm16", "c10_16") else 5)
+        assert not any(c.guard for c in configs if c.forecaster == "none")
+        for name in ("introspection", "extrapolate"):
+            for guard in (False, True):
+                assert sorted(c.seed for c in configs if c.forecaster == name and c.guard is guard) == seeds
+
+
 BAD = {
     "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: channels_last, chunk_size, description, deterministic, experiments"),
     "no experiments": ("description: x", "experiments: must be a non-empty list"),
@@ -143,6 +158,8 @@ BAD = {
                        "experiments[0].chunk_size: must be a whole number >= 1, got 0"),
     "bad channels_last": ("experiments: [{task: mnist3, forecasters: [none], channels_last: yes please}]",
                           "experiments[0].channels_last: must be true or false"),
+    "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
+                  "experiments[0].guard: must be true or false"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }
