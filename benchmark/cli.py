@@ -79,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--channels-last", action="store_true", default=None,
                      help="channels_last model and batches (default: the task's)")
     run.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels (slower)")
+    run.add_argument("--bank", help="record this run's weight trajectory into a trajectory bank folder")
+    run.add_argument("--bank-every", type=_positive_int, default=100, help="... every N steps (default 100)")
     run.add_argument("--guard", action="store_true",
                      help="halve, or undo, a jump that raises the loss on fixed training batches")
     run.add_argument("--data-workers", type=_non_negative_int,
@@ -124,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where trials train (auto: cuda for trials given --gpus-per-trial, else cpu)")
     srun.add_argument("--tasks", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
                       help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
+    srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
@@ -152,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     tf.add_argument("--data-dir")
     tf.add_argument("--histories", help="a run folder in which N0's recorded histories are saved, or reused if there")
+    tf.add_argument("--bank", help="train on a trajectory bank's baseline runs (`run/suite run --bank DIR`) instead "
+                                   "of N0")
+    tf.add_argument("--exclude", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
+                    help="tasks never trained on (those it will be scored on), e.g. mnist3,fm16; recorded in the "
+                         "weights")
 
     an = sub.add_parser("analyze", parents=[common], help="weight-evolution figures and forecast quality of a run")
     an.add_argument("run_dir", metavar="RUN")
@@ -160,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-PATH_ARGS = ("data_dir", "results", "out", "histories", "document")
+PATH_ARGS = ("data_dir", "results", "out", "histories", "document", "bank")
 
 
 def absolute_paths(args: argparse.Namespace) -> argparse.Namespace:
@@ -261,7 +269,8 @@ def _run_config(args, forecaster: str | None = None):
                      record_every=args.record_every, record_weights=args.record_weights, device=args.device,
                      data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target,
                      precision=args.precision, channels_last=args.channels_last, deterministic=args.deterministic,
-                     chunk_size=args.chunk_size, data_workers=args.data_workers, guard=args.guard)
+                     chunk_size=args.chunk_size, data_workers=args.data_workers, guard=args.guard,
+                     bank=args.bank, bank_every=args.bank_every)
 
 
 def cmd_run(args) -> int:
@@ -313,11 +322,21 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_train_forecaster(args) -> int:
-    from predictors.training import PipelineConfig, train_forecaster
+    from predictors.training import PipelineConfig
 
+    from .forecaster_training import train_forecaster, train_on_bank
+
+    if args.exclude and not args.bank:
+        raise IntrobenchError("--exclude needs --bank: the paper's recipe trains on N0 alone")
     cfg = PipelineConfig(k=args.k, linear=args.linear, n0_steps=args.n0_steps, grid=args.grid, examples=args.examples,
-                         train_steps=args.train_steps, seed=args.seed, device=args.device, data_dir=args.data_dir)
-    result = train_forecaster(cfg, out=args.out, histories=args.histories)
+                         train_steps=args.train_steps, seed=args.seed, device=args.device, data_dir=args.data_dir,
+                         bank=bool(args.bank))
+    if args.bank:
+        if not args.out:
+            raise IntrobenchError("--bank needs --out PATH: a bank-trained net never replaces the shipped weights")
+        result = train_on_bank(cfg, args.bank, args.exclude, args.out)
+    else:
+        result = train_forecaster(cfg, out=args.out, histories=args.histories)
     print(json.dumps(result, indent=1))
     return 0
 
@@ -362,7 +381,7 @@ def cmd_suite(args) -> int:
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
                         cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, device=args.device, storage=_storage(args.storage))
+                        tasks=args.tasks, device=args.device, storage=_storage(args.storage), bank=args.bank)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

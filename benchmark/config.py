@@ -12,7 +12,8 @@ from .errors import ConfigError
 DEVICES = ("cpu", "cuda", "auto")
 PRECISIONS = ("fp32", "bf16")
 # How a run executes, not what it computes: left out of a trial's key, so a store resumes across them.
-EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "deterministic", "chunk_size", "data_workers")
+EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "deterministic", "chunk_size", "data_workers",
+                    "bank", "bank_every", "bank_per_layer")
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,9 @@ class RunConfig:
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
     guard: bool = False  # a jump that raises the loss on fixed training batches is halved, or undone
+    bank: str | None = None  # record this run's trajectory into this trajectory bank folder
+    bank_every: int = 100  # ... every N steps
+    bank_per_layer: int = 256  # ... a fixed random subset of this many weights per layer
 
     def __post_init__(self):
         if self.jumps is not None:
@@ -48,7 +52,7 @@ class RunConfig:
         self.validate()
 
     def validate(self) -> None:
-        for name in ("steps", "eval_every", "record_every", "threads", "chunk_size"):
+        for name in ("steps", "eval_every", "record_every", "threads", "chunk_size", "bank_every", "bank_per_layer"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")

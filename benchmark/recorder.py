@@ -11,7 +11,28 @@ from torch import nn
 HISTORY_FILE = "history.safetensors"
 
 
-class HistoryRecorder:
+def fixed_subset(n: int, k: int, gen: torch.Generator) -> torch.Tensor:
+    """k of range(n), drawn once from ``gen`` and sorted (all of them when n <= k)."""
+    return torch.randperm(n, generator=gen)[:k].sort().values if n > k else torch.arange(n)
+
+
+class EveryN:
+    """A loop hook that records at step 0 (from ``on_start``) and every ``every`` steps."""
+
+    every: int
+
+    def on_step(self, step: int, model, optimizer, evaluate) -> None:
+        if step % self.every == 0:
+            self._record(step)
+
+    def _record(self, step: int) -> None:
+        raise NotImplementedError
+
+    def summary(self) -> dict:
+        return {}
+
+
+class HistoryRecorder(EveryN):
     def __init__(self, every: int, max_weights: int = 200_000, seed: int = 0):
         self.every = every
         self.max_weights = max_weights
@@ -27,26 +48,14 @@ class HistoryRecorder:
         for name, p in named:
             self.layout.append({"name": name, "shape": list(p.shape), "offset": offset})
             offset += p.numel()
-        total = offset
-        if total > self.max_weights:
-            gen = torch.Generator().manual_seed(self.seed)
-            self.index = torch.randperm(total, generator=gen)[: self.max_weights].sort().values
-        else:
-            self.index = torch.arange(total)
+        self.index = fixed_subset(offset, self.max_weights, torch.Generator().manual_seed(self.seed))
         self._record(0)
-
-    def on_step(self, step: int, model, optimizer, evaluate) -> None:
-        if step % self.every == 0:
-            self._record(step)
 
     @torch.no_grad()
     def _record(self, step: int) -> None:
         flat = torch.cat([p.detach().reshape(-1).float().cpu() for p in self.params])
         self.steps.append(step)
         self.rows.append(flat[self.index].clone())
-
-    def summary(self) -> dict:
-        return {}
 
     def save(self, folder: str | Path) -> Path:
         from safetensors.torch import save_file

@@ -24,7 +24,7 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
               "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
-              "forecast_seconds", "jumps_made", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
+              "forecast_seconds", "trained_on_task", "jumps_made", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
               "jump_recovered", "jump_followed")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
@@ -178,7 +178,8 @@ def row_cells(e: dict) -> list[str]:
     top_cell = "-" if top is None else f"{top:.2%}" + (
         f" [{e['max_accuracy_min']:.2%}-{e['max_accuracy_max']:.2%}]" if e["max_accuracy_min"] != e["max_accuracy_max"]
         else "") + (f" ({e['stopped']} stopped at target)" if e.get("stopped") else "")
-    return [e["variant"], f"{e['finished']}/{e['diverged']}/{e['failed']}", steps_cell(e),
+    name = e["variant"] + (" (TRAINED ON THIS TASK: not a fair score)" if e.get("trained_on_task") else "")
+    return [name, f"{e['finished']}/{e['diverged']}/{e['failed']}", steps_cell(e),
             _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at, *jump_cells(e),
             f"{e['wall_clock']:.1f}" if e["wall_clock"] is not None else "-",
             f"{e['forecast_seconds']:.3f}" if e["forecast_seconds"] is not None else "-"]

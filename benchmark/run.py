@@ -13,6 +13,7 @@ from .config import RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus
 from .jumps import JumpEngine
+from .bank import BankRecorder
 from .recorder import HistoryRecorder
 
 RUN_FILE = "run.json"
@@ -100,12 +101,21 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)
+    bank = BankRecorder(config.bank_every, config.bank_per_layer, config.seed) if config.bank else None
+    if bank:
+        hooks.append(bank)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=on_eval)
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
-                           "seed": config.seed, "device": str(device), "metric": task.metric})
+                           "seed": config.seed, "device": str(device), "metric": task.metric,
+                           # scored on a task it learned from: the leaderboard marks it (a leak, not a result)
+                           "trained_on_task": task.name in forecaster.trained_on})
+    if bank:
+        result.summary["bank_file"] = str(bank.save(config.bank, {
+            "task": task.name, "forecaster": config.forecaster, "seed": config.seed, "key": config.key(),
+            "jumps": list(jumps), "steps": task.steps, "dataset": task.dataset, "status": result.summary["status"]}))
     if out_dir is not None:
         save_run(out_dir, config, result, recorder)
     return result

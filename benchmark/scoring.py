@@ -315,6 +315,7 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
         "wall_clock": median((r["summary"] or {}).get("wall_clock") for r in scored),
         "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
         "budget": budget,
+        "trained_on_task": any((r["summary"] or {}).get("trained_on_task") for r in scored),
         **jump_recovery(scored),
     }
 

@@ -49,6 +49,7 @@ class SweepOptions:
     storage: str | None = None  # Ray Tune's storage_path: a folder or a URI (s3://...); default RESULTS/ray
     ship_plugins: bool = True  # file plugins travel with the Ray job (False: a Ray someone else started)
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
+    bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
 
 
 def format_error(exc: BaseException) -> str:
@@ -160,6 +161,8 @@ def effective_trial(case: dict) -> dict:
         run_cfg["target"] = case["target"]
     if case.get("data_dir"):
         run_cfg["data_dir"] = case["data_dir"]
+    if case.get("bank"):
+        run_cfg["bank"] = case["bank"]
     device = case.get("device", "auto")
     run_cfg["device"] = ("cuda" if case.get("gpus", 0) > 0 else "cpu") if device == "auto" else device
     return {**trial, "run": run_cfg}
@@ -552,7 +555,7 @@ def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
 def trial_case(opts: SweepOptions, mode: str, data_dir, target: float | None, **what) -> dict:
     """What a Tune trial is given: what it runs (``trial=`` a grid trial, or ``search=`` a search) and how."""
     return {"target": target, "gpus": opts.gpus_per_trial, "wandb_mode": mode, "plugins": worker_plugins(opts),
-            "data_dir": data_dir, "device": opts.device, "driver_node": driver_node(), **what}
+            "data_dir": data_dir, "device": opts.device, "driver_node": driver_node(), "bank": opts.bank, **what}
 
 
 def trainable(opts: SweepOptions):

@@ -24,6 +24,7 @@ class Forecaster:
     # what a report compares it as: "baseline" (never jumps), "control" (parameter-free, keeps claims honest),
     # "rule" (the paper's fixed fits and noise), "learned" (trained weights: the claims under test)
     role: str = "rule"
+    trained_on: tuple[str, ...] = ()  # the tasks a learned forecaster was trained on (from its weights file)
     cpu_chunk: int = 1 << 16  # elements forecast at once on a CPU (large: a linear rule is memory-bound)
 
     def forecast(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -94,6 +94,7 @@ class Introspection(Forecaster):
         self.path = resolve_weights(weights, linear)
         self.net, self.meta = load_net(self.path)
         self.k = self.horizon = float(self.meta.get("recipe", {}).get("k", 2.0))
+        self.trained_on = tuple(self.meta.get("trained_on", ["n0"]))  # files made before the field: N0's recipe
         self._on: dict[tuple, tuple[torch.Tensor, ...]] = {}
 
     @torch.no_grad()

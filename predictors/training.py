@@ -6,13 +6,14 @@
    25% from the 50-75th percentile band, 25% from the rest.
 3. Train 4 -> 40 -> 1 with L1 loss, Adam 5e-4 decayed every 8k steps, batch 20, 30k steps.
 4. Save weights + recipe + losses as safetensors (never pickle).
+
+Pure functions of tensors: nothing here trains a task or imports the runner. The command that drives them
+(N0's run, or a trajectory bank) is ``benchmark.forecaster_training``.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -43,50 +44,38 @@ class PipelineConfig:
     seed: int = 0
     device: str = "cpu"
     data_dir: str | None = None
+    bank: bool = False  # trained on a trajectory bank: N0's budget and grid do not apply
 
     def __post_init__(self):
         if not self.k > 1:
             raise ConfigError("k", f"must be > 1 (the forecast step as a multiple of t), got {self.k}")
-        if not self.valid_ts():
+        if not self.bank and not self.valid_ts():
             raise ConfigError("n0_steps", f"{self.n0_steps} steps leave no t with 0.4t, 0.7t and {self.k}t on the "
                                           f"{self.grid}-step recording grid")
 
     def valid_ts(self) -> list[int]:
         """Every t whose history points and target are exact grid recordings within N0's budget."""
-        def on_grid(x: float) -> bool:
-            return abs(x / self.grid - round(x / self.grid)) < 1e-9
-
-        return [t for t in range(self.grid, self.n0_steps + 1, self.grid)
-                if self.k * t <= self.n0_steps + 1e-9 and all(on_grid(f * t) for f in (0.4, 0.7, self.k))]
+        return valid_ts(self.grid, self.n0_steps, self.k)
 
 
-def record_n0(cfg: PipelineConfig, folder: Path | None) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Train N0 and return (steps [T], weights [T, n]) for every weight, reusing ``folder`` if it holds them."""
-    from benchmark.config import RunConfig
-    from benchmark.recorder import HISTORY_FILE, load_history
-    from benchmark.run import load_run, run
+def valid_ts(grid: int, last: int, k: float) -> list[int]:
+    """Every t whose history points (0.4t, 0.7t) and target (kt) are exact recordings of a history kept every
+    ``grid`` steps up to step ``last``."""
+    def on_grid(x: float) -> bool:
+        return abs(x / grid - round(x / grid)) < 1e-9
 
-    if folder is not None and (folder / HISTORY_FILE).exists():
-        saved = load_run(folder)
-        if saved["config"]["steps"] == cfg.n0_steps and saved["config"]["record_every"] == cfg.grid:
-            h = load_history(folder)
-            return h["steps"], h["weights"], saved["summary"]
-    config = RunConfig(task="n0", steps=cfg.n0_steps, seed=cfg.seed, record_every=cfg.grid,
-                       record_weights=10**12, device=cfg.device, data_dir=cfg.data_dir, eval_every=1000)
-    if folder is None:
-        import tempfile
-
-        folder = Path(tempfile.mkdtemp(prefix="introbench-n0-"))
-    result = run(config, out_dir=folder)
-    h = load_history(folder)
-    return h["steps"], h["weights"], result.summary
+    return [t for t in range(grid, last + 1, grid)
+            if k * t <= last + 1e-9 and all(on_grid(f * t) for f in (0.4, 0.7, k))]
 
 
 def build_examples(steps: torch.Tensor, weights: torch.Tensor, cfg: PipelineConfig,
-                   gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
-    """Stratified (inputs x1000 [N, 4], targets x1000 [N]) from the recorded histories."""
+                   gen: torch.Generator, ts: list[int] | None = None,
+                   examples: int | None = None) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Stratified (inputs x1000 [N, 4], targets x1000 [N]) from the recorded histories (N0's grid by default,
+    or the ``ts`` a bank trajectory allows, ``examples`` of them)."""
     row = {int(s): i for i, s in enumerate(steps.tolist())}
-    ts = torch.tensor(cfg.valid_ts())
+    ts = torch.tensor(cfg.valid_ts() if ts is None else ts)
+    want_total = cfg.examples if examples is None else examples
     n = weights.shape[1]
     draws = cfg.draws_per_weight
     widx = torch.arange(n).repeat(draws)
@@ -103,7 +92,7 @@ def build_examples(steps: torch.Tensor, weights: torch.Tensor, cfg: PipelineConf
     bands = [(0, total // 2, 0.5), (total // 2, (3 * total) // 4, 0.25), ((3 * total) // 4, total, 0.25)]
     chosen = []
     for lo, hi, share in bands:
-        want = int(round(cfg.examples * share))
+        want = int(round(want_total * share))
         band = order[lo:hi]
         if want <= band.numel():
             chosen.append(band[torch.randperm(band.numel(), generator=gen)[:want]])
@@ -149,21 +138,34 @@ def fit(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Genera
                  "train_examples": int(tr.numel()), "val_examples": int(n_val)}
 
 
-def train_forecaster(cfg: PipelineConfig, out: str | Path | None = None, histories: str | Path | None = None) -> dict:
-    start = time.perf_counter()
-    gen = torch.Generator().manual_seed(cfg.seed)
-    steps, weights, n0_summary = record_n0(cfg, Path(histories) if histories else None)
-    x, y, stats = build_examples(steps, weights, cfg, gen)
-    del weights
-    net, losses = fit(x, y, cfg, gen)
+def bank_examples(trajectories, cfg: PipelineConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """Examples from many tasks' trajectories (``benchmark.bank.Trajectory``), an equal share from each; a
+    trajectory too short for a single t (its 0.4t, 0.7t and kt recorded) is named and skipped."""
+    usable = []
+    for tr in trajectories:
+        ts = valid_ts(int(tr.meta["every"]), int(tr.steps[-1]), cfg.k)
+        (usable.append((tr, ts)) if ts else None)
+    if not usable:
+        raise ConfigError("bank", f"no trajectory is long enough for k = {cfg.k}: each needs steps 0.4t, 0.7t and "
+                                  f"{cfg.k}t recorded for some t")
+    xs, ys = [], []
+    share = cfg.examples // len(usable)
+    for tr, ts in usable:
+        x, y, _ = build_examples(tr.steps, tr.weights, cfg, gen, ts=ts, examples=share)
+        xs.append(x)
+        ys.append(y)
+    x, y = torch.cat(xs), torch.cat(ys)
+    tasks = sorted({tr.task for tr, _ in usable})
+    return x, y, {"examples": int(x.shape[0]), "trajectories": len(usable), "tasks": tasks,
+                  "skipped_short": len(trajectories) - len(usable),
+                  "median_abs_change_x1000": float((x[:, 0] - x[:, 3]).abs().median())}
+
+
+def save_trained(net: IntrospectionNet, cfg: PipelineConfig, out: str | Path | None, meta: dict) -> Path:
+    """The net with its recipe (the config, less where it ran) and whatever else ``meta`` says."""
     path = Path(out) if out else shipped_weights(cfg.linear)
     recipe = dataclasses.asdict(cfg)
     recipe.pop("data_dir")
     recipe.pop("device")
-    meta = {"recipe": recipe, "losses": losses, "data": stats,
-            "n0": {"final_accuracy": n0_summary.get("final_accuracy"), "steps": cfg.n0_steps},
-            "command": "introbench train-forecaster" + (" --linear" if cfg.linear else "") +
-                       (f" --k {cfg.k}" if cfg.k != 2.0 else "")}
-    save_net(net, path, meta)
-    return {"weights": str(path), **losses, **stats, "n0_final_accuracy": n0_summary.get("final_accuracy"),
-            "seconds": time.perf_counter() - start, "paper_l1_x1000": {"train": 3.1, "val": 3.4}}
+    save_net(net, path, {"recipe": recipe, **meta})
+    return path

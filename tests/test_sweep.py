@@ -38,12 +38,14 @@ def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
     work.mkdir()
     env = {**ENV, "INTROBENCH_DATA": os.path.relpath(data_dir, work)}
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "suite", "run", "smoke", "--workers", "2",
-                           "--results", "results", "--json", "--no-progress"], capture_output=True, text=True,
-                          env=env, cwd=work, timeout=600)
+                           "--results", "results", "--json", "--no-progress", "--bank", "bank"], capture_output=True,
+                          text=True, env=env, cwd=work, timeout=600)
     tmp_path = work / "results"
     assert proc.returncode == 0, proc.stderr[-3000:]
     outcome = json.loads(proc.stdout.strip().splitlines()[-1])
     assert outcome["stored"] == outcome["trials"] == 7 and outcome["finished"] == 7
+    # --bank (relative, like the data path): every trial's trajectory landed in the bank, one file a trial
+    assert len(list((work / "bank").glob("*/*.safetensors"))) == 7
     assert (tmp_path / "ray.log").stat().st_size > 0  # Ray's console noise went to the log, not the console
     assert "INFO" not in proc.stderr and "Traceback" not in proc.stderr
     rows = ResultsStore(tmp_path).rows("smoke")

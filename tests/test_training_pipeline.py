@@ -4,7 +4,8 @@ import torch
 from benchmark.errors import ConfigError
 from predictors import create_forecaster
 from predictors.introspection import load_net
-from predictors.training import PipelineConfig, build_examples, train_forecaster
+from benchmark.forecaster_training import train_forecaster
+from predictors.training import PipelineConfig, build_examples
 
 
 def test_grid_points_are_exact_recordings():
@@ -57,3 +58,56 @@ def test_train_forecaster_end_to_end_on_real_mnist(tmp_path, data_dir):
     assert torch.isfinite(f.forecast(torch.randn(4, 10) * 0.01)).all()
     again = train_forecaster(cfg, out=tmp_path / "w2.safetensors", histories=tmp_path / "n0")  # reuses N0's run
     assert again["val_l1_x1000"] == result["val_l1_x1000"]
+
+
+def test_a_bank_trains_a_forecaster_that_knows_what_it_never_saw(tmp_path, data_dir):
+    """Two tasks' baseline runs go into a bank (each layer's kind and shape kept); a net trained with mnist2
+    excluded records it, and a run of it on mnist3 (which it learned from) is marked, on mnist2 is not."""
+    import json
+
+    from benchmark.bank import load_bank
+    from benchmark.config import RunConfig
+    from benchmark.errors import IntrobenchError
+    from benchmark.forecaster_training import train_on_bank
+    from benchmark.report import row_cells
+    from benchmark.run import run
+
+    bank = tmp_path / "bank"
+    for task in ("mnist3", "mnist2"):
+        result = run(RunConfig(task=task, reduced=True, steps=100, eval_every=50, bank=str(bank), bank_every=5,
+                               bank_per_layer=64, data_dir=str(data_dir)), progress=False)
+        assert result.summary["bank_file"].startswith(str(bank / task))
+    every = {t.task: t for t in load_bank(bank)}
+    assert set(every) == {"mnist3", "mnist2"}
+    lenet = every["mnist2"]
+    kinds = {d["kind"] for d in lenet.meta["layers"]}
+    assert kinds == {"Conv2d", "Linear"} and lenet.steps.tolist() == list(range(0, 101, 5))
+    assert lenet.weights.shape == (21, sum(d["count"] for d in lenet.meta["layers"]))
+    assert all(d["count"] == min(64, torch.Size(d["shape"]).numel()) for d in lenet.meta["layers"])
+
+    out = tmp_path / "w.safetensors"
+    cfg = PipelineConfig(examples=2000, train_steps=200, bank=True)
+    got = train_on_bank(cfg, bank, ("mnist2",), out)
+    assert got["tasks"] == ["mnist3"] and got["excluded"] == ["mnist2"]
+    _, meta = load_net(out)
+    assert meta["trained_on"] == ["mnist3"] and meta["excluded"] == ["mnist2"]
+    marks = {}
+    for task in ("mnist3", "mnist2"):
+        r = run(RunConfig(task=task, reduced=True, steps=30, eval_every=10, forecaster="introspection",
+                          forecaster_params={"weights": str(out)}, jumps=[20], data_dir=str(data_dir)), progress=False)
+        marks[task] = r.summary["trained_on_task"]
+    assert marks == {"mnist3": True, "mnist2": False}
+    assert "TRAINED ON THIS TASK" in row_cells({**json.loads(json.dumps(_row_stats())), "trained_on_task": True})[0]
+    with pytest.raises(IntrobenchError, match="--exclude names tasks the bank has no trajectory of: fm16"):
+        load_bank(bank, ("fm16",))
+    with pytest.raises(IntrobenchError, match="is left to train on"):
+        load_bank(bank, ("mnist2", "mnist3"))
+
+
+def _row_stats() -> dict:
+    """A leaderboard row with every field row_cells reads."""
+    return {"variant": "introspection @20", "forecaster": "introspection", "finished": 1, "diverged": 0,
+            "failed": 0, "scored": 1, "reached": 1, "steps_median": 20, "steps_min": 20, "steps_max": 20,
+            "median_curve_step": 20, "speedup_median": None, "speedup_ci95": None, "max_accuracy_median": 0.5,
+            "max_accuracy_min": 0.5, "max_accuracy_max": 0.5, "accuracy_at": {}, "jumps_made": 0,
+            "wall_clock": 1.0, "forecast_seconds": 0.0, "stopped": 0}
