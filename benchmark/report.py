@@ -24,8 +24,8 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
               "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
-              "forecast_seconds", "trained_on_task", "jumps_made", "jump_drop_median", "jump_drop_worst", "jump_next_eval_median",
-              "jump_recovered", "jump_followed")
+              "forecast_seconds", "trained_on_task", "jumps_made", "guard_decisions", "jump_drop_median",
+              "jump_drop_worst", "jump_next_eval_median", "jump_recovered", "jump_followed")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
            "speedup 95% CI", "max acc", "acc @25/50/75/100%", "jump drop (worst) / next eval, pts",
@@ -192,7 +192,9 @@ def jump_cells(e: dict) -> list[str]:
         return ["-", "-"]
     nxt = e["jump_next_eval_median"]
     cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")
-    return [cost, f"{e['jump_recovered']}/{e['jump_followed']}"]
+    guard = e.get("guard_decisions")
+    said = f" (guard: {', '.join(f'{guard.get(d, 0)} {d}' for d in ('kept', 'halved', 'undone'))})" if guard else ""
+    return [cost, f"{e['jump_recovered']}/{e['jump_followed']}{said}"]
 
 
 def _score(value) -> str:

@@ -334,7 +334,12 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
             later = next((p for p in curve if p.get("phase", "eval") == "eval" and p["step"] > e["step"]), None)
             if later is not None:
                 regains.append(100 * (later["accuracy"] - e["accuracy_before"]))
-    return {"jumps_made": len(drops), "jump_drop_median": median(drops), "jump_drop_worst": min(drops, default=None),
+    decisions = {}
+    for r in rows:  # guarded jumps: how often each was kept, halved, undone
+        for d, n in ((r.get("summary") or {}).get("guard") or {}).items():
+            decisions[d] = decisions.get(d, 0) + n
+    return {"jumps_made": len(drops), "guard_decisions": decisions or None, "jump_drop_median": median(drops),
+            "jump_drop_worst": min(drops, default=None),
             "jump_next_eval_median": median(regains), "jump_recovered": sum(v >= 0 for v in regains),
             "jump_followed": len(regains)}
 

@@ -157,7 +157,12 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
         (300, 0.86, "pre_jump"), (300, 0.60, "post_jump"), (400, 0.84, "eval")]]
     events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70},
               {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60}]
-    got = scoring.jump_recovery([{"curve": curve, "events": events}])
+    got = scoring.jump_recovery([{"curve": curve, "events": events, "summary": {"guard": {"kept": 1, "undone": 1}}},
+                                 {"curve": curve, "events": [], "summary": {"guard": {"undone": 2}}}])
+    assert got["guard_decisions"] == {"kept": 1, "undone": 3}
+    from benchmark.report import jump_cells
+
+    assert jump_cells({**got, "jump_recovered": 1})[1] == "1/2 (guard: 1 kept, 0 halved, 3 undone)"
     assert got["jumps_made"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)
