@@ -58,11 +58,13 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
 
 
 def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None]]:
-    """task -> (the paper's claim, its speedup if the suite states one), from the suite file the trials came
-    from, else the built-in suite of that name (a store committed elsewhere names a path not on this machine)."""
-    from .suites import load_suite, paper_claim
+    """task -> (the paper's claim, its speedup if the suite states one), from the built-in suite of that name
+    when there is one (a stored path names a file on the machine that ran it: another clone, a worktree), else
+    the suite file the trials came from."""
+    from .suites import builtin_suites, load_suite, paper_claim
 
-    for source in [next((r["suite_path"] for r in rows if r.get("suite_path")), None), name]:
+    stored = next((r["suite_path"] for r in rows if r.get("suite_path")), None)
+    for source in [name if name in builtin_suites() else None, stored]:
         if source is None:
             continue
         try:

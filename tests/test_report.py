@@ -283,3 +283,12 @@ def test_a_guarded_variant_is_scored_apart_from_the_unguarded_one():
     rows[2]["key"] += "-guard"
     variants, _ = scoring.score_experiment(rows, 0.9)
     assert sorted(v.variant for v in variants) == ["extrapolate @300", "extrapolate @300 +guard", "none"]
+
+
+def test_a_builtin_suites_paper_claims_come_from_the_package_not_the_path_that_ran_it():
+    from benchmark.report import _paper_claims
+
+    rows = [{"suite_path": "/another/machine/suites/paper-mnist.yaml"}]
+    claims = _paper_claims(rows, "paper-mnist")
+    assert claims["mnist3"][1] == 1.81 and "95.71%" in claims["mnist3"][0]
+    assert _paper_claims(rows, "my-own-suite") == {}  # its file is gone: no claims, no error
