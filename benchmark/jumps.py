@@ -164,7 +164,10 @@ class JumpEngine:
         gen = None
         for pi, p in enumerate(hist.params):
             order = memory_order(p)
-            flat = p.data.permute(order).view(-1)  # in-place on any memory format (channels_last too)
+            view = p.data.permute(order)
+            dense = view.is_contiguous()
+            # in place on any dense memory format (channels_last too); a non-dense one through a copy
+            flat = view.view(-1) if dense else view.reshape(-1).clone()
             # Bounded chunks: the forecaster's cache-sized one on a CPU, larger on a GPU.
             chunk = self.chunk_size or (1 << 22 if flat.device.type == "cuda" else self.forecaster.cpu_chunk)
             if gen is None or gen.device != flat.device:
@@ -180,6 +183,8 @@ class JumpEngine:
                 new = self.forecaster.forecast(history, generator=gen)
                 total_change += (new - current).abs().sum(dtype=torch.float64).to(total_change.device)
                 current.copy_(new)
+            if not dense:
+                view.copy_(flat.view(view.shape))
             count += flat.numel()
         if optimizer is not None and self.reset_optimizer:
             optimizer.state.clear()

@@ -55,7 +55,6 @@ class LoopSpec:
     channels_last: bool = False  # image batches in channels_last (the model is converted by the caller)
 
 
-
 def loss_probe(data, spec: LoopSpec, device: torch.device | str, seed: int, batches: int = 4):
     """A fixed set of training batches (never the test set) and a function model -> mean loss on them, in eval
     mode with no gradient: what a guarded jump compares before and after it. Prepared once, without random

@@ -9,11 +9,11 @@ from pathlib import Path
 import torch
 
 from . import loop
+from .bank import BankRecorder
 from .config import RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus
 from .jumps import JumpEngine
-from .bank import BankRecorder
 from .recorder import HistoryRecorder
 
 RUN_FILE = "run.json"
@@ -54,6 +54,10 @@ def plan(config: RunConfig):
     else:
         jumps = ()
     target = config.target if config.target is not None else task.target
+    if config.guard and not dataset_spec(task.dataset).in_memory:
+        from .errors import ConfigError
+
+        raise ConfigError("guard", f"guarded jumps need an in-memory dataset; {task.dataset} is streamed")
     return task, forecaster, jumps, target
 
 

@@ -213,3 +213,23 @@ def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir):
     import dataclasses
 
     assert dataclasses.replace(cfg, guard=False).key() != cfg.key()
+
+
+def test_a_parameter_that_is_a_strided_view_still_jumps():
+    """A parameter need not own dense memory (a slice of a larger buffer): the jump goes through a copy."""
+    class Sliced(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.w = nn.Parameter(torch.randn(4, 6)[:, ::2])  # strides (6, 2): not dense
+
+    model = Sliced()
+    assert not model.w.is_contiguous()
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [10], steps=10)
+    start = model.w.detach().clone()
+    engine.on_start(model, None)
+    for step in range(1, 11):
+        with torch.no_grad():
+            model.w.copy_(start + 0.1 * step)
+        engine.on_step(step, model, None, evaluate=lambda phase: 0.5)
+    # w_10 + (1 / 0.3) (w_10 - w_7) = start + 1.0 + (1 / 0.3) * 0.3 = start + 2.0
+    assert torch.allclose(model.w, start + 2.0, atol=1e-5)

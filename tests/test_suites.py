@@ -158,6 +158,8 @@ BAD = {
                        "experiments[0].chunk_size: must be a whole number >= 1, got 0"),
     "bad channels_last": ("experiments: [{task: mnist3, forecasters: [none], channels_last: yes please}]",
                           "experiments[0].channels_last: must be true or false"),
+    "guard on a streamed dataset": ("experiments: [{task: alexnet, forecasters: [none, extrapolate], guard: true}]",
+                                    "experiments[0].guard: guarded jumps need an in-memory dataset; imagenet is streamed"),
     "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
                   "experiments[0].guard: must be true or false"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
