@@ -234,20 +234,20 @@ OUTCOME = {"faster": "reaches the target sooner than the baseline",
 def verdict_sentence(v: dict) -> str:
     """scoring.verdict in words: reproduced or not, and whether the learned forecaster beat the controls."""
     base = v["baseline"]
-    reproduced = {"faster": "Reproduced", "slower": "Not reproduced", "unclear": "Not reproduced",
+    reproduced = {"faster": "Reproduced", "slower": "Not reproduced", "unclear": "Not shown",
                   "too few seeds": "Not judged"}[base["outcome"]]
     paper = ""
     if v["paper_speedup"] is not None:
         where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
         paper = f"; the paper's {v['paper_speedup']:.2f}x is {where} our interval"
     text = f"**{reproduced}**: `{v['method']}` {OUTCOME[base['outcome']]} ({_ratio(base)}){paper}."
+    text = text.replace(" over 1 paired seeds", " on 1 seed")
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
     beats = {"faster": "beats", "slower": "loses to", "unclear": "does not beat",
              "too few seeds": "cannot be judged against"}
-    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
-    if base["seeds"] == 1:
-        text = text.replace(" over 1 paired seeds", " on 1 seed")
+    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})".replace(" over 1 paired seeds", " on 1 seed")
+             for c in v["controls"]]
     return text + " Against the controls on the same seeds, it " + "; ".join(parts) + "."
 
 
@@ -344,6 +344,8 @@ def _html(report: dict, out: Path) -> str:
             parts.append(f"<h3>{html.escape(_title(exp))}</h3>")
             if exp.get("paper"):
                 parts.append(f"<p>Paper: {html.escape(exp['paper'])}</p>")
+            if exp.get("verdict"):
+                parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr>")
             for e in exp["leaderboard"]:
                 parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row_cells(e)) + "</tr>")
