@@ -81,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--deterministic", action="store_true", help="deterministic cuDNN kernels (slower)")
     run.add_argument("--bank", help="record this run's weight trajectory into a trajectory bank folder")
     run.add_argument("--bank-every", type=_positive_int, default=100, help="... every N steps (default 100)")
+    run.add_argument("--gate", type=_float, help="jump points become candidates: jump at one once the training loss "
+                                                 "fell less than this fraction over the last interval, e.g. 0.02")
     run.add_argument("--guard", action="store_true",
                      help="halve, or undo, a jump that raises the loss on fixed training batches")
     run.add_argument("--data-workers", type=_non_negative_int,
@@ -270,7 +272,7 @@ def _run_config(args, forecaster: str | None = None):
                      data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target,
                      precision=args.precision, channels_last=args.channels_last, deterministic=args.deterministic,
                      chunk_size=args.chunk_size, data_workers=args.data_workers, guard=args.guard,
-                     bank=args.bank, bank_every=args.bank_every)
+                     bank=args.bank, bank_every=args.bank_every, gate=args.gate)
 
 
 def cmd_run(args) -> int:

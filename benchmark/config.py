@@ -42,6 +42,7 @@ class RunConfig:
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
     guard: bool = False  # a jump that raises the loss on fixed training batches is halved, or undone
+    gate: float | None = None  # the schedule's points are candidates: jump once the training loss falls less than this
     bank: str | None = None  # record this run's trajectory into this trajectory bank folder
     bank_every: int = 100  # ... every N steps
     bank_per_layer: int = 256  # ... a fixed random subset of this many weights per layer
@@ -94,7 +95,8 @@ class RunConfig:
         for k in EXECUTION_FIELDS:
             d.pop(k)
         # settings at their defaults keep the keys trials had before the settings existed
-        for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None), ("guard", False)):
+        for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None), ("guard", False),
+                           ("gate", None)):
             if d[k] == default:
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

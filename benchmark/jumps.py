@@ -93,8 +93,11 @@ class JumpEngine:
 
     def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
                  history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None,
-                 guard=None):
+                 guard=None, gate=None):
         self.forecaster = forecaster
+        # gate: step -> (jump?, why). The schedule's points become candidates, and the training signal decides
+        # at each whether to jump (a skipped candidate is recorded, and its snapshots freed).
+        self.gate = gate
         # guard: model -> training loss on fixed batches. A jump that makes it worse is halved, and undone if
         # the half-way point is worse too; each decision is recorded with the jump.
         self.guard = guard
@@ -107,6 +110,7 @@ class JumpEngine:
         self.seed = seed
         self.history: WeightHistory | None = None
         self.events: list[dict] = []
+        self.skipped: list[dict] = []  # candidates the gate passed over, with why
         self.plan = {t: [snapshot_step(f, t) for f in self.fractions] for t in self.jumps}
 
     def on_start(self, model: nn.Module, optimizer) -> None:
@@ -120,7 +124,7 @@ class JumpEngine:
             self.history.take(0)
 
     def on_step(self, step: int, model: nn.Module, optimizer, evaluate) -> None:
-        if step in self.jumps:
+        if step in self.jumps and self._gate_allows(step):
             before = evaluate("pre_jump")
             decision = {}
             if self.guard is not None:
@@ -137,6 +141,15 @@ class JumpEngine:
                 self.on_jump(self.events[-1])
         if self.history.wants(step):  # after the jump: the history is the trajectory training really took
             self.history.take(step)
+
+    def _gate_allows(self, step: int) -> bool:
+        if self.gate is None:
+            return True
+        go, why = self.gate(step)
+        if not go:  # its snapshots are no longer needed by this candidate
+            self.history.release_after(self.jumps.index(step))
+            self.skipped.append({"step": step, "why": why})
+        return go
 
     @torch.no_grad()
     def _guarded(self, model: nn.Module, saved: list[torch.Tensor], loss_before: float) -> dict:
@@ -199,7 +212,35 @@ class JumpEngine:
         return {
             "jumps": [e["step"] for e in self.events],
             **({"guard": {d: guarded.count(d) for d in ("kept", "halved", "undone")}} if guarded else {}),
+            **({"gate_skipped": self.skipped} if self.gate is not None else {}),
             "forecast_seconds": sum(e["seconds"] for e in self.events),
             "history_peak_bytes": hist.peak_bytes if hist else 0,
             "history_peak_copies": (hist.peak_bytes / hist.param_bytes) if hist and hist.param_bytes else 0.0,
         }
+
+
+class PlateauGate:
+    """Decides from the training signal whether a candidate jump goes ahead: yes once the training loss has
+    nearly stopped falling (it fell by less than ``threshold`` of itself over the last evaluation interval),
+    no while it still falls fast. Fed the loop's regular evaluations (their mean training loss); never the
+    held-out accuracy."""
+
+    def __init__(self, threshold: float):
+        if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold < 1):
+            raise ConfigError("gate", f"must be a fraction in (0, 1): the loss's relative fall per interval "
+                                      f"below which a candidate jump goes ahead, got {threshold!r}")
+        self.threshold = float(threshold)
+        self.losses: list[tuple[int, float]] = []
+
+    def observe(self, point: dict) -> None:
+        if point.get("phase", "eval") == "eval" and point.get("loss") is not None:
+            self.losses.append((int(point["step"]), float(point["loss"])))
+
+    def __call__(self, step: int) -> tuple[bool, str]:
+        if len(self.losses) < 2:
+            return False, "no loss trend yet"
+        (_, older), (_, newer) = self.losses[-2:]
+        fall = (older - newer) / abs(older) if older else 0.0
+        if fall < self.threshold:
+            return True, f"loss fell {fall:.1%} over the last interval (< {self.threshold:.0%})"
+        return False, f"loss still falling {fall:.1%} per interval"

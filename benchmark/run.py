@@ -13,7 +13,7 @@ from .bank import BankRecorder
 from .config import RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus
-from .jumps import JumpEngine
+from .jumps import JumpEngine, PlateauGate
 from .recorder import HistoryRecorder
 
 RUN_FILE = "run.json"
@@ -54,6 +54,10 @@ def plan(config: RunConfig):
     else:
         jumps = ()
     target = config.target if config.target is not None else task.target
+    if config.gate is not None:
+        from .jumps import PlateauGate
+
+        PlateauGate(config.gate)  # a bad threshold fails here, naming the field
     if config.guard and not dataset_spec(task.dataset).in_memory:
         from .errors import ConfigError
 
@@ -70,7 +74,8 @@ def resolved_config(config: RunConfig) -> dict:
             "target": target, "forecaster_params": forecaster.params(), "optimizer": config.optimizer or
             task.optimizer_desc, "batch_size": task.batch_size, "dataset": task.dataset,
             "data_dir": str(resolve_data_dir(config.data_dir)), "image_size": task.image_size,
-            "precision": task.precision, "channels_last": task.channels_last, "guard": config.guard}
+            "precision": task.precision, "channels_last": task.channels_last, "guard": config.guard,
+            "gate": config.gate}
 
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
@@ -97,11 +102,12 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
                          stop_at_target=config.stop_at_target, precision=task.precision,
                          channels_last=task.channels_last)
     hooks = []
+    gate = PlateauGate(config.gate) if config.gate is not None and jumps else None
     if jumps:
         guard = loop.loss_probe(data, spec, device, config.seed) if config.guard else None
         hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
                                 chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
-                                seed=config.seed, on_jump=on_jump, guard=guard))
+                                seed=config.seed, on_jump=on_jump, guard=guard, gate=gate))
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)
@@ -109,8 +115,14 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     if bank:
         hooks.append(bank)
     label = f"{task.name}/{config.forecaster} seed {config.seed}"
+    def seen(point: dict) -> None:  # every evaluation: the gate's training signal, then live tracking
+        if gate is not None:
+            gate.observe(point)
+        if on_eval is not None:
+            on_eval(point)
+
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
-                        hooks=hooks, progress=progress, desc=label, on_eval=on_eval)
+                        hooks=hooks, progress=progress, desc=label, on_eval=seen)
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
                            "seed": config.seed, "device": str(device), "metric": task.metric,

@@ -209,6 +209,8 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
     # settings that change what a trial computes make a variant of their own (their keys differ too)
     if cfg.get("guard") and cfg["forecaster"] != "none":
         label += " +guard"
+    if cfg.get("gate") is not None and cfg["forecaster"] != "none":
+        label += f" +gate{cfg['gate']:g}"
     for name in ("precision", "channels_last"):
         if cfg.get(name) not in (None, False, "fp32"):
             label += f" [{name}={cfg[name]}]"

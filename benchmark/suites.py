@@ -39,7 +39,7 @@ from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
 RUN_SETTINGS = {"precision": ("fp32", "bf16"), "channels_last": bool, "deterministic": bool,
-                "history_on_host": bool, "chunk_size": int, "guard": bool}
+                "history_on_host": bool, "chunk_size": int, "guard": bool, "gate": float}
 SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target", *RUN_SETTINGS}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
                    "reset_optimizer", "optimizer", "samples", "stop_at_target", "search", *RUN_SETTINGS}
@@ -251,6 +251,8 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
             raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)
         if kind is int:
             _int(value, f"{prefix}{key}", source)
+        if kind is float and not (isinstance(value, (int, float)) and not isinstance(value, bool) and 0 < value < 1):
+            raise SuiteError(f"{prefix}{key}", f"must be a fraction in (0, 1), got {value!r}", source)
         if isinstance(kind, tuple) and value not in kind:
             raise SuiteError(f"{prefix}{key}", f"must be one of {', '.join(kind)}, got {value!r}", source)
 
@@ -472,7 +474,7 @@ def _label(config: RunConfig, jumps) -> str:
     fc = f"{config.forecaster}({params})" if params else config.forecaster
     sched = f" @{'/'.join(map(str, jumps))}" if jumps else ""
     opt = f" [{config.optimizer}]" if config.optimizer else ""
-    guard = " +guard" if config.guard else ""
+    guard = (" +guard" if config.guard else "") + (f" +gate{config.gate:g}" if config.gate is not None else "")
     how = "".join(f" [{n}={getattr(config, n)}]" for n in ("precision", "channels_last")
                   if getattr(config, n) not in (None, False, "fp32"))
     return f"{config.task}{opt} {fc}{sched}{guard}{how} s{config.seed}"

@@ -233,3 +233,30 @@ def test_a_parameter_that_is_a_strided_view_still_jumps():
         engine.on_step(step, model, None, evaluate=lambda phase: 0.5)
     # w_10 + (1 / 0.3) (w_10 - w_7) = start + 1.0 + (1 / 0.3) * 0.3 = start + 2.0
     assert torch.allclose(model.w, start + 2.0, atol=1e-5)
+
+
+def test_the_plateau_gate_jumps_only_once_the_training_loss_stops_falling():
+    from benchmark.jumps import PlateauGate
+
+    gate = PlateauGate(0.05)
+    assert gate(100) == (False, "no loss trend yet")
+    for step, loss in [(0, None), (100, 1.0), (200, 0.5)]:
+        gate.observe({"step": step, "loss": loss, "phase": "eval"})
+    gate.observe({"step": 200, "loss": 0.01, "phase": "pre_jump"})  # only regular evaluations count
+    assert gate(200)[0] is False and "50.0%" in gate(200)[1]
+    gate.observe({"step": 300, "loss": 0.49, "phase": "eval"})
+    assert gate(300)[0] is True
+    with pytest.raises(ConfigError, match="^gate: must be a fraction in"):
+        PlateauGate(1.5)
+
+
+def test_a_gated_schedule_skips_candidates_and_frees_their_snapshots():
+    torch.manual_seed(0)
+    model = Net()
+    answers = {10: (False, "still falling"), 15: (True, "flat")}
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [10, 15], steps=20,
+                        gate=lambda step: answers[step])
+    train(model, engine, 20)
+    assert [e["step"] for e in engine.events] == [15]
+    assert engine.summary()["gate_skipped"] == [{"step": 10, "why": "still falling"}]
+    assert engine.history.snapshots == {}  # the skipped candidate's snapshot (step 7) went with it
