@@ -219,9 +219,15 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
 
 def experiment_target(rows: Sequence[dict]) -> float | None:
     """The one target every trial of an experiment is scored against: the one stored with its baselines (a
-    resolved ``baseline_max``), else the one stored with any of its trials."""
+    resolved ``baseline_max``), else the one stored with any of its trials, else the task's own target that
+    the trials' summaries were scored against."""
     ordered = sorted(rows, key=lambda r: r["forecaster"] != "none")
-    return next((r["config"]["target"] for r in ordered if r["config"].get("target") is not None), None)
+    stored = next((r["config"]["target"] for r in ordered if r["config"].get("target") is not None), None)
+    if stored is not None:
+        return stored
+    # no target in the config: the trials ran to their task's own, which their summaries say
+    return next((r["summary"]["target"] for r in ordered if (r.get("summary") or {}).get("target") is not None),
+                None)
 
 
 def _scored(row: dict) -> bool:

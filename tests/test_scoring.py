@@ -167,3 +167,13 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)
     assert scoring.jump_recovery([{"curve": curve, "events": []}])["jump_drop_median"] is None
+
+
+def test_an_experiment_on_its_tasks_own_target_is_scored_against_it():
+    """A suite that names no target runs each trial to its task's (nino-vision: NiNo's); the config holds
+    None, the summary the target it ran to: the report must score against that, not against nothing."""
+    rows = [{"forecaster": "none", "config": {"target": None}, "summary": {"target": 0.895}},
+            {"forecaster": "extrapolate", "config": {"target": None}, "summary": {"target": 0.895}}]
+    assert scoring.experiment_target(rows) == 0.895
+    rows[0]["config"]["target"] = 0.9  # a resolved baseline_max (or a suite's target) wins
+    assert scoring.experiment_target(rows) == 0.9
