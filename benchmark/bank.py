@@ -84,19 +84,20 @@ def load_bank(folder: str | Path, exclude: tuple[str, ...] = (), forecasters: tu
     if not files:
         raise IntrobenchError(f"no trajectories in {folder}: record some with `introbench run TASK --bank {folder}`"
                               f" or `introbench suite run NAME --bank {folder}`")
-    out = []
+    out, known = [], set()
     for path in files:
         try:
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads((f.metadata() or {})["meta"])
+                known.add(meta["task"])
+                if meta["task"] in exclude or meta["forecaster"] not in forecasters:
+                    continue  # its weights are never read
                 t = {k: f.get_tensor(k) for k in ("steps", "weights", "layer")}
         except Exception as exc:  # noqa: BLE001 - any defect of one file is named, never skipped silently
             raise IntrobenchError(f"{path}: not a trajectory file ({type(exc).__name__}: {exc})") from None
-        if meta["task"] in exclude or meta["forecaster"] not in forecasters:
-            continue
         out.append(Trajectory(meta["task"], meta["forecaster"], meta["seed"], t["steps"], t["weights"], t["layer"],
                               meta))
-    known = sorted({json.loads(_meta_of(p))["task"] for p in files})
+    known = sorted(known)
     missing = [t for t in exclude if t not in known]
     if missing:
         raise IntrobenchError(f"--exclude names tasks the bank has no trajectory of: {', '.join(missing)}; "
@@ -107,9 +108,3 @@ def load_bank(folder: str | Path, exclude: tuple[str, ...] = (), forecasters: tu
                               "are used)")
     return out
 
-
-def _meta_of(path: Path) -> str:
-    from safetensors import safe_open
-
-    with safe_open(str(path), framework="pt") as f:
-        return (f.metadata() or {})["meta"]

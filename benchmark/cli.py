@@ -46,6 +46,11 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _names(text: str) -> tuple[str, ...]:
+    """'mnist2, mnist3' -> ('mnist2', 'mnist3')"""
+    return tuple(t.strip() for t in text.split(",") if t.strip())
+
+
 def build_parser() -> argparse.ArgumentParser:
     def plugin_option(default):
         p = argparse.ArgumentParser(add_help=False)
@@ -126,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
                                         "(default: RESULTS/ray); the results store stays in --results")
     srun.add_argument("--device", choices=["cpu", "cuda", "auto"], default="auto",
                       help="where trials train (auto: cuda for trials given --gpus-per-trial, else cpu)")
-    srun.add_argument("--tasks", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
+    srun.add_argument("--tasks", type=_names, default=(),
                       help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
     srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
     srun.add_argument("--stop-at-target", action="store_true",
@@ -159,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     tf.add_argument("--histories", help="a run folder in which N0's recorded histories are saved, or reused if there")
     tf.add_argument("--bank", help="train on a trajectory bank's baseline runs (`run/suite run --bank DIR`) instead "
                                    "of N0")
-    tf.add_argument("--exclude", type=lambda text: tuple(t.strip() for t in text.split(",") if t.strip()), default=(),
+    tf.add_argument("--exclude", type=_names, default=(),
                     help="tasks never trained on (those it will be scored on), e.g. mnist3,fm16; recorded in the "
                          "weights")
 
@@ -381,7 +386,8 @@ def cmd_suite(args) -> int:
     if args.device == "cpu" and args.gpus_per_trial > 0:
         raise IntrobenchError("--device cpu with --gpus-per-trial > 0 would hold GPUs no trial uses; drop one")
     opts = SweepOptions(results=args.results, workers=args.workers, gpus_per_trial=args.gpus_per_trial,
-                        cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume, wandb=args.wandb, retries=args.retries,
+                        cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
+                        wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, device=args.device, storage=_storage(args.storage), bank=args.bank)
     outcome = run_suite(suite, opts)

@@ -55,6 +55,21 @@ class LoopSpec:
     channels_last: bool = False  # image batches in channels_last (the model is converted by the caller)
 
 
+def autocast_for(spec: LoopSpec, device: torch.device):
+    """A context for each forward pass: bfloat16 autocast when the spec asks for it, else nothing."""
+    if spec.precision == "bf16":
+        return lambda: torch.autocast(device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext
+
+
+def model_input(x: torch.Tensor, spec: LoopSpec, device: torch.device, *, train: bool, generator) -> torch.Tensor:
+    """A data batch as the model takes it: on the device, prepared (and augmented when training), in the
+    spec's memory format."""
+    x = prepare_batch(x.to(device, non_blocking=True), train=train, augment=spec.augment, image_size=spec.image_size,
+                      generator=generator, normalize=spec.normalize)
+    return x.contiguous(memory_format=torch.channels_last) if spec.channels_last and x.dim() == 4 else x
+
+
 def loss_probe(data, spec: LoopSpec, device: torch.device | str, seed: int, batches: int = 4):
     """A fixed set of training batches (never the test set) and a function model -> mean loss on them, in eval
     mode with no gradient: what a guarded jump compares before and after it. Prepared once, without random
@@ -69,12 +84,8 @@ def loss_probe(data, spec: LoopSpec, device: torch.device | str, seed: int, batc
     fixed = []
     for _ in range(batches):
         x, y = next(stream)
-        x = prepare_batch(x.to(device), train=False, augment=spec.augment, image_size=spec.image_size,
-                          generator=None, normalize=spec.normalize)
-        fixed.append((x.contiguous(memory_format=torch.channels_last) if spec.channels_last and x.dim() == 4 else x,
-                      y.to(device)))
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
-        else contextlib.nullcontext
+        fixed.append((model_input(x, spec, device, train=False, generator=None), y.to(device)))
+    autocast = autocast_for(spec, device)
 
     @torch.no_grad()
     def probe(model: nn.Module) -> float:
@@ -113,14 +124,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     running_loss = torch.zeros((), dtype=torch.float32, device=device)
     running_n = 0
     step = 0
-    autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) if spec.precision == "bf16" \
-        else contextlib.nullcontext
-    layout = torch.channels_last if spec.channels_last else torch.contiguous_format
-
-    def to_input(x: torch.Tensor, train: bool, generator) -> torch.Tensor:
-        x = prepare_batch(x.to(device, non_blocking=True), train=train, augment=spec.augment,
-                          image_size=spec.image_size, generator=generator, normalize=spec.normalize)
-        return x.contiguous(memory_format=layout) if x.dim() == 4 else x
+    autocast = autocast_for(spec, device)
 
     @torch.no_grad()
     def evaluate(phase: str = "eval") -> float:
@@ -131,7 +135,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
         correct = torch.zeros((), dtype=torch.long, device=device)
         total = 0
         for x, y in data.test_batches(spec.eval_batch_size):
-            x = to_input(x, False, None)
+            x = model_input(x, spec, device, train=False, generator=None)
             y = y.to(device, non_blocking=True)
             with autocast():
                 logits = model(x)
@@ -160,7 +164,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     loss_fn = nn.CrossEntropyLoss()
     for step in range(1, spec.steps + 1):
         x, y = next(batches)
-        x = to_input(x, True, gen)
+        x = model_input(x, spec, device, train=True, generator=gen)
         y = y.to(device, non_blocking=True)
         with autocast():
             loss = loss_fn(model(x), y)

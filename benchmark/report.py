@@ -57,22 +57,31 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
     return report
 
 
-def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None]]:
-    """task -> (the paper's claim, its speedup if the suite states one), from the built-in suite of that name
-    when there is one (a stored path names a file on the machine that ran it: another clone, a worktree), else
-    the suite file the trials came from."""
-    from .suites import builtin_suites, load_suite, paper_claim
+def _suite_file(rows: list[dict], name: str):
+    """The suite the trials came from: the built-in suite of that name when there is one (a stored path names
+    a file on the machine that ran it: another clone, a worktree), else the stored file; None if it is gone."""
+    from .suites import builtin_suites, load_suite
 
     stored = next((r["suite_path"] for r in rows if r.get("suite_path")), None)
     for source in [name if name in builtin_suites() else None, stored]:
         if source is None:
             continue
         try:
-            paper = load_suite(source).paper
+            return load_suite(source)
         except IntrobenchError:
             continue
-        return {task: paper_claim(entry) for task, entry in paper.items()}
-    return {}
+    return None
+
+
+def _claims(suite) -> dict[str, tuple[str, float | None]]:
+    """task -> (the paper's claim, its speedup if the suite states one)."""
+    from .suites import paper_claim
+
+    return {task: paper_claim(entry) for task, entry in suite.paper.items()} if suite else {}
+
+
+def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None]]:
+    return _claims(_suite_file(rows, name))
 
 
 def _roles(forecasters: set[str]) -> dict[str, str]:
@@ -89,8 +98,6 @@ def _experiment_name(rows: list[dict]) -> str:
 
 
 def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
-    from .suites import load_suite
-
     rows = store.rows(name)
     notes = []
     expected = store.expected(name)
@@ -108,7 +115,8 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         if missing:
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store: "
                          + "; ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
-    paper = _paper_claims(rows, name)
+    source = _suite_file(rows, name)
+    paper = _claims(source)
     roles = _roles({r["forecaster"] for r in rows})
     by_exp: dict[int, list[dict]] = {}
     samples: dict[int, list[dict]] = {}  # a search's samples: ranked apart, not leaderboard variants
@@ -136,7 +144,8 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     plots = [_profile_plot(profile, name, out).name] if profile else []
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
-    return {"suite": name, "notes": notes, "profile": profile and {"scores": profile["scores"]}, "plots": plots,
+    return {"suite": name, "description": source.description if source else "", "notes": notes,
+            "profile": profile and {"scores": profile["scores"]}, "plots": plots,
             "experiments": experiments}
 
 
@@ -300,18 +309,11 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
     store; plots are linked where each report wrote them, relative to the document."""
     import jinja2
 
-    from .suites import load_suite
-
     document = Path(document)
     suites = []
     for source, report in reports:
-        plot_dir = os.path.relpath(Path(report["out"]), document.parent)
-        for s in report["suites"]:
-            try:
-                description = load_suite(s["suite"]).description
-            except IntrobenchError:  # not a built-in suite: no description to show
-                description = ""
-            suites.append({**s, "source": source, "plot_dir": Path(plot_dir).as_posix(), "description": description})
+        plot_dir = Path(os.path.relpath(Path(report["out"]), document.parent)).as_posix()
+        suites.extend({**s, "source": source, "plot_dir": plot_dir} for s in report["suites"])
     env = jinja2.Environment(loader=jinja2.PackageLoader("benchmark", "templates"), trim_blocks=True,
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     text = env.get_template("results.md.j2").render(

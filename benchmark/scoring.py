@@ -206,15 +206,17 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
     jumps = list((row["summary"] or {}).get("jump_points") or cfg.get("jumps") or [])
     if cfg["forecaster"] != "none" and jumps:
         label += " @" + "/".join(str(j) for j in jumps)
-    # settings that change what a trial computes make a variant of their own (their keys differ too)
-    if cfg.get("guard") and cfg["forecaster"] != "none":
-        label += " +guard"
-    if cfg.get("gate") is not None and cfg["forecaster"] != "none":
-        label += f" +gate{cfg['gate']:g}"
-    for name in ("precision", "channels_last"):
-        if cfg.get(name) not in (None, False, "fp32"):
-            label += f" [{name}={cfg[name]}]"
-    return label, params, jumps
+    return label + variant_marks(cfg), params, jumps
+
+
+def variant_marks(cfg: dict) -> str:
+    """What else makes a trial a variant of its own (its key differs too): guarded or gated jumps (never for
+    the baseline, which does not jump), bf16, channels_last. A suite's trial labels carry the same marks."""
+    jumping = cfg["forecaster"] != "none"
+    marks = (" +guard" if cfg.get("guard") and jumping else "")
+    marks += f" +gate{cfg['gate']:g}" if cfg.get("gate") is not None and jumping else ""
+    return marks + "".join(f" [{n}={cfg[n]}]" for n in ("precision", "channels_last")
+                           if cfg.get(n) not in (None, False, "fp32"))
 
 
 def experiment_target(rows: Sequence[dict]) -> float | None:
@@ -413,10 +415,8 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
         return None
     vs_base = head_to_head(learned, baseline, budget)
     ci = vs_base["ci95"]
-    controls = [dict(head_to_head(learned, c, budget), outcome=None)
-                for c in variants if roles.get(c.forecaster) == "control"]
-    for c in controls:
-        c["outcome"] = decide(c)
+    controls = [{**c, "outcome": decide(c)} for c in
+                (head_to_head(learned, v, budget) for v in variants if roles.get(v.forecaster) == "control")]
     return {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
             "paper_speedup": paper_speedup,
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],

@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import scoring
-from .store import ResultsStore
+from .store import ResultsStore, unfinished
 from .suites import Search
 
 ASHA_REDUCTION = 2  # at each rung the lower half stops: a schedule's jumps come late, so rungs must too
@@ -70,8 +70,7 @@ def remaining(store: ResultsStore, search: Search) -> int:
     best = best_sample(done, search.objective)
     if best is None:
         return 0
-    have = store.statuses(search.suite)
-    return sum(have.get(t.key, ("failed",))[0] == "failed" for t in confirm_trials(search, best))
+    return len(unfinished(store.statuses(search.suite), confirm_trials(search, best)))
 
 
 def pending(store: ResultsStore, search: Search) -> bool:
@@ -150,7 +149,7 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
         return
     confirm = confirm_trials(search, best)
     store.add_expected(search.suite, [(t.key, t.label, t.experiment, "confirm") for t in confirm])
-    todo = [t for t in confirm if store.statuses(search.suite).get(t.key, ("failed",))[0] == "failed"]
+    todo = unfinished(store.statuses(search.suite), confirm)
     if todo:
         _fit(search.suite, todo, f"confirm{search.experiment}-{search.base.forecaster}", {search.experiment: target},
              opts, mode, results, callback, data_dir)

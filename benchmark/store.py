@@ -45,6 +45,12 @@ COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecas
            "summary", "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")
 
 
+def unfinished(statuses: dict[str, tuple[str, str]], trials) -> list:
+    """The trials still to run given a suite's ``statuses``: not stored yet, or stored as failed (a resumed
+    suite reruns those)."""
+    return [t for t in trials if statuses.get(t.key, ("failed",))[0] == "failed"]
+
+
 class ResultsStore:
     FILE = "results.sqlite"
 

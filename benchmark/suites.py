@@ -474,7 +474,6 @@ def _label(config: RunConfig, jumps) -> str:
     fc = f"{config.forecaster}({params})" if params else config.forecaster
     sched = f" @{'/'.join(map(str, jumps))}" if jumps else ""
     opt = f" [{config.optimizer}]" if config.optimizer else ""
-    guard = (" +guard" if config.guard else "") + (f" +gate{config.gate:g}" if config.gate is not None else "")
-    how = "".join(f" [{n}={getattr(config, n)}]" for n in ("precision", "channels_last")
-                  if getattr(config, n) not in (None, False, "fp32"))
-    return f"{config.task}{opt} {fc}{sched}{guard}{how} s{config.seed}"
+    from .scoring import variant_marks
+
+    return f"{config.task}{opt} {fc}{sched}{variant_marks(config.to_dict())} s{config.seed}"

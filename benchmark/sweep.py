@@ -28,7 +28,7 @@ from ray.tune import Callback
 
 from . import scoring
 from .errors import IntrobenchError
-from .store import ResultsStore
+from .store import ResultsStore, unfinished
 from .suites import Suite, Trial
 
 
@@ -401,7 +401,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
     selected = _select_tasks(trials, opts.tasks)
-    todo = [t for t in selected if stored.get(t.key, ("failed",))[0] == "failed"]
+    todo = unfinished(stored, selected)
     rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in selected)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
     if opts.resume and stored:

@@ -141,10 +141,7 @@ def fit(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Genera
 def bank_examples(trajectories, cfg: PipelineConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
     """Examples from many tasks' trajectories (``benchmark.bank.Trajectory``), an equal share from each; a
     trajectory too short for a single t (its 0.4t, 0.7t and kt recorded) is named and skipped."""
-    usable = []
-    for tr in trajectories:
-        ts = valid_ts(int(tr.meta["every"]), int(tr.steps[-1]), cfg.k)
-        (usable.append((tr, ts)) if ts else None)
+    usable = [(tr, ts) for tr in trajectories if (ts := valid_ts(int(tr.meta["every"]), int(tr.steps[-1]), cfg.k))]
     if not usable:
         raise ConfigError("bank", f"no trajectory is long enough for k = {cfg.k}: each needs steps 0.4t, 0.7t and "
                                   f"{cfg.k}t recorded for some t")
