@@ -73,10 +73,11 @@ class Trajectory:
     meta: dict
 
 
-def load_bank(folder: str | Path, exclude: tuple[str, ...] = (), forecasters: tuple[str, ...] = ("none",)
-              ) -> list[Trajectory]:
-    """Every trajectory in ``folder`` except those of the ``exclude``d tasks; only runs of ``forecasters``
-    (default the baseline's: a history with jumps in it is not how training moves by itself)."""
+def load_bank(folder: str | Path, exclude: tuple[str, ...] = (), forecasters: tuple[str, ...] = ("none",),
+              only: tuple[str, ...] | None = None) -> list[Trajectory]:
+    """Every trajectory in ``folder`` except those of the ``exclude``d tasks (or, given ``only``, just those
+    tasks'); only runs of ``forecasters`` (default the baseline's: a history with jumps in it is not how
+    training moves by itself)."""
     from safetensors import safe_open
 
     folder = Path(folder)
@@ -90,7 +91,8 @@ def load_bank(folder: str | Path, exclude: tuple[str, ...] = (), forecasters: tu
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads((f.metadata() or {})["meta"])
                 known.add(meta["task"])
-                if meta["task"] in exclude or meta["forecaster"] not in forecasters:
+                skip = meta["task"] in exclude or (only is not None and meta["task"] not in only)
+                if skip or meta["forecaster"] not in forecasters:
                     continue  # its weights are never read
                 t = {k: f.get_tensor(k) for k in ("steps", "weights", "layer")}
         except Exception as exc:  # noqa: BLE001 - any defect of one file is named, never skipped silently

@@ -150,14 +150,17 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--format", default="md,html", help="comma-separated: md, html")
     rep.add_argument("--wandb", choices=WANDB_MODES, default="auto")
 
-    tf = sub.add_parser("train-forecaster", parents=[common], help="train the introspection net from N0 on MNIST")
+    tf = sub.add_parser("train-forecaster", parents=[common],
+                        help="train a learned forecaster: the introspection net on N0 (the paper) or on a bank")
     tf.add_argument("--k", type=_float, default=2.0, help="forecast step as a multiple of t (paper: 2.0)")
     tf.add_argument("--linear", action="store_true", help="the net without its ReLU (paper 4.5)")
     tf.add_argument("--out", help="weights file (default: the package's shipped file)")
     tf.add_argument("--n0-steps", type=_positive_int, default=20_000)
     tf.add_argument("--grid", type=_positive_int, default=50, help="record N0's weights every N steps")
-    tf.add_argument("--examples", type=_positive_int, default=800_000)
-    tf.add_argument("--train-steps", type=_positive_int, default=30_000)
+    tf.add_argument("--forecaster", choices=["introspection", "deltanet"], default="introspection",
+                    help="which net: the paper's, or deltanet (bank only; see `introbench forecasters`)")
+    tf.add_argument("--examples", type=_positive_int, help="training examples (paper: 800,000; deltanet: 1,000,000)")
+    tf.add_argument("--train-steps", type=_positive_int, help="optimizer steps (paper: 30,000; deltanet: 20,000)")
     tf.add_argument("--seed", type=_non_negative_int, default=0)
     tf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     tf.add_argument("--data-dir")
@@ -329,15 +332,20 @@ def _print_summary(summary: dict) -> None:
 
 
 def cmd_train_forecaster(args) -> int:
-    from predictors.training import PipelineConfig
+    from predictors.training import DELTANET_RECIPE, PipelineConfig
 
     from .forecaster_training import train_forecaster, train_on_bank
 
     if args.exclude and not args.bank:
         raise IntrobenchError("--exclude needs --bank: the paper's recipe trains on N0 alone")
-    cfg = PipelineConfig(k=args.k, linear=args.linear, n0_steps=args.n0_steps, grid=args.grid, examples=args.examples,
-                         train_steps=args.train_steps, seed=args.seed, device=args.device, data_dir=args.data_dir,
-                         bank=bool(args.bank))
+    recipe = dict(DELTANET_RECIPE) if args.forecaster == "deltanet" else {}
+    recipe.update({k: v for k, v in (("examples", args.examples), ("train_steps", args.train_steps)) if v})
+    if args.forecaster == "deltanet" and (args.linear or args.k != 2.0):
+        raise IntrobenchError("--linear and --k are the introspection net's: deltanet has no linear variant and "
+                              "takes the horizon as an input")
+    cfg = PipelineConfig(k=args.k, linear=args.linear, n0_steps=args.n0_steps, grid=args.grid, seed=args.seed,
+                         device=args.device, data_dir=args.data_dir, bank=bool(args.bank), forecaster=args.forecaster,
+                         **recipe)
     if args.bank:
         if not args.out:
             raise IntrobenchError("--bank needs --out PATH: a bank-trained net never replaces the shipped weights")

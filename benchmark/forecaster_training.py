@@ -8,12 +8,14 @@ it learned from is marked in the leaderboard.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
 import torch
 
-from predictors.training import PipelineConfig, bank_examples, build_examples, fit, save_trained
+from predictors.training import (PipelineConfig, bank_examples, build_examples, deltanet_examples, fit, fit_deltanet,
+                                 reference_l1, save_trained)
 
 from .config import RunConfig
 from .recorder import HISTORY_FILE, load_history
@@ -56,18 +58,38 @@ def train_forecaster(cfg: PipelineConfig, out: str | Path | None = None, histori
 
 
 def train_on_bank(cfg: PipelineConfig, bank: str | Path, exclude: tuple[str, ...], out: str | Path) -> dict:
-    """The introspection net (or its linear variant) trained on a bank's baseline trajectories, never on the
-    excluded tasks."""
+    """A forecaster (the introspection net, its linear variant, or deltanet) trained on a bank's baseline
+    trajectories, never on the excluded tasks. Those of the excluded tasks the bank holds are read only to
+    measure the trained net on tasks it never saw (deltanet: beside the extrapolate control's error)."""
     from .bank import load_bank
 
     start = time.perf_counter()
     gen = torch.Generator().manual_seed(cfg.seed)
     trajectories = load_bank(bank, exclude)
-    x, y, stats = bank_examples(trajectories, cfg, gen)
-    net, losses = fit(x, y, cfg, gen)
-    path = save_trained(net, cfg, out, {
-        "losses": losses, "data": stats, "trained_on": stats["tasks"], "excluded": sorted(exclude),
-        "bank": str(bank), "command": f"introbench train-forecaster --bank {bank} --exclude {','.join(exclude)}"
-                                      + (" --linear" if cfg.linear else "")})
+    command = (f"introbench train-forecaster --bank {bank} --exclude {','.join(exclude)}"
+               + (" --linear" if cfg.linear else "") + (f" --forecaster {cfg.forecaster}"
+                                                         if cfg.forecaster != "introspection" else ""))
+    meta = {"excluded": sorted(exclude), "bank": str(bank), "command": command}
+    if cfg.forecaster == "deltanet":
+        from predictors.deltanet import save_deltanet
+        from predictors.training import deltanet_pairs, trajectory_deltas
+
+        x, y, stats = deltanet_examples(trajectories, cfg, gen)
+        net, losses = fit_deltanet(x, y, cfg, gen)
+        held_out = {}
+        for tr in (load_bank(bank, only=tuple(exclude)) if exclude else []):
+            hx, hy = trajectory_deltas(tr, deltanet_pairs(int(tr.meta["every"]), int(tr.steps[-1]), cfg.ratios))
+            if hy.numel():
+                held_out[f"{tr.task} seed {tr.seed}"] = reference_l1(hx, hy, net)
+        losses["held_out_tasks"] = held_out
+        path = Path(out)
+        recipe = {k: v for k, v in dataclasses.asdict(cfg).items() if k not in ("data_dir", "device", "k", "linear",
+                                                                                "n0_steps", "grid")}
+        save_deltanet(net, path, {"recipe": recipe, "losses": losses, "data": stats, "trained_on": stats["tasks"],
+                                  **meta})
+    else:
+        x, y, stats = bank_examples(trajectories, cfg, gen)
+        net, losses = fit(x, y, cfg, gen)
+        path = save_trained(net, cfg, out, {"losses": losses, "data": stats, "trained_on": stats["tasks"], **meta})
     return {"weights": str(path), **losses, **stats, "excluded": sorted(exclude),
             "seconds": time.perf_counter() - start}

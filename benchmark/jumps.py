@@ -119,6 +119,10 @@ class JumpEngine:
             for s in self.plan[t]:
                 last_use[s] = i
         params = [p for p in model.parameters() if p.requires_grad]
+        # what a layerwise forecaster is told of each parameter: its module's class and its own name
+        owner = {id(p): (type(m).__name__, f"{mn}.{pn}".lstrip("."))
+                 for mn, m in model.named_modules() for pn, p in m.named_parameters(recurse=False)}
+        self.layers = [owner.get(id(p), ("Parameter", "")) for p in params]
         self.history = WeightHistory(params, last_use, self.history_on_host)
         if self.history.wants(0):
             self.history.take(0)
@@ -186,6 +190,10 @@ class JumpEngine:
             if gen is None or gen.device != flat.device:
                 gen = torch.Generator(device=flat.device)
                 gen.manual_seed(self.seed * 1_000_003 + t)
+            extra = {}
+            if getattr(self.forecaster, "layerwise", False):  # statistics of the whole layer, once
+                extra["context"] = self.forecaster.layer_context([src[pi] for src in sources], p.data,
+                                                                 *self.layers[pi])
             for lo in range(0, flat.numel(), chunk):
                 hi = min(lo + chunk, flat.numel())
                 # reshape: a snapshot kept in another layout (pinned host copy) is read in the same order
@@ -193,7 +201,7 @@ class JumpEngine:
                         for src in sources]
                 current = flat[lo:hi]
                 history = torch.stack(rows + [current])
-                new = self.forecaster.forecast(history, generator=gen)
+                new = self.forecaster.forecast(history, generator=gen, **extra)
                 total_change += (new - current).abs().sum(dtype=torch.float64).to(total_change.device)
                 current.copy_(new)
             if not dense:

@@ -2,7 +2,7 @@
 
 from .base import (FORECASTERS, Forecaster, LinearRule, create_forecaster, forecaster_defaults,
                    forecaster_role, list_forecasters, register_forecaster)
-from . import introspection, rules  # noqa: F401  (registration)
+from . import deltanet, introspection, rules  # noqa: F401  (registration)
 
 __all__ = ["FORECASTERS", "Forecaster", "LinearRule", "create_forecaster", "forecaster_defaults",
            "forecaster_role", "list_forecasters", "register_forecaster"]

@@ -25,6 +25,9 @@ class Forecaster:
     # "rule" (the paper's fixed fits and noise), "learned" (trained weights: the claims under test)
     role: str = "rule"
     trained_on: tuple[str, ...] = ()  # the tasks a learned forecaster was trained on (from its weights file)
+    # True: the jump engine also passes ``context=forecaster.layer_context(snapshots, w_t, module class,
+    # parameter name)``, computed once per layer, to each chunk's forecast (per-layer statistics, layer kind)
+    layerwise: bool = False
     cpu_chunk: int = 1 << 16  # elements forecast at once on a CPU (large: a linear rule is memory-bound)
 
     def forecast(self, history: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -44,43 +44,57 @@ def shipped(name: str) -> Path:
     return Path(str(resources.files("predictors") / "weights" / f"{name}.safetensors"))
 
 
-def resolve_weights(weights: str | None, linear: bool) -> Path:
-    """A file path, or the name of a shipped weights file (e.g. 'introspection_k2.2')."""
+def resolve_weights(weights: str | None, default: str) -> Path:
+    """A file path, or the name of a shipped weights file (e.g. 'introspection_k2.2'); none: ``default``'s."""
     if not weights:
-        return shipped_weights(linear)
+        return shipped(default)
     path = Path(weights)
     return path if path.exists() or not shipped(weights).exists() else shipped(weights)
 
 
-def save_net(net: IntrospectionNet, path: str | Path, metadata: dict) -> None:
+def save_weights(net: nn.Module, path: str | Path, metadata: dict) -> None:
+    """A net's weights as safetensors (never pickle), each metadata value as JSON."""
     from safetensors.torch import save_file
 
     tensors = {k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}
-    meta = {"linear": json.dumps(net.linear), **{k: json.dumps(v) for k, v in metadata.items()}}
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    save_file(tensors, str(path), metadata=meta)
+    save_file(tensors, str(path), metadata={k: json.dumps(v) for k, v in metadata.items()})
 
 
-def load_net(path: str | Path) -> tuple[IntrospectionNet, dict]:
-    """Load weights saved by ``introbench train-forecaster``; any defect is one clear error."""
+def save_net(net: IntrospectionNet, path: str | Path, metadata: dict) -> None:
+    save_weights(net, path, {"linear": net.linear, **metadata})
+
+
+def read_weights(path: str | Path, what: str, make: str, shapes: dict[str, tuple], net: str | None = None
+                 ) -> tuple[dict[str, torch.Tensor], dict]:
+    """(tensors of the expected ``shapes``, as float32; metadata) of a safetensors weights file; a missing,
+    unreadable or misshapen file, or one whose metadata names another ``net``, is one clear error naming
+    ``what`` it should hold and the command that ``make``s it."""
     from safetensors import safe_open
 
     path = Path(path)
     if not path.is_file():
-        raise WeightsError(f"introspection weights not found: {path} "
-                           "(make them with `introbench train-forecaster --out PATH`)")
+        raise WeightsError(f"{what} weights not found: {path} (make them with `{make}`)")
     try:
         with safe_open(str(path), framework="pt") as f:
             meta = {k: json.loads(v) for k, v in (f.metadata() or {}).items()}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as exc:
-        raise WeightsError(f"introspection weights in {path} are malformed: {exc}") from None
-    for key, shape in WEIGHT_KEYS.items():
-        if key not in tensors or tuple(tensors[key].shape) != shape:
+        raise WeightsError(f"{what} weights in {path} are malformed: {exc}") from None
+    if net is not None and meta.get("net") != net:
+        raise WeightsError(f"{path} holds no {what} weights (its metadata says net = {meta.get('net')!r})")
+    for key, shape in shapes.items():
+        if key not in tensors or tuple(tensors[key].shape) != tuple(shape):
             got = tuple(tensors[key].shape) if key in tensors else "missing"
-            raise WeightsError(f"introspection weights in {path} are malformed: {key} should be {shape}, got {got}")
+            raise WeightsError(f"{what} weights in {path} are malformed: {key} should be {tuple(shape)}, got {got}")
+    return {k: tensors[k].float() for k in shapes}, meta
+
+
+def load_net(path: str | Path) -> tuple[IntrospectionNet, dict]:
+    """Load weights saved by ``introbench train-forecaster``; any defect is one clear error."""
+    tensors, meta = read_weights(path, "introspection", "introbench train-forecaster --out PATH", WEIGHT_KEYS)
     net = IntrospectionNet(linear=bool(meta.get("linear", False)))
-    net.load_state_dict({k: tensors[k].float() for k in WEIGHT_KEYS})
+    net.load_state_dict(tensors)
     net.eval()
     return net, meta
 
@@ -91,7 +105,7 @@ class Introspection(Forecaster):
     cpu_chunk = 1 << 12  # its [40 x chunk] hidden layer stays in L2: fastest of 2^11..2^16 on mnist1
 
     def __init__(self, weights: str | None = None, linear: bool = False):
-        self.path = resolve_weights(weights, linear)
+        self.path = resolve_weights(weights, "introspection_linear" if linear else "introspection")
         self.net, self.meta = load_net(self.path)
         self.k = self.horizon = float(self.meta.get("recipe", {}).get("k", 2.0))
         self.trained_on = tuple(self.meta.get("trained_on", ["n0"]))  # files made before the field: N0's recipe

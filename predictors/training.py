@@ -25,6 +25,10 @@ from benchmark.errors import ConfigError
 from .introspection import SCALE, IntrospectionNet, save_net, shipped_weights
 
 FRACTIONS = (0.0, 0.4, 0.7)
+DELTANET_RATIOS = (1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0)
+# deltanet's recipe where it differs from the paper's (a bigger net, scale-free targets: bigger batches)
+DELTANET_RECIPE = {"batch_size": 256, "train_steps": 20_000, "lr": 1e-3, "lr_decay_every": 5_000,
+                   "examples": 1_000_000}
 
 
 @dataclass(frozen=True)
@@ -45,10 +49,16 @@ class PipelineConfig:
     device: str = "cpu"
     data_dir: str | None = None
     bank: bool = False  # trained on a trajectory bank: N0's budget and grid do not apply
+    forecaster: str = "introspection"  # or "deltanet" (bank only)
+    ratios: tuple[float, ...] = DELTANET_RATIOS  # deltanet: the horizons it learns (one net serves them all)
 
     def __post_init__(self):
         if not self.k > 1:
             raise ConfigError("k", f"must be > 1 (the forecast step as a multiple of t), got {self.k}")
+        if self.forecaster not in ("introspection", "deltanet"):
+            raise ConfigError("forecaster", f"trainable forecasters are introspection, deltanet; got {self.forecaster!r}")
+        if self.forecaster == "deltanet" and not self.bank:
+            raise ConfigError("forecaster", "deltanet is trained on a trajectory bank: give --bank DIR")
         if not self.bank and not self.valid_ts():
             raise ConfigError("n0_steps", f"{self.n0_steps} steps leave no t with 0.4t, 0.7t and {self.k}t on the "
                                           f"{self.grid}-step recording grid")
@@ -106,19 +116,21 @@ def build_examples(steps: torch.Tensor, weights: torch.Tensor, cfg: PipelineConf
     return x, y, stats
 
 
-def fit(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Generator) -> tuple[IntrospectionNet, dict]:
+def fit_net(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Generator,
+            desc: str) -> tuple[nn.Module, dict, torch.Tensor]:
+    """Adam with L1 loss on a random (1 - val_fraction) of the examples; returns the net, its train and val L1
+    and the validation rows (for the caller's reference forecasts on the same examples)."""
     from tqdm import tqdm
 
     perm = torch.randperm(x.shape[0], generator=gen)
     n_val = int(x.shape[0] * cfg.val_fraction)
     val, tr = perm[:n_val], perm[n_val:]
-    torch.manual_seed(cfg.seed)
-    net = IntrospectionNet(linear=cfg.linear)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
     loss_fn = nn.L1Loss()
-    bar = tqdm(range(cfg.train_steps), desc="training the introspection net", leave=False)
+    bar = tqdm(range(cfg.train_steps), desc=desc, leave=False)
     batch_idx = tr[torch.randint(0, tr.numel(), (cfg.train_steps, cfg.batch_size), generator=gen)]
+    net.train()
     for step in bar:
         idx = batch_idx[step]
         loss = loss_fn(net(x[idx]), y[idx])
@@ -128,14 +140,23 @@ def fit(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Genera
         sched.step()
         if step % 1000 == 0:
             bar.set_postfix(l1=f"{loss.item():.3f}")
+    net.eval()
     with torch.no_grad():
-        net.eval()
         train_l1 = float((net(x[tr]) - y[tr]).abs().mean())
         val_l1 = float((net(x[val]) - y[val]).abs().mean())
-        # The do-nothing forecast w_kt = w_t, for scale: how much does the net beat it?
-        stay_val = float((x[val, 0] - y[val]).abs().mean())
-    return net, {"train_l1_x1000": train_l1, "val_l1_x1000": val_l1, "val_l1_x1000_if_w_kt_equals_w_t": stay_val,
-                 "train_examples": int(tr.numel()), "val_examples": int(n_val)}
+    return net, {"train_l1": train_l1, "val_l1": val_l1, "train_examples": int(tr.numel()),
+                 "val_examples": int(n_val)}, val
+
+
+def fit(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Generator) -> tuple[IntrospectionNet, dict]:
+    """The introspection net (paper 4.1) on examples x1000."""
+    torch.manual_seed(cfg.seed)
+    net, losses, val = fit_net(IntrospectionNet(linear=cfg.linear), x, y, cfg, gen, "training the introspection net")
+    # The do-nothing forecast w_kt = w_t, for scale: how much does the net beat it?
+    stay_val = float((x[val, 0] - y[val]).abs().mean())
+    return net, {"train_l1_x1000": losses["train_l1"], "val_l1_x1000": losses["val_l1"],
+                 "val_l1_x1000_if_w_kt_equals_w_t": stay_val, "train_examples": losses["train_examples"],
+                 "val_examples": losses["val_examples"]}
 
 
 def bank_examples(trajectories, cfg: PipelineConfig, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor, dict]:
@@ -166,3 +187,89 @@ def save_trained(net: IntrospectionNet, cfg: PipelineConfig, out: str | Path | N
     recipe.pop("device")
     save_net(net, path, {"recipe": recipe, **meta})
     return path
+
+
+def deltanet_pairs(every: int, last: int, ratios: tuple[float, ...]) -> list[tuple[int, float]]:
+    """Every (t, r) whose history points (deltanet's fractions of t) and target r t are exact recordings of a
+    trajectory kept every ``every`` steps up to ``last``."""
+    from .deltanet import FRACTIONS as DELTA_FRACTIONS
+
+    def on_grid(x: float) -> bool:
+        return abs(x / every - round(x / every)) < 1e-9
+
+    return [(t, r) for t in range(every, last + 1, every) for r in ratios
+            if r * t <= last + 1e-9 and on_grid(r * t) and all(on_grid(f * t) for f in DELTA_FRACTIONS)]
+
+
+def trajectory_deltas(tr, pairs: list[tuple[int, float]]) -> tuple[torch.Tensor, torch.Tensor]:
+    """deltanet's (inputs [N, FEATURES], normalised targets (w_rt - w_t) / s [N]) for every sampled weight of a
+    bank trajectory at every (t, r), each layer normalised by its own sampled weights' scale."""
+    from .deltanet import CLIP, FRACTIONS as DELTA_FRACTIONS, features, layer_kind
+
+    row = {int(s): i for i, s in enumerate(tr.steps.tolist())}
+    layers = tr.meta["layers"]
+    columns = [torch.nonzero(tr.layer == i).squeeze(1) for i in range(len(layers))]
+    xs, ys = [], []
+    for t, r in pairs:
+        rows = [row[int(round(f * t))] for f in DELTA_FRACTIONS] + [row[t]]
+        goal = tr.weights[row[int(round(r * t))]]
+        for info, cols in zip(layers, columns):
+            if cols.numel() == 0:
+                continue
+            h = tr.weights[rows][:, cols].double()
+            scale = float((h[-1] - h[0]).abs().mean())
+            if scale <= 0:  # a layer that never moved teaches nothing (and the forecaster leaves it alone)
+                continue
+            kind, bias = layer_kind(info["kind"], info["name"])
+            xs.append(features(h, scale, float(h[-1].abs().mean()), r, kind, bias))
+            ys.append(((goal[cols].double() - h[-1]) / scale).clamp(-CLIP, CLIP).float())
+    if not xs:
+        return torch.zeros(0, 0), torch.zeros(0)
+    return torch.cat(xs), torch.cat(ys)
+
+
+def reference_l1(x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None) -> dict:
+    """Mean L1 of normalised forecasts on deltanet examples: the net's, the extrapolate control's (the line
+    through w_0.7t and w_t, at the example's own r) and staying at w_t; all in units of the layer's scale."""
+    from .deltanet import FRACTIONS as DELTA_FRACTIONS
+
+    horizon = x[:, len(DELTA_FRACTIONS) + 2]  # r - 1
+    extrapolate = -horizon / 0.3 * x[:, DELTA_FRACTIONS.index(0.7)]
+    out = {"extrapolate": float((extrapolate - y).abs().mean()), "stay": float(y.abs().mean())}
+    if net is not None:
+        with torch.no_grad():
+            out["deltanet"] = float((net(x) - y).abs().mean())
+    return out
+
+
+def deltanet_examples(trajectories, cfg: PipelineConfig, gen: torch.Generator
+                      ) -> tuple[torch.Tensor, torch.Tensor, dict]:
+    """An equal share of ``cfg.examples`` from each trajectory long enough for some (t, r)."""
+    xs, ys, used, short = [], [], [], 0
+    for tr in trajectories:
+        pairs = deltanet_pairs(int(tr.meta["every"]), int(tr.steps[-1]), cfg.ratios)
+        x, y = trajectory_deltas(tr, pairs) if pairs else (torch.zeros(0, 0), torch.zeros(0))
+        if not y.numel():
+            short += 1
+            continue
+        xs.append(x)
+        ys.append(y)
+        used.append(tr.task)
+    if not xs:
+        raise ConfigError("bank", "no trajectory is long enough for deltanet: each needs steps 0, 0.4t, 0.6t, 0.7t, "
+                                  "0.8t, 0.9t, t and r t recorded for some t and r")
+    share = cfg.examples // len(xs)
+    picks = [torch.randint(0, y.numel(), (share,), generator=gen) if y.numel() < share
+             else torch.randperm(y.numel(), generator=gen)[:share] for y in ys]
+    x = torch.cat([x[p] for x, p in zip(xs, picks)])
+    y = torch.cat([y[p] for y, p in zip(ys, picks)])
+    return x, y, {"examples": int(y.numel()), "trajectories": len(xs), "tasks": sorted(set(used)),
+                  "skipped_short": short, "ratios": list(cfg.ratios)}
+
+
+def fit_deltanet(x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Generator) -> tuple[nn.Module, dict]:
+    from .deltanet import DeltaNet
+
+    torch.manual_seed(cfg.seed)
+    net, losses, val = fit_net(DeltaNet(), x, y, cfg, gen, "training deltanet")
+    return net, {**losses, "val_reference": reference_l1(x[val], y[val], net)}

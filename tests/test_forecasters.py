@@ -3,9 +3,9 @@ import torch
 from torch import nn
 
 from benchmark.errors import ConfigError
-from benchmark.jumps import JumpEngine
 from predictors import FORECASTERS, create_forecaster, list_forecasters
 from predictors.introspection import SCALE, WeightsError, load_net, save_net, shipped_weights
+from tests.jumping import train_and_jump
 
 
 def history_of(fn, fractions, n=7):
@@ -136,17 +136,8 @@ class Small(nn.Module):
 def _train_with(forecaster, seed=0):
     torch.manual_seed(0)
     model = Small()
-    opt = torch.optim.SGD(model.parameters(), lr=0.1)
-    engine = JumpEngine(forecaster, [10, 15], steps=20, seed=seed)
-    engine.on_start(model, opt)
     x, y = torch.randn(32, 6), torch.randint(0, 3, (32,))
-    for step in range(1, 21):
-        loss = nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        engine.on_step(step, model, opt, evaluate=lambda phase: 0.0)
-    return model, engine
+    return train_and_jump(forecaster, model, x, y, [10, 15], 20, seed=seed)
 
 
 @pytest.mark.parametrize("name", [n for n in list_forecasters() if n != "none"])

@@ -106,9 +106,12 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         seeds = sorted({c.seed for c in configs if c.forecaster == "none"})
         assert len(seeds) >= (10 if task in ("fm16", "c10_16") else 5)
         assert not any(c.guard for c in configs if c.forecaster == "none")
-        for name in ("introspection", "extrapolate"):
+        variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
+        assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 4
+        for name, params in variants:
             for guard in (False, True):
-                assert sorted(c.seed for c in configs if c.forecaster == name and c.guard is guard) == seeds
+                assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
+                              == (name, params) and c.guard is guard) == seeds
 
 
 BAD = {
@@ -119,7 +122,7 @@ BAD = {
     "unknown task": ("experiments: [{task: mnist9, forecasters: [none]}]",
                      "experiments[0].task: unknown task 'mnist9'; valid names: alexnet"),
     "unknown forecaster": ("experiments: [{task: mnist3, forecasters: [none, oracle]}]",
-                           "experiments[0].forecasters[1].name: unknown forecaster 'oracle'; allowed: extrapolate"),
+                           "experiments[0].forecasters[1].name: unknown forecaster 'oracle'; allowed: deltanet, extrapolate"),
     "wrong type": ("experiments: [{task: mnist3, forecasters: [none], seeds: three}]",
                    "experiments[0].seeds: must be a count or a list of whole numbers"),
     "wrong type steps": ("experiments: [{task: mnist3, forecasters: [none], steps: 1.5}]",

@@ -98,6 +98,21 @@ def test_a_bank_trains_a_forecaster_that_knows_what_it_never_saw(tmp_path, data_
         marks[task] = r.summary["trained_on_task"]
     assert marks == {"mnist3": True, "mnist2": False}
     assert "TRAINED ON THIS TASK" in row_cells({**json.loads(json.dumps(_row_stats())), "trained_on_task": True})[0]
+    # deltanet on the same bank: trained on mnist3 alone, measured on mnist2 beside the extrapolate control
+    from predictors.deltanet import load_deltanet
+    from predictors.training import DELTANET_RECIPE
+
+    dcfg = PipelineConfig(bank=True, forecaster="deltanet", **{**DELTANET_RECIPE, "examples": 5000, "train_steps": 200})
+    got = train_on_bank(dcfg, bank, ("mnist2",), tmp_path / "d.safetensors")
+    assert got["tasks"] == ["mnist3"] and set(got["held_out_tasks"]) == {"mnist2 seed 0"}
+    assert set(got["held_out_tasks"]["mnist2 seed 0"]) == {"deltanet", "extrapolate", "stay"}
+    _, dmeta = load_deltanet(tmp_path / "d.safetensors")
+    assert dmeta["trained_on"] == ["mnist3"] and dmeta["excluded"] == ["mnist2"]
+    assert dmeta["command"].endswith("--forecaster deltanet")
+    r = run(RunConfig(task="mnist3", reduced=True, steps=30, eval_every=10, forecaster="deltanet",
+                      forecaster_params={"weights": str(tmp_path / "d.safetensors")}, jumps=[20],
+                      data_dir=str(data_dir)), progress=False)
+    assert r.summary["trained_on_task"] and r.summary["jumps"] == [20]
     with pytest.raises(IntrobenchError, match="--exclude names tasks the bank has no trajectory of: fm16"):
         load_bank(bank, ("fm16",))
     with pytest.raises(IntrobenchError, match="is left to train on"):
