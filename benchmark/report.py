@@ -255,9 +255,13 @@ def verdict_sentence(v: dict) -> str:
         return text + " No parameter-free control ran beside it."
     beats = {"faster": "beats", "slower": "loses to", "unclear": "does not beat",
              "too few seeds": "cannot be judged against"}
-    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})".replace(" over 1 paired seeds", " on 1 seed")
-             for c in v["controls"]]
-    return text + " Against the controls on the same seeds, it " + "; ".join(parts) + "."
+    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
+    text += " Against the controls on the same seeds, it " + "; ".join(parts) + "."
+    if v.get("others"):
+        others = [f"`{c['method']}` {beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["others"]]
+        text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
+                 + "; ".join(others) + ".")
+    return text.replace(" over 1 paired seeds", " on 1 seed")
 
 
 def _title(exp: dict) -> str:

@@ -410,14 +410,25 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
     claim: it reaches the target sooner; and is the paper's speedup inside our interval?) and against every
     parameter-free control on the same seeds. None when there is no learned forecaster or no baseline."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
-    learned = next((v for v in variants if roles.get(v.forecaster) == "learned"), None)
-    if baseline is None or learned is None or not budget:
+    learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
+    if baseline is None or not learners or not budget:
         return None
+    learned = learners[0]
     vs_base = head_to_head(learned, baseline, budget)
     ci = vs_base["ci95"]
-    controls = [{**c, "outcome": decide(c)} for c in
-                (head_to_head(learned, v, budget) for v in variants if roles.get(v.forecaster) == "control")]
+    controls = [v for v in variants if roles.get(v.forecaster) == "control"]
+
+    def against(method: VariantScore, reference: VariantScore) -> dict:
+        return {**head_to_head(method, reference, budget), "method": method.variant}
+
+    # every other learned variant too, each against the controls jumping as it does (guarded or not)
+    others = [against(v, c) for v in learners[1:] for c in controls if _guarded(v) == _guarded(c)]
     return {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
             "paper_speedup": paper_speedup,
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
-            "controls": controls}
+            "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in controls)],
+            "others": [{**c, "outcome": decide(c)} for c in others]}
+
+
+def _guarded(v: VariantScore) -> bool:
+    return bool(v.rows) and bool(v.rows[0]["config"].get("guard"))

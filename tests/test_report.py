@@ -232,12 +232,14 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     """Introspection is faster than the baseline on all 3 seeds (reproduced) but slower than extrapolate on all
     3 (it loses to the control); the paper's 1.8x lies inside the interval of our speedup."""
     rows = []
-    for seed, (base, intro, ctrl) in enumerate([(1000, 600, 500), (1100, 600, 400), (1200, 700, 500)]):
+    for seed, (base, intro, ctrl, other) in enumerate([(1000, 600, 500, 700), (1100, 600, 400, 800),
+                                                       (1200, 700, 500, 900)]):
         rows += [row("v", "none", seed, ramp(base)),
                  row("v", "introspection", seed, ramp(intro), jumps=[300]),
-                 row("v", "extrapolate", seed, ramp(ctrl), params={"ratio": 1.3}, jumps=[300])]
+                 row("v", "extrapolate", seed, ramp(ctrl), params={"ratio": 1.3}, jumps=[300]),
+                 row("v", "deltanet", seed, ramp(other), jumps=[300])]
     variants, facts = scoring.score_experiment(rows, 0.9)
-    roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control"}
+    roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control", "deltanet": "learned"}
     v = scoring.verdict(variants, roles, facts["budget"], paper_speedup=1.8)
     assert v["method"] == "introspection @300"
     assert v["baseline"]["outcome"] == "faster" and v["baseline"]["median"] == pytest.approx(1200 / 700)
@@ -245,13 +247,18 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     (control,) = v["controls"]
     assert control["reference"] == "extrapolate(ratio=1.3) @300" and control["outcome"] == "slower"
     assert control["median"] == pytest.approx(500 / 700)
+    # the other learned forecaster (ranked lower) is scored against the control too
+    (other,) = v["others"]
+    assert other["method"] == "deltanet @300" and other["outcome"] == "slower"
+    assert other["median"] == pytest.approx(500 / 900)  # per seed 0.71, 0.50, 0.56
     from benchmark.report import verdict_sentence
 
     text = verdict_sentence(v)
+    assert "`deltanet @300` loses to `extrapolate(ratio=1.3) @300` (0.56x" in text
     assert text.startswith("**Reproduced**: `introspection @300` reaches the target sooner than the baseline")
     assert "loses to `extrapolate(ratio=1.3) @300` (0.71x" in text and "1.80x is inside our interval" in text
     # no learned forecaster, or no baseline: no claim to judge
-    assert scoring.verdict([v for v in variants if v.forecaster != "introspection"], roles, 2000) is None
+    assert scoring.verdict([v for v in variants if roles[v.forecaster] != "learned"], roles, 2000) is None
 
 
 def test_results_document_regenerates_the_committed_numbers(tmp_path):

@@ -107,7 +107,7 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         assert len(seeds) >= (10 if task in ("fm16", "c10_16") else 5)
         assert not any(c.guard for c in configs if c.forecaster == "none")
         variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
-        assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 4
+        assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 5
         for name, params in variants:
             for guard in (False, True):
                 assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
