@@ -1,6 +1,6 @@
 """One jump (every forecaster) against one training step, and the history's peak extra memory.
 
-    python bench/jump_cost.py [--alexnet-batch 16]          # CPU, 1 thread
+    python bench/jump_cost.py [--alexnet-batch 16] [--tasks mnist1]   # CPU, 1 thread
     python bench/jump_cost.py --device cuda --alexnet-batch 128
 
 For mnist1 (3.3M parameters) and alexnet (62M): seconds per jump for each registered forecaster beside the
@@ -65,7 +65,12 @@ def main() -> None:
     parser.add_argument("--alexnet-batch", type=int, default=16)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
+    parser.add_argument("--tasks", default="mnist1,alexnet", help="comma-separated, of mnist1, alexnet")
     args = parser.parse_args()
+    tasks = args.tasks.split(",")
+    unknown = [t for t in tasks if t not in ("mnist1", "alexnet")]
+    if unknown:
+        raise SystemExit(f"bench/jump_cost.py: --tasks: unknown {', '.join(unknown)}; allowed: mnist1, alexnet")
     device = torch.device(args.device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("bench/jump_cost.py: --device cuda, but torch sees no CUDA device")
@@ -75,6 +80,8 @@ def main() -> None:
     print(f"torch {torch.__version__}, {where}")
     for name, batch, size, classes in (("mnist1", 50, (1, 28, 28), 10),
                                        ("alexnet", args.alexnet_batch, (3, 224, 224), 1000)):
+        if name not in tasks:
+            continue
         task = create_task(name)
         torch.manual_seed(0)
         model = task.model(classes).to(device)

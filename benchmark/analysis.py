@@ -61,9 +61,15 @@ def _variants(notes: list[str]):
     out = []
     for name in list_forecasters():
         try:
-            out.append((name, create_forecaster(name)))
+            f = create_forecaster(name)
         except (IntrobenchError, TypeError) as exc:
             notes.append(f"{name} left out: {exc}")
+            continue
+        if f.layerwise:  # its inputs are per-layer statistics; a recorded subset of weights keeps no layers
+            notes.append(f"{name} left out: it needs each layer's statistics, and the recorded history is a subset "
+                         "of weights with no layers (train-forecaster --forecaster deltanet measures it on a bank)")
+            continue
+        out.append((name, f))
     for name, params in EXTRA_VARIANTS:
         label = f"{name}(" + ", ".join(f"{k}={v}" for k, v in params.items()) + ")"
         out.append((label, create_forecaster(name, **params)))

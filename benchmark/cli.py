@@ -72,10 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("task")
     run.add_argument("--forecaster", default="none")
     run.add_argument("--jumps", type=_jump_list, help="jump points, e.g. 3000,4000,5000 (default: the paper's)")
-    run.add_argument("--ratio", type=_float, help="forecast ratio for quadratic / linear_fit / extrapolate")
+    run.add_argument("--ratio", type=_float, help="forecast ratio for quadratic / linear_fit / extrapolate / deltanet")
     run.add_argument("--base", type=_float, help="history fraction f for extrapolate (default 0.7)")
     run.add_argument("--std", type=_float, help="noise std for the noise forecaster")
-    run.add_argument("--weights", help="introspection weights file (default: the shipped ones)")
+    run.add_argument("--weights", help="a learned forecaster's weights: a file, or a shipped name such as "
+                                       "introspection_bank (default: its shipped ones)")
     run.add_argument("--reset-optimizer", action="store_true", help="clear the optimizer state at each jump")
     run.add_argument("--optimizer", help="replace the task's optimizer, e.g. adam:1e-4 (paper 4.4)")
     run.add_argument("--history-on-host", action="store_true", help="keep forecaster snapshots in host memory")
