@@ -56,7 +56,8 @@ class PipelineConfig:
         if not self.k > 1:
             raise ConfigError("k", f"must be > 1 (the forecast step as a multiple of t), got {self.k}")
         if self.forecaster not in ("introspection", "deltanet"):
-            raise ConfigError("forecaster", f"trainable forecasters are introspection, deltanet; got {self.forecaster!r}")
+            raise ConfigError("forecaster", f"trainable forecasters are introspection, deltanet; "
+                                            f"got {self.forecaster!r}")
         if self.forecaster == "deltanet" and not self.bank:
             raise ConfigError("forecaster", "deltanet is trained on a trajectory bank: give --bank DIR")
         if not self.bank and not self.valid_ts():
@@ -71,11 +72,13 @@ class PipelineConfig:
 def valid_ts(grid: int, last: int, k: float) -> list[int]:
     """Every t whose history points (0.4t, 0.7t) and target (kt) are exact recordings of a history kept every
     ``grid`` steps up to step ``last``."""
-    def on_grid(x: float) -> bool:
-        return abs(x / grid - round(x / grid)) < 1e-9
-
     return [t for t in range(grid, last + 1, grid)
-            if k * t <= last + 1e-9 and all(on_grid(f * t) for f in (0.4, 0.7, k))]
+            if k * t <= last + 1e-9 and all(on_grid(f * t, grid) for f in (0.4, 0.7, k))]
+
+
+def on_grid(step: float, grid: int) -> bool:
+    """Is ``step`` (a fraction of some t) an exact recording of a history kept every ``grid`` steps?"""
+    return abs(step / grid - round(step / grid)) < 1e-9
 
 
 def build_examples(steps: torch.Tensor, weights: torch.Tensor, cfg: PipelineConfig,
@@ -194,11 +197,8 @@ def deltanet_pairs(every: int, last: int, ratios: tuple[float, ...]) -> list[tup
     trajectory kept every ``every`` steps up to ``last``."""
     from .deltanet import FRACTIONS as DELTA_FRACTIONS
 
-    def on_grid(x: float) -> bool:
-        return abs(x / every - round(x / every)) < 1e-9
-
     return [(t, r) for t in range(every, last + 1, every) for r in ratios
-            if r * t <= last + 1e-9 and on_grid(r * t) and all(on_grid(f * t) for f in DELTA_FRACTIONS)]
+            if r * t <= last + 1e-9 and on_grid(r * t, every) and all(on_grid(f * t, every) for f in DELTA_FRACTIONS)]
 
 
 def trajectory_deltas(tr, pairs: list[tuple[int, float]]) -> tuple[torch.Tensor, torch.Tensor]:
