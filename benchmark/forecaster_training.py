@@ -15,7 +15,7 @@ from pathlib import Path
 import torch
 
 from predictors.training import (PipelineConfig, bank_examples, build_examples, deltanet_examples, fit, fit_deltanet,
-                                 reference_l1, save_trained)
+                                 reference_l1, save_trained, trajectory_examples)
 
 from .config import RunConfig
 from .recorder import HISTORY_FILE, load_history
@@ -72,13 +72,12 @@ def train_on_bank(cfg: PipelineConfig, bank: str | Path, exclude: tuple[str, ...
     meta = {"excluded": sorted(exclude), "bank": str(bank), "command": command}
     if cfg.forecaster == "deltanet":
         from predictors.deltanet import save_deltanet
-        from predictors.training import deltanet_pairs, trajectory_deltas
 
         x, y, stats = deltanet_examples(trajectories, cfg, gen)
         net, losses = fit_deltanet(x, y, cfg, gen)
         held_out = {}
         for tr in _held_out(bank, exclude):
-            hx, hy = trajectory_deltas(tr, deltanet_pairs(int(tr.meta["every"]), int(tr.steps[-1]), cfg.ratios))
+            hx, hy = trajectory_examples(tr, cfg.ratios)
             if hy.numel():
                 held_out[f"{tr.task} seed {tr.seed}"] = reference_l1(hx, hy, net)
         losses["held_out_tasks"] = held_out

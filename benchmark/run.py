@@ -55,8 +55,6 @@ def plan(config: RunConfig):
         jumps = ()
     target = config.target if config.target is not None else task.target
     if config.gate is not None:
-        from .jumps import PlateauGate
-
         PlateauGate(config.gate)  # a bad threshold fails here, naming the field
     if config.guard and not dataset_spec(task.dataset).in_memory:
         from .errors import ConfigError

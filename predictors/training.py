@@ -228,6 +228,12 @@ def trajectory_deltas(tr, pairs: list[tuple[int, float]]) -> tuple[torch.Tensor,
     return torch.cat(xs), torch.cat(ys)
 
 
+def trajectory_examples(tr, ratios: tuple[float, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+    """deltanet's examples of one bank trajectory at every (t, r) it recorded exactly; empty when too short."""
+    pairs = deltanet_pairs(int(tr.meta["every"]), int(tr.steps[-1]), ratios)
+    return trajectory_deltas(tr, pairs) if pairs else (torch.zeros(0, 0), torch.zeros(0))
+
+
 def reference_l1(x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None) -> dict:
     """Mean L1 of normalised forecasts on deltanet examples: the net's, the extrapolate control's (the line
     through w_0.7t and w_t, at the example's own r) and staying at w_t; all in units of the layer's scale."""
@@ -247,8 +253,7 @@ def deltanet_examples(trajectories, cfg: PipelineConfig, gen: torch.Generator
     """An equal share of ``cfg.examples`` from each trajectory long enough for some (t, r)."""
     xs, ys, used, short = [], [], [], 0
     for tr in trajectories:
-        pairs = deltanet_pairs(int(tr.meta["every"]), int(tr.steps[-1]), cfg.ratios)
-        x, y = trajectory_deltas(tr, pairs) if pairs else (torch.zeros(0, 0), torch.zeros(0))
+        x, y = trajectory_examples(tr, cfg.ratios)
         if not y.numel():
             short += 1
             continue
