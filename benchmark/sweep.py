@@ -569,6 +569,9 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
          callback, data_dir):
     from ray import tune
 
+    # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
+    # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
+    phase = seed_major(phase)
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
     tuner = tune.Tuner(
         trainable(opts),
@@ -578,6 +581,11 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     )
     tuner.fit()
     stopped_early(callback.store, suite, {t.key for t in phase})
+
+
+def seed_major(trials: list[Trial]) -> list[Trial]:
+    """The run order: by experiment, then seed, keeping the suite's order of methods within a seed."""
+    return sorted(trials, key=lambda t: (t.experiment, t.config.seed))
 
 
 def stopped_early(store: ResultsStore, suite: str, keys: set[str]) -> None:

@@ -232,6 +232,9 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     total = len(load_suite(str(suite)).trials())
     assert len(store.keys("slow")) < total
     stored_before = {r["key"]: r["finished"] for r in store.rows("slow")}
+    # seed-major: what a stopped suite holds is whole paired seeds (every method of seed 0 first)
+    seeds = [r["seed"] for r in sorted(store.rows("slow"), key=lambda r: r["finished"])]
+    assert seeds[:2] == [0, 0] and seeds == sorted(seeds), seeds
 
     again = introbench("suite", "run", str(suite), "--workers", "1", "--results", str(results), "--json",
                        "--no-progress", "--wandb", "disabled")
