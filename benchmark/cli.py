@@ -162,6 +162,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="which net: the paper's, or deltanet (bank only; see `introbench forecasters`)")
     tf.add_argument("--examples", type=_positive_int, help="training examples (paper: 800,000; deltanet: 1,000,000)")
     tf.add_argument("--train-steps", type=_positive_int, help="optimizer steps (paper: 30,000; deltanet: 20,000)")
+    tf.add_argument("--loss", choices=["l1", "l2", "huber"], default="l1",
+                    help="l1 (the paper's) learns each weight's median future, l2 its mean")
     tf.add_argument("--seed", type=_non_negative_int, default=0)
     tf.add_argument("--device", choices=["cpu", "cuda", "auto"], default="cpu")
     tf.add_argument("--data-dir")
@@ -346,7 +348,7 @@ def cmd_train_forecaster(args) -> int:
                               "takes the horizon as an input")
     cfg = PipelineConfig(k=args.k, linear=args.linear, n0_steps=args.n0_steps, grid=args.grid, seed=args.seed,
                          device=args.device, data_dir=args.data_dir, bank=bool(args.bank), forecaster=args.forecaster,
-                         **recipe)
+                         loss=args.loss, **recipe)
     if args.bank:
         if not args.out:
             raise IntrobenchError("--bank needs --out PATH: a bank-trained net never replaces the shipped weights")

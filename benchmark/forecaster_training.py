@@ -68,7 +68,8 @@ def train_on_bank(cfg: PipelineConfig, bank: str | Path, exclude: tuple[str, ...
     trajectories = load_bank(bank, exclude)
     command = (f"introbench train-forecaster --bank {bank} --exclude {','.join(exclude)}"
                + (" --linear" if cfg.linear else "") + (f" --forecaster {cfg.forecaster}"
-                                                         if cfg.forecaster != "introspection" else ""))
+                                                         if cfg.forecaster != "introspection" else "")
+               + (f" --loss {cfg.loss}" if cfg.loss != "l1" else ""))
     meta = {"excluded": sorted(exclude), "bank": str(bank), "command": command}
     if cfg.forecaster == "deltanet":
         from predictors.deltanet import save_deltanet

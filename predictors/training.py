@@ -29,6 +29,7 @@ DELTANET_RATIOS = (1.1, 1.2, 1.3, 1.4, 1.5, 1.6, 1.8, 2.0)
 # deltanet's recipe where it differs from the paper's (a bigger net, scale-free targets: bigger batches)
 DELTANET_RECIPE = {"batch_size": 256, "train_steps": 20_000, "lr": 1e-3, "lr_decay_every": 5_000,
                    "examples": 1_000_000}
+LOSSES = {"l1": nn.L1Loss, "l2": nn.MSELoss, "huber": nn.HuberLoss}
 
 
 @dataclass(frozen=True)
@@ -51,6 +52,9 @@ class PipelineConfig:
     bank: bool = False  # trained on a trajectory bank: N0's budget and grid do not apply
     forecaster: str = "introspection"  # or "deltanet" (bank only)
     ratios: tuple[float, ...] = DELTANET_RATIOS  # deltanet: the horizons it learns (one net serves them all)
+    # l1 (the paper's) learns each weight's median future; l2 its mean, which a median shrinks towards zero
+    # wherever a weight's future is noise around a drift
+    loss: str = "l1"
 
     def __post_init__(self):
         if not self.k > 1:
@@ -58,6 +62,8 @@ class PipelineConfig:
         if self.forecaster not in ("introspection", "deltanet"):
             raise ConfigError("forecaster", f"trainable forecasters are introspection, deltanet; "
                                             f"got {self.forecaster!r}")
+        if self.loss not in LOSSES:
+            raise ConfigError("loss", f"must be one of {', '.join(LOSSES)}, got {self.loss!r}")
         if self.forecaster == "deltanet" and not self.bank:
             raise ConfigError("forecaster", "deltanet is trained on a trajectory bank: give --bank DIR")
         if not self.bank and not self.valid_ts():
@@ -121,8 +127,8 @@ def build_examples(steps: torch.Tensor, weights: torch.Tensor, cfg: PipelineConf
 
 def fit_net(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfig, gen: torch.Generator,
             desc: str) -> tuple[nn.Module, dict, torch.Tensor]:
-    """Adam with L1 loss on a random (1 - val_fraction) of the examples; returns the net, its train and val L1
-    and the validation rows (for the caller's reference forecasts on the same examples)."""
+    """Adam with the config's loss on a random (1 - val_fraction) of the examples; returns the net, its train and
+    val L1 (and L2) and the validation rows (for the caller's reference forecasts on the same examples)."""
     from tqdm import tqdm
 
     perm = torch.randperm(x.shape[0], generator=gen)
@@ -130,7 +136,7 @@ def fit_net(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfi
     val, tr = perm[:n_val], perm[n_val:]
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, step_size=cfg.lr_decay_every, gamma=cfg.lr_decay)
-    loss_fn = nn.L1Loss()
+    loss_fn = LOSSES[cfg.loss]()
     bar = tqdm(range(cfg.train_steps), desc=desc, leave=False)
     batch_idx = tr[torch.randint(0, tr.numel(), (cfg.train_steps, cfg.batch_size), generator=gen)]
     net.train()
@@ -142,12 +148,13 @@ def fit_net(net: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: PipelineConfi
         opt.step()
         sched.step()
         if step % 1000 == 0:
-            bar.set_postfix(l1=f"{loss.item():.3f}")
+            bar.set_postfix({cfg.loss: f"{loss.item():.3f}"})
     net.eval()
     with torch.no_grad():
         train_l1 = float((net(x[tr]) - y[tr]).abs().mean())
-        val_l1 = float((net(x[val]) - y[val]).abs().mean())
-    return net, {"train_l1": train_l1, "val_l1": val_l1, "train_examples": int(tr.numel()),
+        val_error = net(x[val]) - y[val]
+        val_l1, val_l2 = float(val_error.abs().mean()), float(val_error.square().mean())
+    return net, {"train_l1": train_l1, "val_l1": val_l1, "val_l2": val_l2, "train_examples": int(tr.numel()),
                  "val_examples": int(n_val)}, val
 
 
@@ -236,15 +243,20 @@ def trajectory_examples(tr, ratios: tuple[float, ...]) -> tuple[torch.Tensor, to
 
 def reference_l1(x: torch.Tensor, y: torch.Tensor, net: nn.Module | None = None) -> dict:
     """Mean L1 of normalised forecasts on deltanet examples: the net's, the extrapolate control's (the line
-    through w_0.7t and w_t, at the example's own r) and staying at w_t; all in units of the layer's scale."""
+    through w_0.7t and w_t, at the example's own r) and staying at w_t; and the mean size of each forecast move;
+    all in units of the layer's scale."""
     from .deltanet import FRACTIONS as DELTA_FRACTIONS
 
     horizon = x[:, len(DELTA_FRACTIONS) + 2]  # r - 1
     extrapolate = -horizon / 0.3 * x[:, DELTA_FRACTIONS.index(0.7)]
-    out = {"extrapolate": float((extrapolate - y).abs().mean()), "stay": float(y.abs().mean())}
+    # stay's error is the mean true move: beside each forecast's mean move it shows how far each one shrinks
+    out = {"extrapolate": float((extrapolate - y).abs().mean()), "stay": float(y.abs().mean()),
+           "extrapolate_move": float(extrapolate.abs().mean())}
     if net is not None:
         with torch.no_grad():
-            out["deltanet"] = float((net(x) - y).abs().mean())
+            forecast = net(x)
+        out["deltanet"] = float((forecast - y).abs().mean())
+        out["deltanet_move"] = float(forecast.abs().mean())
     return out
 
 

@@ -5,7 +5,7 @@ from benchmark.errors import ConfigError
 from predictors import create_forecaster
 from predictors.introspection import load_net
 from benchmark.forecaster_training import train_forecaster
-from predictors.training import PipelineConfig, build_examples
+from predictors.training import PipelineConfig, build_examples, fit_net
 
 
 def test_grid_points_are_exact_recordings():
@@ -19,6 +19,19 @@ def test_grid_points_are_exact_recordings():
         PipelineConfig(n0_steps=400, grid=50)
     with pytest.raises(ConfigError, match="^k: "):
         PipelineConfig(k=1.0)
+
+
+@pytest.mark.parametrize("loss, learned", [("l1", 0.0), ("l2", 0.3)])
+def test_the_loss_decides_whether_the_net_learns_the_median_or_the_mean_future(loss, learned):
+    # the same input, a future of 0 seven times in ten and 1 three times: the median is 0, the mean 0.3
+    x = torch.ones(1000, 1)
+    y = (torch.arange(1000) % 10 >= 7).float()
+    cfg = PipelineConfig(loss=loss, train_steps=3000, batch_size=100, lr=1e-2, lr_decay_every=1000)
+    net, losses, _ = fit_net(torch.nn.Linear(1, 1), x, y.unsqueeze(1), cfg, torch.Generator().manual_seed(0), "t")
+    assert net(torch.ones(1, 1)).item() == pytest.approx(learned, abs=0.03)
+    assert set(losses) >= {"val_l1", "val_l2"}
+    with pytest.raises(ConfigError, match="^loss: must be one of l1, l2, huber"):
+        PipelineConfig(loss="l3")
 
 
 def test_examples_are_stratified_by_change():
