@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--bank", help="record this run's weight trajectory into a trajectory bank folder")
     run.add_argument("--bank-every", type=_positive_int, default=100, help="... every N steps (default 100)")
     run.add_argument("--gate", type=_float, help="jump points become candidates: jump at one once the training loss "
-                                                 "fell less than this fraction over the last interval, e.g. 0.02")
+                                                 "(its mean over the last 5 evaluation intervals against the 5 "
+                                                 "before) fell less than this fraction, e.g. 0.05")
     run.add_argument("--guard", action="store_true",
                      help="halve, or undo, a jump that raises the loss on fixed training batches")
     run.add_argument("--data-workers", type=_non_negative_int,

@@ -229,15 +229,18 @@ class JumpEngine:
 
 class PlateauGate:
     """Decides from the training signal whether a candidate jump goes ahead: yes once the training loss has
-    nearly stopped falling (it fell by less than ``threshold`` of itself over the last evaluation interval),
-    no while it still falls fast. Fed the loop's regular evaluations (their mean training loss); never the
-    held-out accuracy."""
+    nearly stopped falling (its mean over the last ``window`` evaluation intervals fell by less than
+    ``threshold`` of the mean over the ``window`` before), no while it still falls fast. Fed the loop's regular
+    evaluations (their mean training loss); never the held-out accuracy. Means over a window, because one
+    interval's loss is noise: on mnist3 it rises over an interval now and then all through a run whose loss
+    falls steadily, and a gate reading single intervals opens on that noise."""
 
-    def __init__(self, threshold: float):
+    def __init__(self, threshold: float, window: int = 5):
         if not (isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and 0 < threshold < 1):
-            raise ConfigError("gate", f"must be a fraction in (0, 1): the loss's relative fall per interval "
+            raise ConfigError("gate", f"must be a fraction in (0, 1): the loss's relative fall per window "
                                       f"below which a candidate jump goes ahead, got {threshold!r}")
         self.threshold = float(threshold)
+        self.window = int(window)
         self.losses: list[tuple[int, float]] = []
 
     def observe(self, point: dict) -> None:
@@ -245,10 +248,13 @@ class PlateauGate:
             self.losses.append((int(point["step"]), float(point["loss"])))
 
     def __call__(self, step: int) -> tuple[bool, str]:
-        if len(self.losses) < 2:
+        w = self.window
+        if len(self.losses) < 2 * w:
             return False, "no loss trend yet"
-        (_, older), (_, newer) = self.losses[-2:]
+        older = sum(loss for _, loss in self.losses[-2 * w:-w]) / w
+        newer = sum(loss for _, loss in self.losses[-w:]) / w
         fall = (older - newer) / abs(older) if older else 0.0
+        span = self.losses[-1][0] - self.losses[-w - 1][0]
         if fall < self.threshold:
-            return True, f"loss fell {fall:.1%} over the last interval (< {self.threshold:.0%})"
-        return False, f"loss still falling {fall:.1%} per interval"
+            return True, f"loss fell {fall:.1%} over the last {span} steps (< {self.threshold:.0%})"
+        return False, f"loss still falling {fall:.1%} over the last {span} steps"

@@ -94,7 +94,10 @@ def _roles(forecasters: set[str]) -> dict[str, str]:
 
 def _experiment_name(rows: list[dict]) -> str:
     cfg = rows[0]["config"]
-    return cfg["task"] + (f" [{cfg['optimizer']}]" if cfg.get("optimizer") else "")
+    # what sets an experiment apart from another of the same task in one suite
+    marks = [cfg["optimizer"]] if cfg.get("optimizer") else []
+    marks += [f"gate {cfg['gate']:g}"] if cfg.get("gate") is not None else []
+    return cfg["task"] + (f" [{', '.join(marks)}]" if marks else "")
 
 
 def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:

@@ -238,14 +238,20 @@ def test_a_parameter_that_is_a_strided_view_still_jumps():
 def test_the_plateau_gate_jumps_only_once_the_training_loss_stops_falling():
     from benchmark.jumps import PlateauGate
 
-    gate = PlateauGate(0.05)
+    gate = PlateauGate(0.05, window=3)
     assert gate(100) == (False, "no loss trend yet")
-    for step, loss in [(0, None), (100, 1.0), (200, 0.5)]:
+    gate.observe({"step": 0, "loss": None, "phase": "eval"})
+    for i, step in enumerate(range(100, 700, 100)):  # halving every interval
+        gate.observe({"step": step, "loss": 0.5 ** i, "phase": "eval"})
+    gate.observe({"step": 600, "loss": 1e-6, "phase": "pre_jump"})  # only regular evaluations count
+    go, why = gate(600)
+    assert go is False and why == "loss still falling 87.5% over the last 300 steps"
+    # flat from here: the gate opens once the last window's mean is flat against the one before (a rise
+    # reads as a negative fall)
+    for step, loss in [(700, 0.03), (800, 0.03), (900, 0.03), (1000, 0.03), (1100, 0.03), (1200, 0.04)]:
         gate.observe({"step": step, "loss": loss, "phase": "eval"})
-    gate.observe({"step": 200, "loss": 0.01, "phase": "pre_jump"})  # only regular evaluations count
-    assert gate(200)[0] is False and "50.0%" in gate(200)[1]
-    gate.observe({"step": 300, "loss": 0.49, "phase": "eval"})
-    assert gate(300)[0] is True
+        assert gate(step)[0] is (step >= 1100), step
+    assert gate(1200) == (True, "loss fell -11.1% over the last 300 steps (< 5%)")
     with pytest.raises(ConfigError, match="^gate: must be a fraction in"):
         PlateauGate(1.5)
 

@@ -299,3 +299,17 @@ def test_a_builtin_suites_paper_claims_come_from_the_package_not_the_path_that_r
     claims = _paper_claims(rows, "paper-mnist")
     assert claims["mnist3"][1] == 1.81 and "95.71%" in claims["mnist3"][0]
     assert _paper_claims(rows, "my-own-suite") == {}  # its file is gone: no claims, no error
+
+
+def test_a_gated_experiment_of_the_same_task_is_reported_apart(tmp_path):
+    store = ResultsStore(tmp_path)
+    for experiment, gate in ((0, None), (1, 0.1)):
+        for r in (row("two", "none", 0, ramp(1000), experiment=experiment),
+                  row("two", "extrapolate", 0, ramp(600), jumps=[300], experiment=experiment)):
+            r["config"]["gate"] = gate
+            store.write(r)
+    report = build_report(tmp_path, wandb_mode="disabled")
+    sections = report["suites"][0]["experiments"]
+    assert [s["experiment"] for s in sections] == ["mnist3", "mnist3 [gate 0.1]"]
+    plots = [p for s in sections for p in s["plots"]]
+    assert len(set(plots)) == len(plots) and all((tmp_path / "report" / p).is_file() for p in plots)

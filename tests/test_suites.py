@@ -98,9 +98,14 @@ def test_run_settings_are_suite_defaults_an_experiment_may_override(tmp_path):
 
 def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_and_baseline():
     trials = load_suite("beyond").trials()
-    by_task = {}
+    by_task, gated = {}, []
     for t in trials:
-        by_task.setdefault(t.config.task, []).append(t.config)
+        (gated if t.config.gate is not None else by_task.setdefault(t.config.task, [])).append(t.config)
+    # the gated schedule: every forecaster and its own baseline on the same seeds, never guarded
+    assert {c.task for c in gated} == {"mnist3"} and not any(c.guard for c in gated)
+    assert {(c.forecaster, c.seed) for c in gated} == {(f, s) for f in ("none", "introspection", "extrapolate",
+                                                                        "deltanet") for s in range(5)}
+    assert all(len(c.jumps) == 11 for c in gated if c.forecaster != "none")
     assert set(by_task) == {"mnist1", "mnist2", "mnist3", "mnist4", "fm16", "c10_16"}
     for task, configs in by_task.items():
         seeds = sorted({c.seed for c in configs if c.forecaster == "none"})
