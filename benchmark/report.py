@@ -73,14 +73,14 @@ def _suite_file(rows: list[dict], name: str):
     return None
 
 
-def _claims(suite) -> dict[str, tuple[str, float | None]]:
-    """task -> (the paper's claim, its speedup if the suite states one)."""
+def _claims(suite) -> dict[str, tuple[str, float | None, str | None]]:
+    """task -> (the paper's claim, its speedup and what differs from its setting, where the suite says)."""
     from .suites import paper_claim
 
     return {task: paper_claim(entry) for task, entry in suite.paper.items()} if suite else {}
 
 
-def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None]]:
+def _paper_claims(rows: list[dict], name: str) -> dict[str, tuple[str, float | None, str | None]]:
     return _claims(_suite_file(rows, name))
 
 
@@ -129,9 +129,9 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     for index in sorted(by_exp):
         exp_rows = by_exp[index]
         variants, facts = scoring.score_experiment(exp_rows, scoring.experiment_target(exp_rows))
-        claim, paper_speedup = paper.get(exp_rows[0]["task"], (None, None))
+        claim, paper_speedup, differs = paper.get(exp_rows[0]["task"], (None, None, None))
         facts.update(experiment=_experiment_name(exp_rows), task=exp_rows[0]["task"], paper=claim,
-                     paper_speedup=paper_speedup)
+                     paper_speedup=paper_speedup, paper_differs=differs)
         facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
         if not facts["baseline"]:
             notes.append(f"{facts['experiment']}: no baseline ('none') in this suite, so no speedup")
@@ -291,6 +291,8 @@ def _markdown(report: dict) -> str:
             lines += [f"### {_title(exp)}", ""]
             if exp.get("paper"):
                 lines += [f"Paper: {exp['paper']}", ""]
+            if exp.get("paper_differs"):
+                lines += [f"What differs from the paper: {exp['paper_differs']}", ""]
             if exp.get("verdict"):
                 lines += [verdict_sentence(exp["verdict"]), ""]
             lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
@@ -353,6 +355,8 @@ def _html(report: dict, out: Path) -> str:
             parts.append(f"<h3>{html.escape(_title(exp))}</h3>")
             if exp.get("paper"):
                 parts.append(f"<p>Paper: {html.escape(exp['paper'])}</p>")
+            if exp.get("paper_differs"):
+                parts.append(f"<p>What differs from the paper: {html.escape(exp['paper_differs'])}</p>")
             if exp.get("verdict"):
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr>")

@@ -163,12 +163,13 @@ class Search:
                      self.experiment, config, self.target_mode)
 
 
-def paper_claim(entry) -> tuple[str, float | None]:
-    """A suite's `paper:` entry for a task: a claim in words, or {claim: ..., speedup: x} when the paper's
-    steps-to-target speedup over its baseline is known (a report then says whether ours agrees)."""
+def paper_claim(entry) -> tuple[str, float | None, str | None]:
+    """A suite's `paper:` entry for a task: a claim in words, or {claim: ..., speedup: x, differs: ...}: the
+    paper's steps-to-target speedup over its baseline when known (a report then says whether ours agrees), and
+    what differs from the paper's setting, as checked against its text (a report prints it under the claim)."""
     if isinstance(entry, dict):
-        return str(entry.get("claim", "")), entry.get("speedup")
-    return str(entry), None
+        return str(entry.get("claim", "")), entry.get("speedup"), entry.get("differs")
+    return str(entry), None, None
 
 
 def builtin_suites() -> dict[str, Path]:
@@ -216,12 +217,14 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
         fail("paper", f"must map task names to claims, got {paper!r}")
     for task, entry in paper.items():
         if isinstance(entry, dict):
-            _no_unknown(entry, {"claim", "speedup"}, f"paper.{task}.", source)
+            _no_unknown(entry, {"claim", "speedup", "differs"}, f"paper.{task}.", source)
+            if not isinstance(entry.get("differs", ""), str):
+                fail(f"paper.{task}.differs", f"must be a sentence in words, got {entry['differs']!r}")
             sp = entry.get("speedup")
             if sp is not None and not (isinstance(sp, (int, float)) and not isinstance(sp, bool) and sp > 0):
                 fail(f"paper.{task}.speedup", f"must be a number > 0 (baseline steps / method steps), got {sp!r}")
         elif not isinstance(entry, str):
-            fail(f"paper.{task}", f"must be a claim in words or {{claim, speedup}}, got {entry!r}")
+            fail(f"paper.{task}", f"must be a claim in words or {{claim, speedup, differs}}, got {entry!r}")
     suite = Suite(name=name, path=source, description=str(data.get("description", "")),
                   experiments=[], paper=paper)
     for i, exp in enumerate(exps):

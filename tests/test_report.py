@@ -298,7 +298,23 @@ def test_a_builtin_suites_paper_claims_come_from_the_package_not_the_path_that_r
     rows = [{"suite_path": "/another/machine/suites/paper-mnist.yaml"}]
     claims = _paper_claims(rows, "paper-mnist")
     assert claims["mnist3"][1] == 1.81 and "95.71%" in claims["mnist3"][0]
+    assert "normal SGD as 93.39%" in claims["mnist3"][2] and claims["mnist2"][2] is None
     assert _paper_claims(rows, "my-own-suite") == {}  # its file is gone: no claims, no error
+
+
+def test_what_differs_from_the_paper_is_printed_under_its_claim(tmp_path):
+    suite = tmp_path / "mine.yaml"
+    suite.write_text("paper: {mnist3: {claim: 'baseline max 95.71%', differs: 'the 95.71% is an Adam run'}}\n"
+                     "experiments: [{task: mnist3, forecasters: [none, extrapolate]}]\n")
+    store = ResultsStore(tmp_path / "r")
+    for r in (row("mine", "none", 0, ramp(1000)), row("mine", "extrapolate", 0, ramp(600), jumps=[300])):
+        store.write({**r, "suite_path": str(suite)})
+    build_report(tmp_path / "r", wandb_mode="disabled")
+    lines = (tmp_path / "r" / "report" / "report.md").read_text().splitlines()
+    claim = lines.index("Paper: baseline max 95.71%")
+    assert lines[claim + 2] == "What differs from the paper: the 95.71% is an Adam run"
+    assert "What differs from the paper: the 95.71% is an Adam run" in (tmp_path / "r" / "report" /
+                                                                      "report.html").read_text()
 
 
 def test_a_gated_experiment_of_the_same_task_is_reported_apart(tmp_path):

@@ -168,6 +168,8 @@ BAD = {
                           "experiments[0].channels_last: must be true or false"),
     "guard on a streamed dataset": ("experiments: [{task: alexnet, forecasters: [none, extrapolate], guard: true}]",
                                     "experiments[0].guard: guarded jumps need an in-memory dataset; imagenet is streamed"),
+    "bad paper differs": ("paper: {mnist3: {claim: x, differs: 3}}\nexperiments: [{task: mnist3, forecasters: [none]}]",
+                          "paper.mnist3.differs: must be a sentence in words, got 3"),
     "bad gate": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], gate: 2}]",
                  "experiments[0].gate: must be a fraction in (0, 1), got 2"),
     "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
