@@ -90,8 +90,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gate", type=_float, help="jump points become candidates: jump at one once the training loss "
                                                  "(its mean over the last 5 evaluation intervals against the 5 "
                                                  "before) fell less than this fraction, e.g. 0.05")
-    run.add_argument("--guard", action="store_true",
-                     help="halve, or undo, a jump that raises the loss on fixed training batches")
+    run.add_argument("--guard", nargs="?", const=True, default=False, choices=["line"],
+                     help="halve, or undo, a jump that raises the loss on fixed training batches; --guard line: "
+                          "keep the fraction of the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss")
     run.add_argument("--data-workers", type=_non_negative_int,
                      help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)

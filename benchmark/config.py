@@ -41,7 +41,9 @@ class RunConfig:
     deterministic: bool = False  # deterministic cuDNN (slower); off lets cuDNN pick its fastest kernels
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
-    guard: bool = False  # a jump that raises the loss on fixed training batches is halved, or undone
+    # true: a jump that raises the loss on fixed training batches is halved, or undone; "line": the fraction of
+    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept
+    guard: bool | str = False
     gate: float | None = None  # the schedule's points are candidates: jump once the training loss falls less than this
     bank: str | None = None  # record this run's trajectory into this trajectory bank folder
     bank_every: int = 100  # ... every N steps
@@ -57,8 +59,10 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
+        if not (isinstance(self.guard, bool) or self.guard == "line"):
+            raise ConfigError("guard", f"must be true, false or line, got {self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
-                     "channels_last", "guard"):
+                     "channels_last"):
             value = getattr(self, name)
             if not isinstance(value, bool) and not (name == "channels_last" and value is None):
                 raise ConfigError(name, f"must be true or false, got {value!r}")

@@ -88,19 +88,28 @@ class WeightHistory:
             self.bytes -= self.param_bytes
 
 
+GUARD_MODES = ("halve", "line")
+GUARD_DECISIONS = {"halve": ("kept", "halved", "undone"), "line": ("kept", "scaled", "undone")}
+LINE_SCALES = (1.0, 0.5, 0.25, 0.125)  # the fractions of a jump a line-search guard tries
+
+
 class JumpEngine:
     """A loop hook: at each jump point t, every trainable parameter becomes forecaster(history)."""
 
     def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
                  history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None,
-                 guard=None, gate=None):
+                 guard=None, guard_mode: str = "halve", gate=None):
         self.forecaster = forecaster
         # gate: step -> (jump?, why). The schedule's points become candidates, and the training signal decides
         # at each whether to jump (a skipped candidate is recorded, and its snapshots freed).
         self.gate = gate
-        # guard: model -> training loss on fixed batches. A jump that makes it worse is halved, and undone if
-        # the half-way point is worse too; each decision is recorded with the jump.
+        # guard: model -> training loss on fixed batches. "halve": a jump that makes it worse is halved, and
+        # undone if the half-way point is worse too. "line": a line search along the jump keeps the fraction of
+        # it (1, 1/2, 1/4, 1/8 or none) with the lowest loss. Each decision is recorded with the jump.
+        if guard_mode not in GUARD_MODES:
+            raise ConfigError("guard", f"must be one of {', '.join(GUARD_MODES)}, got {guard_mode!r}")
         self.guard = guard
+        self.guard_mode = guard_mode
         self.on_jump = on_jump  # sees each jump's event as it happens (live tracking)
         self.fractions = tuple(forecaster.fractions)
         self.jumps = validate_jumps(jumps, steps, self.fractions)
@@ -136,7 +145,8 @@ class JumpEngine:
                 saved = [p.detach().clone() for p in self.history.params]  # w_t, to halve or undo the jump
             seconds, change = self.jump(step, optimizer)
             if self.guard is not None:
-                decision = self._guarded(model, saved, loss_before)
+                decide = self._line_search if self.guard_mode == "line" else self._guarded
+                decision = decide(model, saved, loss_before)
                 del saved
             after = evaluate("post_jump")
             self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
@@ -168,6 +178,23 @@ class JumpEngine:
         for p, w in zip(self.history.params, saved):
             p.copy_(w)
         return {"guard": "undone", **losses}
+
+    @torch.no_grad()
+    def _line_search(self, model: nn.Module, saved: list[torch.Tensor], loss_before: float) -> dict:
+        """The fraction of the jump with the lowest guard loss; none of it when every fraction is worse than
+        not jumping. Each fraction halves the last (a lerp towards w_t), then the best is set from there."""
+        losses = {1.0: self.guard(model)}
+        for scale in LINE_SCALES[1:]:
+            for p, w in zip(self.history.params, saved):
+                p.lerp_(w, 0.5)
+            losses[scale] = self.guard(model)
+        best = min(losses, key=lambda s: (losses[s], -s))  # a tie goes to the longer jump
+        best = best if losses[best] <= loss_before else 0.0
+        for p, w in zip(self.history.params, saved):  # from w_t + s_last d to w_t + best d
+            p.sub_(w).mul_(best / LINE_SCALES[-1]).add_(w)
+        decision = "kept" if best == 1.0 else "undone" if best == 0.0 else "scaled"
+        return {"guard": decision, "scale": best, "loss_before": loss_before, "loss_jumped": losses[1.0],
+                "loss_at": {f"{s:g}": v for s, v in losses.items()}}
 
     @torch.no_grad()
     def jump(self, t: int, optimizer=None) -> tuple[float, float]:
@@ -219,7 +246,7 @@ class JumpEngine:
         guarded = [e["guard"] for e in self.events if "guard" in e]
         return {
             "jumps": [e["step"] for e in self.events],
-            **({"guard": {d: guarded.count(d) for d in ("kept", "halved", "undone")}} if guarded else {}),
+            **({"guard": {d: guarded.count(d) for d in GUARD_DECISIONS[self.guard_mode]}} if guarded else {}),
             **({"gate_skipped": self.skipped} if self.gate is not None else {}),
             "forecast_seconds": sum(e["seconds"] for e in self.events),
             "history_peak_bytes": hist.peak_bytes if hist else 0,

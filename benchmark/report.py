@@ -207,7 +207,10 @@ def jump_cells(e: dict) -> list[str]:
     nxt = e["jump_next_eval_median"]
     cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")
     guard = e.get("guard_decisions")
-    said = f" (guard: {', '.join(f'{guard.get(d, 0)} {d}' for d in ('kept', 'halved', 'undone'))})" if guard else ""
+    said = ""
+    if guard:  # a line search scales where the halving rule halves
+        names = ("kept", "scaled", "undone") if "scaled" in guard else ("kept", "halved", "undone")
+        said = f" (guard: {', '.join(f'{guard.get(d, 0)} {d}' for d in names)})"
     return [cost, f"{e['jump_recovered']}/{e['jump_followed']}{said}"]
 
 

@@ -213,7 +213,8 @@ def variant_marks(cfg: dict) -> str:
     """What else makes a trial a variant of its own (its key differs too): guarded or gated jumps (never for
     the baseline, which does not jump), bf16, channels_last. A suite's trial labels carry the same marks."""
     jumping = cfg["forecaster"] != "none"
-    marks = (" +guard" if cfg.get("guard") and jumping else "")
+    guard = cfg.get("guard")
+    marks = (" +guard" + ("=line" if guard == "line" else "") if guard and jumping else "")
     marks += f" +gate{cfg['gate']:g}" if cfg.get("gate") is not None and jumping else ""
     return marks + "".join(f" [{n}={cfg[n]}]" for n in ("precision", "channels_last")
                            if cfg.get(n) not in (None, False, "fp32"))
@@ -345,7 +346,7 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
             if later is not None:
                 regains.append(100 * (later["accuracy"] - e["accuracy_before"]))
     decisions = {}
-    for r in rows:  # guarded jumps: how often each was kept, halved, undone
+    for r in rows:  # guarded jumps: how often each was kept, halved (or scaled), undone
         for d, n in ((r.get("summary") or {}).get("guard") or {}).items():
             decisions[d] = decisions.get(d, 0) + n
     return {"jumps_made": len(drops), "guard_decisions": decisions or None, "jump_drop_median": median(drops),
@@ -430,5 +431,6 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "others": [{**c, "outcome": decide(c)} for c in others]}
 
 
-def _guarded(v: VariantScore) -> bool:
-    return bool(v.rows) and bool(v.rows[0]["config"].get("guard"))
+def _guarded(v: VariantScore) -> bool | str:
+    """How a variant's jumps are guarded: False, True (halve or undo) or "line"."""
+    return bool(v.rows) and (v.rows[0]["config"].get("guard") or False)

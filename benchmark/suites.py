@@ -13,8 +13,9 @@ A suite file:
         target: baseline_max          # or an accuracy in (0, 1]; default: the task's
         steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
         stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
-        precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size, guard:
-                                      # also suite-wide keys (how trials compute, jump and hold their history)
+        precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size, guard,
+                                      # gate: also suite-wide keys (how trials compute, jump and hold their
+                                      # history); an experiment's guard may be a list: [false, true, line]
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -39,7 +40,7 @@ from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
 RUN_SETTINGS = {"precision": ("fp32", "bf16"), "channels_last": bool, "deterministic": bool,
-                "history_on_host": bool, "chunk_size": int, "guard": bool, "gate": float}
+                "history_on_host": bool, "chunk_size": int, "guard": "guard", "gate": float}
 SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target", *RUN_SETTINGS}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
                    "reset_optimizer", "optimizer", "samples", "stop_at_target", "search", *RUN_SETTINGS}
@@ -248,8 +249,12 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
         if key not in d:
             continue
         value = d[key]
-        if key == "guard" and prefix and isinstance(value, list) and value and all(isinstance(v, bool) for v in value):
-            continue  # an experiment may compare guarded and unguarded jumps: guard: [false, true]
+        if kind == "guard":  # an experiment may compare guard rules on the same seeds: guard: [false, true, line]
+            for v in (value if isinstance(value, list) and value and prefix else [value]):
+                if not (isinstance(v, bool) or v == "line"):
+                    raise SuiteError(f"{prefix}{key}", f"must be true, false or line (or, in an experiment, a list "
+                                                       f"of them), got {value!r}", source)
+            continue
         if kind is bool and not isinstance(value, bool):
             raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)
         if kind is int:

@@ -176,15 +176,20 @@ def test_a_jump_on_channels_last_weights_equals_the_jump_on_contiguous_ones(fore
         assert not all(torch.allclose(a, p0) for a, p0 in zip(cl, [p.detach() for p in conv_net().parameters()]))
 
 
-@pytest.mark.parametrize("losses,decision", [([1.0, 0.5], "kept"), ([1.0, 2.0, 0.9], "halved"),
-                                             ([1.0, 2.0, 1.5], "undone")])
-def test_a_guarded_jump_is_kept_halved_or_undone_by_the_loss_it_makes(losses, decision):
-    """The guard's loss before the jump, after it, and (when worse) half-way: exactly those weights remain."""
+@pytest.mark.parametrize("mode,losses,decision,scale", [
+    ("halve", [1.0, 0.5], "kept", 1.0), ("halve", [1.0, 2.0, 0.9], "halved", 0.5),
+    ("halve", [1.0, 2.0, 1.5], "undone", 0.0),
+    # line: the losses at 1, 1/2, 1/4, 1/8 of the jump; the lowest wins, unless none beats not jumping
+    ("line", [1.0, 0.9, 0.95, 0.97, 0.99], "kept", 1.0), ("line", [1.0, 1.2, 0.8, 0.7, 0.9], "scaled", 0.25),
+    ("line", [1.0, 0.8, 0.8, 0.9, 0.9], "kept", 1.0), ("line", [1.0, 2.0, 1.5, 1.2, 1.1], "undone", 0.0)])
+def test_a_guarded_jump_keeps_the_part_of_it_the_loss_allows(mode, losses, decision, scale):
+    """The guard's loss before the jump, then at the fractions of it its rule tries: exactly the chosen
+    fraction of the jump remains (w_t + scale (forecast - w_t))."""
     torch.manual_seed(0)
     model = Net()
     answers = iter(losses)
     engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [20], steps=20,
-                        guard=lambda m: next(answers))
+                        guard=lambda m: next(answers), guard_mode=mode)
     train(model, engine, 19)
     params = [p for p in model.parameters() if p.requires_grad]
     w_t = [p.detach().clone() for p in params]
@@ -196,23 +201,31 @@ def test_a_guarded_jump_is_kept_halved_or_undone_by_the_loss_it_makes(losses, de
     for p, w in zip(params, w_t):
         p.data.copy_(w)
     engine.on_step(20, model, torch.optim.SGD(params, lr=0.0), evaluate=lambda phase: 0.5)
-    expected = {"kept": jumped, "halved": [(a + b) / 2 for a, b in zip(jumped, w_t)], "undone": w_t}[decision]
-    for p, e in zip(params, expected):
-        assert torch.allclose(p, e, atol=1e-6)
+    assert next(answers, None) is None  # every loss the rule needed was asked for, and no more
+    for p, w, j in zip(params, w_t, jumped):
+        assert torch.allclose(p, w + scale * (j - w), atol=1e-6)
     event = engine.events[-1]
     assert event["guard"] == decision and event["loss_before"] == 1.0 and event["loss_jumped"] == losses[1]
     assert engine.summary()["guard"][decision] == 1
+    if mode == "line":
+        assert event["scale"] == scale and event["loss_at"] == dict(zip(("1", "0.5", "0.25", "0.125"), losses[1:]))
+    with pytest.raises(ConfigError, match="^guard: must be one of halve, line"):
+        JumpEngine(create_forecaster("extrapolate"), [20], steps=20, guard=lambda m: 0.0, guard_mode="tight")
 
 
-def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir):
+@pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")), ("line", ("kept", "scaled", "undone"))])
+def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir, guard, decisions):
     cfg = RunConfig(task="mnist3", reduced=True, steps=30, eval_every=10, forecaster="extrapolate",
-                    forecaster_params={"ratio": 2.0}, jumps=[10, 20], guard=True, data_dir=str(data_dir))
+                    forecaster_params={"ratio": 2.0}, jumps=[10, 20], guard=guard, data_dir=str(data_dir))
     result = run(cfg, progress=False)
-    assert [e["guard"] in ("kept", "halved", "undone") for e in result.events] == [True, True]
+    assert [e["guard"] in decisions for e in result.events] == [True, True]
+    assert set(result.summary["guard"]) == set(decisions)
     assert sum(result.summary["guard"].values()) == 2
     import dataclasses
 
-    assert dataclasses.replace(cfg, guard=False).key() != cfg.key()
+    assert len({dataclasses.replace(cfg, guard=g).key() for g in (False, True, "line")}) == 3
+    with pytest.raises(ConfigError, match="^guard: must be true, false or line, got 1"):
+        dataclasses.replace(cfg, guard=1)
 
 
 def test_a_parameter_that_is_a_strided_view_still_jumps():

@@ -285,11 +285,13 @@ def test_results_document_regenerates_the_committed_numbers(tmp_path):
 
 def test_a_guarded_variant_is_scored_apart_from_the_unguarded_one():
     rows = [row("g", "none", 0, ramp(1000)), row("g", "extrapolate", 0, ramp(500), jumps=[300]),
-            row("g", "extrapolate", 0, ramp(700), jumps=[300])]
-    rows[2]["config"]["guard"] = True
-    rows[2]["key"] += "-guard"
+            row("g", "extrapolate", 0, ramp(700), jumps=[300]), row("g", "extrapolate", 0, ramp(600), jumps=[300])]
+    for r, guard in zip(rows[2:], (True, "line")):
+        r["config"]["guard"] = guard
+        r["key"] += f"-guard-{guard}"
     variants, _ = scoring.score_experiment(rows, 0.9)
-    assert sorted(v.variant for v in variants) == ["extrapolate @300", "extrapolate @300 +guard", "none"]
+    assert sorted(v.variant for v in variants) == ["extrapolate @300", "extrapolate @300 +guard",
+                                                   "extrapolate @300 +guard=line", "none"]
 
 
 def test_a_builtin_suites_paper_claims_come_from_the_package_not_the_path_that_ran_it():

@@ -163,6 +163,8 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
     from benchmark.report import jump_cells
 
     assert jump_cells({**got, "jump_recovered": 1})[1] == "1/2 (guard: 1 kept, 0 halved, 3 undone)"
+    line = {**got, "guard_decisions": {"kept": 0, "scaled": 2, "undone": 1}}  # a line search's decisions
+    assert jump_cells({**line, "jump_recovered": 1})[1] == "1/2 (guard: 0 kept, 2 scaled, 1 undone)"
     assert got["jumps_made"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)

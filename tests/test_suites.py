@@ -114,9 +114,10 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
         assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 5
         for name, params in variants:
-            for guard in (False, True):
+            for guard in (False, True, "line") if task == "mnist3" else (False, True):  # line: mnist3 alone
                 assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
-                              == (name, params) and c.guard is guard) == seeds
+                              == (name, params) and c.guard == guard and type(c.guard) is type(guard)) == seeds
+        assert {c.guard for c in configs} <= ({False, True, "line"} if task == "mnist3" else {False, True})
 
 
 BAD = {
@@ -173,7 +174,10 @@ BAD = {
     "bad gate": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], gate: 2}]",
                  "experiments[0].gate: must be a fraction in (0, 1), got 2"),
     "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
-                  "experiments[0].guard: must be true or false"),
+                  "experiments[0].guard: must be true, false or line (or, in an experiment, a list of them), "
+                  "got ['maybe']"),
+    "suite-wide guard list": ("guard: [false, true]\nexperiments: [{task: mnist3, forecasters: [none, extrapolate]}]",
+                              "guard: must be true, false or line"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }
