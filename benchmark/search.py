@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 
 from . import scoring
+from .errors import IntrobenchError
 from .store import ResultsStore, unfinished
 from .suites import Search
 
@@ -142,6 +143,8 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
             run_config=tune_run_config(f"{search.suite}-search{search.experiment}-{search.base.forecaster}", opts,
                                        results, callback))
         tuner.fit()
+        if callback.abort:
+            raise IntrobenchError(callback.abort)
         if len(stored_samples(store, search)) < search.samples:  # Tune ends fit() quietly on Ctrl-C
             raise KeyboardInterrupt
     best = best_sample(stored_samples(store, search), search.objective)

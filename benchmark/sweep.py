@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.stopper import Stopper
 
 from . import scoring
 from .errors import IntrobenchError
@@ -256,6 +257,10 @@ class StoreCallback(Callback):
     def __init__(self, store: ResultsStore, display: LiveDisplay):
         self.store, self.display = store, display
         self.seen: dict[str, list[dict]] = {}  # trial id -> its evaluations so far (a stopped sample keeps them)
+        # trials that failed in a row with one and the same error: the machine, not a trial, is broken (a lost
+        # working directory, a missing package), and the suite stops rather than fail every trial left
+        self.streak: tuple[str | None, int] = (None, 0)
+        self.abort: str | None = None
         self.trials: dict[str, dict] = {}  # trial id -> the trial it runs (a search sample's is planned once)
 
     def _trial(self, trial) -> dict:
@@ -326,6 +331,34 @@ class StoreCallback(Callback):
                 row["summary"] = sample_summary(None, t["sampled"], None, t["objective"])
             self.store.add_expected(t["suite"], [(t["key"], t["label"], t["experiment"], "search")])
         self.store.write(row)
+        self._count(row)
+
+    def _count(self, row: dict) -> None:
+        if row["status"] != "failed":
+            self.streak = (None, 0)
+            return
+        error = scoring.first_line(row["error"])
+        count = self.streak[1] + 1 if error == self.streak[0] else 1
+        self.streak = (error, count)
+        if count >= FAILURE_STREAK and self.abort is None:
+            self.abort = (f"suite stopped: {count} trials in a row failed with the same error ({error}); "
+                          f"fix its cause, then `--resume` reruns them and runs the rest")
+
+
+FAILURE_STREAK = 3
+
+
+class StreakStopper(Stopper):
+    """Ends the whole phase once the callback has seen a failure streak."""
+
+    def __init__(self, callback: StoreCallback):
+        self.callback = callback
+
+    def __call__(self, trial_id, result) -> bool:
+        return False
+
+    def stop_all(self) -> bool:
+        return self.callback.abort is not None
 
 
 def _error_file_text(trial) -> str:
@@ -547,7 +580,7 @@ def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
     from ray import tune
 
     return tune.RunConfig(name=f"{name}-{int(time.time())}", storage_path=opts.storage or str(results / "ray"),
-                          verbose=0,
+                          verbose=0, stop=StreakStopper(callback),
                           failure_config=tune.FailureConfig(max_failures=opts.retries), callbacks=[callback],
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
@@ -580,6 +613,8 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
         run_config=tune_run_config(f"{suite}-phase{number}", opts, results, callback),
     )
     tuner.fit()
+    if callback.abort:
+        raise IntrobenchError(callback.abort)
     stopped_early(callback.store, suite, {t.key for t in phase})
 
 

@@ -154,6 +154,21 @@ def test_failures_are_recorded_whole_retried_only_when_it_can_help_and_rerun_on_
     assert len(ResultsStore(tmp_path / "r").rows()) == 5
 
 
+def test_a_suite_whose_trials_all_fail_alike_stops_after_three_and_says_why_in_one_line(tmp_path):
+    plugin = tmp_path / "failing.py"
+    plugin.write_text(FAILING_PLUGIN.replace("@HERE@", str(tmp_path)))
+    suite = tmp_path / "broken.yaml"
+    suite.write_text("experiments: [{task: mnist3, reduced: true, forecasters: [refuses], seeds: 8}]\n")
+    proc = introbench("suite", "run", str(suite), "--plugin", str(plugin), "--results", str(tmp_path / "r"),
+                      "--workers", "1", "--no-progress", "--wandb", "disabled")
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    assert proc.stderr.splitlines()[-1] == (
+        "introbench: error: suite stopped: 3 trials in a row failed with the same error (IntrobenchError: refuses: "
+        "this input can never work); fix its cause, then `--resume` reruns them and runs the rest")
+    failed = [r for r in ResultsStore(tmp_path / "r").rows() if r["status"] == "failed"]
+    assert 3 <= len(failed) < 8  # stopped: not every trial was run to fail the same way
+
+
 def test_no_data_fails_before_ray_in_one_line(tmp_path):
     empty = tmp_path / "nothing-here"
     start = time.time()
