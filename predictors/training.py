@@ -52,8 +52,8 @@ class PipelineConfig:
     bank: bool = False  # trained on a trajectory bank: N0's budget and grid do not apply
     forecaster: str = "introspection"  # or "deltanet" (bank only)
     ratios: tuple[float, ...] = DELTANET_RATIOS  # deltanet: the horizons it learns (one net serves them all)
-    # l1 (the paper's) learns each weight's median future; l2 its mean, which a median shrinks towards zero
-    # wherever a weight's future is noise around a drift
+    # l1 (the paper's) learns each weight's median future, l2 its mean: the one to compare when a trained
+    # forecaster moves the weights less than they really go
     loss: str = "l1"
 
     def __post_init__(self):
