@@ -409,7 +409,8 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             paper_speedup: float | None = None) -> dict | None:
     """Does the experiment's claim hold? The best-ranked learned forecaster against the baseline (the paper's
     claim: it reaches the target sooner; and is the paper's speedup inside our interval?) and against every
-    parameter-free control on the same seeds. None when there is no learned forecaster or no baseline."""
+    parameter-free control that jumps as it does (guarded or not), on the same seeds. None when there is no
+    learned forecaster or no baseline."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:
@@ -418,6 +419,9 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
     vs_base = head_to_head(learned, baseline, budget)
     ci = vs_base["ci95"]
     controls = [v for v in variants if roles.get(v.forecaster) == "control"]
+    # a guarded control is a weaker one: each learned variant is held to the controls that jump as it does
+    # (all of them when none does)
+    alike = [c for c in controls if _guarded(c) == _guarded(learned)] or controls
 
     def against(method: VariantScore, reference: VariantScore) -> dict:
         return {**head_to_head(method, reference, budget), "method": method.variant}
@@ -427,7 +431,7 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
     return {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
             "paper_speedup": paper_speedup,
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
-            "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in controls)],
+            "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
             "others": [{**c, "outcome": decide(c)} for c in others]}
 
 

@@ -237,14 +237,16 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
         rows += [row("v", "none", seed, ramp(base)),
                  row("v", "introspection", seed, ramp(intro), jumps=[300]),
                  row("v", "extrapolate", seed, ramp(ctrl), params={"ratio": 1.3}, jumps=[300]),
-                 row("v", "deltanet", seed, ramp(other), jumps=[300])]
+                 row("v", "deltanet", seed, ramp(other), jumps=[300]),
+                 row("v", "extrapolate", seed, ramp(1500), params={"ratio": 1.3}, jumps=[300])]
+        rows[-1]["config"]["guard"], rows[-1]["key"] = True, rows[-1]["key"] + "-guard"
     variants, facts = scoring.score_experiment(rows, 0.9)
     roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control", "deltanet": "learned"}
     v = scoring.verdict(variants, roles, facts["budget"], paper_speedup=1.8)
     assert v["method"] == "introspection @300"
     assert v["baseline"]["outcome"] == "faster" and v["baseline"]["median"] == pytest.approx(1200 / 700)
     assert v["paper_in_ci"] is True
-    (control,) = v["controls"]
+    (control,) = v["controls"]  # the guarded control is weaker: unguarded jumps are held to unguarded ones
     assert control["reference"] == "extrapolate(ratio=1.3) @300" and control["outcome"] == "slower"
     assert control["median"] == pytest.approx(500 / 700)
     # the other learned forecaster (ranked lower) is scored against the control too
