@@ -303,7 +303,7 @@ def _markdown(report: dict) -> str:
                 lines.append("| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |")
             lines.append("")
             if exp["failures"]:
-                lines += ["Failed trials:", ""] + [f"- `{f['label']}`: {f['error']}" for f in exp["failures"]] + [""]
+                lines += ["Failed trials:", ""] + [f"- {line}" for line in failure_lines(exp["failures"])] + [""]
             for found in exp["search"]:
                 lines += [search_sentence(found), "", "| sample | score | status |", "| --- | --- | --- |"]
                 lines += [f"| {r['label']} | {_score(r['score'])} | {r['status']} |" for r in found["ranked"][:10]]
@@ -314,6 +314,17 @@ def _markdown(report: dict) -> str:
             lines += [f"| {n} | {v:.3f} |" for n, v in sorted(s["profile"]["scores"].items(), key=lambda kv: -kv[1])]
             lines += [""] + [f"![{p}]({p})" for p in s["plots"]] + [""]
     return "\n".join(lines)
+
+
+def failure_lines(failures: list[dict]) -> list[str]:
+    """One line per distinct error, naming the trials it failed (in the order they are listed): a broken
+    machine fails many trials alike, and their list should not bury the leaderboard."""
+    by_error: dict[str, list[str]] = {}
+    for f in failures:
+        by_error.setdefault(str(f["error"]), []).append(f["label"])
+    return [f"`{labels[0]}`: {error}" if len(labels) == 1 else
+            f"{error} ({len(labels)} trials: {', '.join(f'`{label}`' for label in labels)})"
+            for error, labels in by_error.items()]
 
 
 def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Path:
@@ -332,7 +343,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
         suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
         rules=RULES,
         columns=COLUMNS, title=_title, row_cells=row_cells, verdict_sentence=verdict_sentence,
-        search_sentence=search_sentence)
+        search_sentence=search_sentence, failure_lines=failure_lines)
     document.parent.mkdir(parents=True, exist_ok=True)
     tmp = document.with_suffix(".tmp")
     tmp.write_text(text)
@@ -368,8 +379,7 @@ def _html(report: dict, out: Path) -> str:
             parts.append("</table>")
             if exp["failures"]:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
-                    f"<li><code>{html.escape(f['label'])}</code>: {html.escape(str(f['error']))}</li>"
-                    for f in exp["failures"]) + "</ul>")
+                    f"<li>{html.escape(line)}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
             for found in exp["search"]:
                 parts.append(f"<p>{html.escape(search_sentence(found))}</p><table><tr><th>sample</th><th>score</th>"
                              "<th>status</th></tr>" + "".join(

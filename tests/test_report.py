@@ -333,3 +333,12 @@ def test_a_gated_experiment_of_the_same_task_is_reported_apart(tmp_path):
     assert [s["experiment"] for s in sections] == ["mnist3", "mnist3 [gate 0.1]"]
     plots = [p for s in sections for p in s["plots"]]
     assert len(set(plots)) == len(plots) and all((tmp_path / "report" / p).is_file() for p in plots)
+
+
+def test_trials_that_failed_alike_are_listed_once_under_their_error():
+    from benchmark.report import failure_lines
+
+    failures = [{"label": "a s0", "error": "OSError: gone"}, {"label": "b s0", "error": "RuntimeError: boom"},
+                {"label": "a s1", "error": "OSError: gone"}, {"label": "c s1", "error": "OSError: gone"}]
+    assert failure_lines(failures) == ["OSError: gone (3 trials: `a s0`, `a s1`, `c s1`)",
+                                       "`b s0`: RuntimeError: boom"]
