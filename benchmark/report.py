@@ -243,7 +243,8 @@ def _ratio(c: dict) -> str:
 OUTCOME = {"faster": "reaches the target sooner than the baseline",
            "slower": "reaches the target later than the baseline",
            "unclear": "is not clearly faster or slower than the baseline (the interval spans 1.0)",
-           "too few seeds": "cannot be judged against the baseline yet (fewer than 2 paired seeds)"}
+           "too few seeds": f"cannot be judged against the baseline yet (fewer than {scoring.MIN_PAIRED_SEEDS} "
+                            "paired seeds)"}
 
 
 def verdict_sentence(v: dict) -> str:

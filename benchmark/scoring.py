@@ -396,11 +396,14 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> 
             "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs)}
 
 
+MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim
+
+
 def decide(comparison: dict) -> str:
     """'faster' when the 95% interval of the paired median lies above 1, 'slower' below it, 'unclear' when it
-    spans 1, 'too few seeds' with fewer than 2 pairs (no interval)."""
+    spans 1, 'too few seeds' with fewer than MIN_PAIRED_SEEDS pairs."""
     ci = comparison.get("ci95")
-    if not ci:
+    if not ci or comparison.get("seeds", 0) < MIN_PAIRED_SEEDS:
         return "too few seeds"
     return "faster" if ci[0] > 1.0 else "slower" if ci[1] < 1.0 else "unclear"
 

@@ -132,6 +132,14 @@ def test_bootstrap_interval_is_fixed_and_needs_two_values():
     assert 0.0 <= lo <= scoring.median(values) <= hi <= 2.0
 
 
+def test_no_claim_rests_on_two_seeds():
+    # two seeds' bootstrap "interval" is just their two values: shown, never decided on
+    assert scoring.bootstrap_ci([1.06, 1.31]) == (1.06, 1.31)
+    assert scoring.decide({"seeds": 2, "ci95": (1.06, 1.31)}) == "too few seeds"
+    assert scoring.decide({"seeds": 3, "ci95": (1.06, 1.31)}) == "faster"
+    assert scoring.decide({"seeds": 3, "ci95": (0.5, 0.9)}) == "slower"
+
+
 def test_a_seed_stopped_at_its_target_counts_as_there_for_the_median_curve_and_unknown_after():
     def row(seed, points, stopped=None):
         curve = [{"step": s, "accuracy": a, "phase": "eval"} for s, a in points]
