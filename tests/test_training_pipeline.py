@@ -118,7 +118,9 @@ def test_a_bank_trains_a_forecaster_that_knows_what_it_never_saw(tmp_path, data_
     dcfg = PipelineConfig(bank=True, forecaster="deltanet", **{**DELTANET_RECIPE, "examples": 5000, "train_steps": 200})
     got = train_on_bank(dcfg, bank, ("mnist2",), tmp_path / "d.safetensors")
     assert got["tasks"] == ["mnist3"] and set(got["held_out_tasks"]) == {"mnist2 seed 0"}
-    assert set(got["held_out_tasks"]["mnist2 seed 0"]) == {"deltanet", "extrapolate", "stay"}
+    held = got["held_out_tasks"]["mnist2 seed 0"]
+    assert set(held) == {"deltanet", "extrapolate", "stay", "deltanet_move", "extrapolate_move"}
+    assert held["deltanet_move"] > 0 and held["extrapolate_move"] > 0
     _, dmeta = load_deltanet(tmp_path / "d.safetensors")
     assert dmeta["trained_on"] == ["mnist3"] and dmeta["excluded"] == ["mnist2"]
     assert dmeta["command"].endswith("--forecaster deltanet")
