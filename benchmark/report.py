@@ -380,7 +380,7 @@ def _html(report: dict, out: Path) -> str:
             parts.append("</table>")
             if exp["failures"]:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
-                    f"<li>{html.escape(line)}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
+                    f"<li>{html.escape(line.replace('`', ''))}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
             for found in exp["search"]:
                 parts.append(f"<p>{html.escape(search_sentence(found))}</p><table><tr><th>sample</th><th>score</th>"
                              "<th>status</th></tr>" + "".join(
