@@ -16,6 +16,11 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
                     "bank", "bank_every", "bank_per_layer")
 
 
+def is_guard(value) -> bool:
+    """A guard setting: false, true (halve or undo the jump) or "line" (a line search along it)."""
+    return isinstance(value, bool) or value == "line"
+
+
 @dataclass(frozen=True)
 class RunConfig:
     task: str
@@ -59,7 +64,7 @@ class RunConfig:
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
-        if not (isinstance(self.guard, bool) or self.guard == "line"):
+        if not is_guard(self.guard):
             raise ConfigError("guard", f"must be true, false or line, got {self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
                      "channels_last"):

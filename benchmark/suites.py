@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import RunConfig
+from .config import RunConfig, is_guard
 from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
@@ -251,7 +251,7 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
         value = d[key]
         if kind == "guard":  # an experiment may compare guard rules on the same seeds: guard: [false, true, line]
             for v in (value if isinstance(value, list) and value and prefix else [value]):
-                if not (isinstance(v, bool) or v == "line"):
+                if not is_guard(v):
                     raise SuiteError(f"{prefix}{key}", f"must be true, false or line (or, in an experiment, a list "
                                                        f"of them), got {value!r}", source)
             continue
