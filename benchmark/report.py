@@ -271,6 +271,39 @@ def verdict_sentence(v: dict) -> str:
     return text.replace(" over 1 paired seeds", " on 1 seed")
 
 
+GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",
+                  "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]", "beats the controls?"]
+GLANCE_BASELINE = {"faster": "yes", "slower": "no: slower", "unclear": "not shown: the interval spans 1.0",
+                   "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"}
+GLANCE_CONTROL = {"faster": "yes", "slower": "no: loses", "unclear": "no: the interval spans 1.0",
+                  "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"}
+
+
+def _short(c: dict | None) -> str:
+    if c is None or c["median"] is None:
+        return "-"
+    ci = f" [{c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
+    return f"{'>=' if c['median_is_bound'] else ''}{c['median']:.2f}x{ci}, {c['seeds']} seeds"
+
+
+def glance_rows(suites: list[dict]) -> list[list[str]]:
+    """One row per judged experiment: its verdict's forecaster against the baseline, and against the control
+    it fares worst against (scoring.hardest_control). Experiments with no verdict have no row."""
+    rows = []
+    for s in suites:
+        for exp in s["experiments"]:
+            v = exp.get("verdict")
+            if not v:
+                continue
+            hard = scoring.hardest_control(v)
+            paper = f"{v['paper_speedup']:.2f}x" if v["paper_speedup"] is not None else "-"
+            rows.append([s["suite"], exp["experiment"], f"`{v['method']}`", _short(v["baseline"]), paper,
+                         GLANCE_BASELINE[v["baseline"]["outcome"]],
+                         f"`{hard['reference']}`" if hard else "none ran", _short(hard),
+                         GLANCE_CONTROL[hard["outcome"]] if hard else "-"])
+    return rows
+
+
 def _title(exp: dict) -> str:
     tgt = f"{exp['target']:.4f}" if exp["target"] else "none"
     return f"{exp['experiment']} (target {tgt}, budget {exp['budget']} steps)"
@@ -288,6 +321,10 @@ RULES = ("Ranked by the censored median of steps to target over seeds (a seed th
 
 def _markdown(report: dict) -> str:
     lines = ["# introbench leaderboard", "", f"From `{report['store']}`. {RULES}", ""]
+    glance = glance_rows(report["suites"])
+    if glance:
+        lines += ["## At a glance", "", "| " + " | ".join(GLANCE_COLUMNS) + " |", "|" + " --- |" * len(GLANCE_COLUMNS)]
+        lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in glance] + [""]
     for s in report["suites"]:
         lines += [f"## Suite `{s['suite']}`", ""]
         lines += [f"> note: {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
@@ -342,7 +379,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
                              lstrip_blocks=True, keep_trailing_newline=True, undefined=jinja2.StrictUndefined)
     text = env.get_template("results.md.j2").render(
         suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
-        rules=RULES,
+        rules=RULES, glance_columns=GLANCE_COLUMNS, glance=glance_rows(suites),
         columns=COLUMNS, title=_title, row_cells=row_cells, verdict_sentence=verdict_sentence,
         search_sentence=search_sentence, failure_lines=failure_lines)
     document.parent.mkdir(parents=True, exist_ok=True)
@@ -363,6 +400,11 @@ def _html(report: dict, out: Path) -> str:
              "font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px}.note{color:#a60}.fail{color:#b00}</style>",
              f"<h1>introbench leaderboard</h1><p>From <code>{html.escape(report['store'])}</code>. "
              f"{html.escape(RULES)}</p>"]
+    glance = glance_rows(report["suites"])
+    if glance:
+        parts.append("<h2>At a glance</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in GLANCE_COLUMNS)
+                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c.replace('`', ''))}</td>" for c in row)
+                                         + "</tr>" for row in glance) + "</table>")
     for s in report["suites"]:
         parts.append(f"<h2>Suite {html.escape(s['suite'])}</h2>")
         parts += [f"<p class='note'>note: {html.escape(n)}</p>" for n in s["notes"]]

@@ -438,6 +438,13 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "others": [{**c, "outcome": decide(c)} for c in others]}
 
 
+def hardest_control(v: dict) -> dict | None:
+    """Of a verdict's comparisons with the controls, the one its forecaster fares worst in (lowest paired
+    median): the bar a claim of beating the controls has to clear. None when no control was comparable."""
+    judged = [c for c in v["controls"] if c["median"] is not None]
+    return min(judged, key=lambda c: c["median"]) if judged else None
+
+
 def _guarded(v: VariantScore) -> bool | str:
     """How a variant's jumps are guarded: False, True (halve or undo) or "line"."""
     return bool(v.rows) and (v.rows[0]["config"].get("guard") or False)

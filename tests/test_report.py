@@ -259,6 +259,16 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     assert "`deltanet @300` loses to `extrapolate(ratio=1.3) @300` (0.56x" in text
     assert text.startswith("**Reproduced**: `introspection @300` reaches the target sooner than the baseline")
     assert "loses to `extrapolate(ratio=1.3) @300` (0.71x" in text and "1.80x is inside our interval" in text
+    # at a glance: one row, the verdict's forecaster against the baseline and its hardest control
+    from benchmark.report import GLANCE_COLUMNS, glance_rows
+
+    assert scoring.hardest_control(v) is control
+    (glance,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "v", "verdict": v},
+                                                            {"experiment": "w", "verdict": None}]}])
+    assert len(glance) == len(GLANCE_COLUMNS)
+    assert glance[:3] == ["s", "v", "`introspection @300`"] and glance[4:6] == ["1.80x", "yes"]
+    assert glance[6:] == ["`extrapolate(ratio=1.3) @300`", f"0.71x [{control['ci95'][0]:.2f}-"
+                          f"{control['ci95'][1]:.2f}], 3 seeds", "no: loses"]
     # no learned forecaster, or no baseline: no claim to judge
     assert scoring.verdict([v for v in variants if roles[v.forecaster] != "learned"], roles, 2000) is None
 
