@@ -136,6 +136,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="where trials train (auto: cuda for trials given --gpus-per-trial, else cpu)")
     srun.add_argument("--tasks", type=_names, default=(),
                       help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
+    srun.add_argument("--only", action="append", default=[], metavar="VARIANT",
+                      help="run only this variant's trials now, as its label reads without task and seed, or a glob: "
+                           "'deltanet(ratio=2.0)', 'extrapolate*'; repeatable; the baselines of its experiments run "
+                           "too, a search does not (--resume later runs the rest)")
     srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
@@ -402,7 +406,7 @@ def cmd_suite(args) -> int:
                         cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, device=args.device, storage=_storage(args.storage), bank=args.bank)
+                        tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage), bank=args.bank)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

@@ -14,6 +14,7 @@ own console output goes to RESULTS/ray.log, and the console shows one live displ
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -50,6 +51,7 @@ class SweepOptions:
     storage: str | None = None  # Ray Tune's storage_path: a folder or a URI (s3://...); default RESULTS/ray
     ship_plugins: bool = True  # file plugins travel with the Ray job (False: a Ray someone else started)
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
+    only: tuple[str, ...] = ()  # and only these variants' (names or globs), with their experiments' baselines
     bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
 
 
@@ -433,7 +435,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stored and not opts.resume:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
-    selected = _select_tasks(trials, opts.tasks)
+    selected = select_variants(_select_tasks(trials, opts.tasks), opts.only)
     todo = unfinished(stored, selected)
     rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in selected)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
@@ -458,7 +460,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     from .search import pending
 
-    searches = [x for x in suite.searches() if not opts.tasks or x.base.task in opts.tasks]
+    # a search is not a variant: --only leaves it for a later run
+    searches = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
     searches = [x for x in searches if pending(store, x)]
     if not todo and not searches:
         return {**summary, **_counts(store, suite.name, selected, searches)}
@@ -639,6 +642,28 @@ def _select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
         raise IntrobenchError(f"--tasks: the suite has no task {', '.join(map(repr, unknown))}; its tasks: "
                               f"{', '.join(known)}")
     return [t for t in trials if t.config.task in tasks]
+
+
+def trial_variant(trial: Trial) -> str:
+    """A trial's label without its task and seed: 'deltanet(ratio=2.0) +guard', 'none', '[adam:1e-4] none'."""
+    cfg = trial.config
+    return trial.label.removeprefix(cfg.task).removesuffix(f" s{cfg.seed}").strip()
+
+
+def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
+    """The trials of the variants named in ``only`` (each a variant as trial_variant spells it, or a glob), and
+    the baselines of their experiments, which every target and paired speedup needs."""
+    if not only:
+        return trials
+    variants = sorted({trial_variant(t) for t in trials})
+    unknown = [p for p in only if not any(v == p or fnmatch.fnmatchcase(v, p) for v in variants)]
+    if unknown:
+        raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}; its variants: "
+                              + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
+    chosen = {t.key: t.experiment for t in trials
+              if any(trial_variant(t) == p or fnmatch.fnmatchcase(trial_variant(t), p) for p in only)}
+    experiments = set(chosen.values())
+    return [t for t in trials if t.key in chosen or (t.config.forecaster == "none" and t.experiment in experiments)]
 
 
 def _counts(store: ResultsStore, suite: str, selected: list[Trial], searches=()) -> dict:

@@ -345,6 +345,32 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     assert sorted(r["task"] for r in ResultsStore(tmp_path / "r").rows()) == ["mnist2", "mnist3", "mnist3"]
 
 
+def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
+    from benchmark.errors import IntrobenchError
+    from benchmark.sweep import select_variants, trial_variant
+
+    (tmp_path / "pick.yaml").write_text(textwrap.dedent("""
+        experiments:
+          - {task: mnist3, forecasters: [none, introspection, {name: extrapolate, ratio: [1.3, 2.0]}],
+             guard: [false, true], seeds: 2}
+          - {task: mnist2, forecasters: [none, introspection], seeds: 2}
+    """))
+    trials = load_suite(str(tmp_path / "pick.yaml")).trials()
+    picked = select_variants(trials, ("extrapolate(ratio=1.3)", "introspection +guard"))
+    # mnist2 has no guarded variant: only mnist3's two variants and its baseline, on both seeds
+    assert sorted(t.label for t in picked) == [
+        "mnist3 extrapolate(ratio=1.3) s0", "mnist3 extrapolate(ratio=1.3) s1", "mnist3 introspection +guard s0",
+        "mnist3 introspection +guard s1", "mnist3 none s0", "mnist3 none s1"]
+    # a glob; both experiments' baselines come along
+    assert {trial_variant(t) for t in select_variants(trials, ("introspection*",))} == {
+        "introspection", "introspection +guard", "none"}
+    assert len(select_variants(trials, ("introspection*",))) == 2 * (2 + 1) + 2 * 2
+    assert select_variants(trials, ()) == trials
+    with pytest.raises(IntrobenchError, match=r"--only: no variant of the suite matches 'deltanet\*'; its variants: "
+                                              r"extrapolate\(ratio=1.3\); "):
+        select_variants(trials, ("none", "deltanet*"))
+
+
 SEARCH_SUITE = textwrap.dedent("""
     experiments:
       - task: mnist3
