@@ -90,9 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gate", type=_float, help="jump points become candidates: jump at one once the training loss "
                                                  "(its mean over the last 5 evaluation intervals against the 5 "
                                                  "before) fell less than this fraction, e.g. 0.05")
-    run.add_argument("--guard", nargs="?", const=True, default=False, choices=["line"],
+    run.add_argument("--guard", nargs="?", const=True, default=False, choices=["line", "settle"],
                      help="halve, or undo, a jump that raises the loss on fixed training batches; --guard line: "
-                          "keep the fraction of the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss")
+                          "keep the fraction of the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss; "
+                          "--guard settle: train on, and undo the jump 500 steps later (weights and optimizer "
+                          "state) if that loss is still above its value before the jump")
     run.add_argument("--data-workers", type=_non_negative_int,
                      help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)

@@ -16,9 +16,13 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
                     "bank", "bank_every", "bank_per_layer")
 
 
+GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
+
+
 def is_guard(value) -> bool:
-    """A guard setting: false, true (halve or undo the jump) or "line" (a line search along it)."""
-    return isinstance(value, bool) or value == "line"
+    """A guard setting: false, true (halve or undo the jump), "line" (a line search along it) or "settle"
+    (judge the jump some steps later, undo it then if the loss is still above its value before it)."""
+    return isinstance(value, bool) or value in GUARD_RULES
 
 
 @dataclass(frozen=True)
@@ -47,7 +51,7 @@ class RunConfig:
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
     # true: a jump that raises the loss on fixed training batches is halved, or undone; "line": the fraction of
-    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept
+    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept; "settle": judged 500 steps later
     guard: bool | str = False
     gate: float | None = None  # the schedule's points are candidates: jump once the training loss falls less than this
     bank: str | None = None  # record this run's trajectory into this trajectory bank folder
@@ -65,7 +69,7 @@ class RunConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
         if not is_guard(self.guard):
-            raise ConfigError("guard", f"must be true, false or line, got {self.guard!r}")
+            raise ConfigError("guard", f"must be true, false, line or settle, got {self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
                      "channels_last"):
             value = getattr(self, name)

@@ -8,6 +8,7 @@ own device, so the extra memory is the snapshots plus one chunk.
 
 from __future__ import annotations
 
+import copy
 import math
 import time
 from typing import Sequence
@@ -88,8 +89,10 @@ class WeightHistory:
             self.bytes -= self.param_bytes
 
 
-GUARD_MODES = ("halve", "line")
-GUARD_DECISIONS = {"halve": ("kept", "halved", "undone"), "line": ("kept", "scaled", "undone")}
+GUARD_MODES = ("halve", "line", "settle")
+GUARD_DECISIONS = {"halve": ("kept", "halved", "undone"), "line": ("kept", "scaled", "undone"),
+                   "settle": ("kept", "undone", "unsettled")}
+SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it
 LINE_SCALES = (1.0, 0.5, 0.25, 0.125)  # the fractions of a jump a line-search guard tries
 
 
@@ -105,7 +108,10 @@ class JumpEngine:
         self.gate = gate
         # guard: model -> training loss on fixed batches. "halve": a jump that makes it worse is halved, and
         # undone if the half-way point is worse too. "line": a line search along the jump keeps the fraction of
-        # it (1, 1/2, 1/4, 1/8 or none) with the lowest loss. Each decision is recorded with the jump.
+        # it (1, 1/2, 1/4, 1/8 or none) with the lowest loss. "settle": training goes on from the jump, and
+        # SETTLE_STEPS later (or at the next jump, if sooner) the jump is undone, weights and optimizer state back
+        # to w_t, unless the loss is by then at or below its value before the jump: a useful jump often raises
+        # the loss at first, and the steps spent on an undone one still count. Each decision is recorded.
         if guard_mode not in GUARD_MODES:
             raise ConfigError("guard", f"must be one of {', '.join(GUARD_MODES)}, got {guard_mode!r}")
         self.guard = guard
@@ -121,6 +127,7 @@ class JumpEngine:
         self.events: list[dict] = []
         self.skipped: list[dict] = []  # candidates the gate passed over, with why
         self.plan = {t: [snapshot_step(f, t) for f in self.fractions] for t in self.jumps}
+        self.pending: dict | None = None  # a settling guard's jump still to judge: its event, w_t, optimizer state
 
     def on_start(self, model: nn.Module, optimizer) -> None:
         last_use: dict[int, int] = {}
@@ -137,20 +144,29 @@ class JumpEngine:
             self.history.take(0)
 
     def on_step(self, step: int, model: nn.Module, optimizer, evaluate) -> None:
+        if self.pending is not None and (step >= self.pending["until"] or step in self.jumps):
+            self._settle(step, model, optimizer, evaluate)
         if step in self.jumps and self._gate_allows(step):
             before = evaluate("pre_jump")
             decision = {}
             if self.guard is not None:
                 loss_before = self.guard(model)
                 saved = [p.detach().clone() for p in self.history.params]  # w_t, to halve or undo the jump
+                state = copy.deepcopy(optimizer.state_dict()) if self.guard_mode == "settle" else None
             seconds, change = self.jump(step, optimizer)
-            if self.guard is not None:
+            if self.guard is not None and self.guard_mode == "settle":
+                decision = {"guard": "pending", "loss_before": loss_before, "loss_jumped": self.guard(model)}
+            elif self.guard is not None:
                 decide = self._line_search if self.guard_mode == "line" else self._guarded
                 decision = decide(model, saved, loss_before)
                 del saved
             after = evaluate("post_jump")
             self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
                                 "accuracy_before": before, "accuracy_after": after, **decision})
+            if decision.get("guard") == "pending":
+                self.pending = {"until": step + SETTLE_STEPS, "event": self.events[-1], "weights": saved,
+                                "optimizer": state}
+                del saved
             if self.on_jump is not None:
                 self.on_jump(self.events[-1])
         if self.history.wants(step):  # after the jump: the history is the trajectory training really took
@@ -178,6 +194,26 @@ class JumpEngine:
         for p, w in zip(self.history.params, saved):
             p.copy_(w)
         return {"guard": "undone", **losses}
+
+    @torch.no_grad()
+    def _settle(self, step: int, model: nn.Module, optimizer, evaluate) -> None:
+        """Judge the pending jump: keep it if the loss is at or below its value before the jump, else go back
+        to w_t and the optimizer state of then (the steps since stay spent)."""
+        pending, self.pending = self.pending, None
+        event = pending["event"]
+        event.update(loss_settled=self.guard(model), settled_at=step)
+        if event["loss_settled"] <= event["loss_before"]:
+            event["guard"] = "kept"
+            return
+        for p, w in zip(self.history.params, pending["weights"]):
+            p.copy_(w)
+        optimizer.load_state_dict(pending["optimizer"])
+        # snapshots taken since the jump are of the path given up: training is back at w_t, as if it had stood
+        for s, copies in self.history.snapshots.items():
+            if event["step"] < s <= step:
+                for c, w in zip(copies, pending["weights"]):
+                    c.copy_(w)
+        event.update(guard="undone", accuracy_undone=evaluate("post_undo"))
 
     @torch.no_grad()
     def _line_search(self, model: nn.Module, saved: list[torch.Tensor], loss_before: float) -> dict:
@@ -243,6 +279,9 @@ class JumpEngine:
 
     def summary(self) -> dict:
         hist = self.history
+        if self.pending is not None:  # the run ended (its budget, or its target) before the jump was judged
+            self.pending["event"]["guard"] = "unsettled"
+            self.pending = None
         guarded = [e["guard"] for e in self.events if "guard" in e]
         return {
             "jumps": [e["step"] for e in self.events],

@@ -208,9 +208,8 @@ def jump_cells(e: dict) -> list[str]:
     cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")
     guard = e.get("guard_decisions")
     said = ""
-    if guard:  # a line search scales where the halving rule halves
-        names = ("kept", "scaled", "undone") if "scaled" in guard else ("kept", "halved", "undone")
-        said = f" (guard: {', '.join(f'{guard.get(d, 0)} {d}' for d in names)})"
+    if guard:  # each rule's own decisions (jumps.GUARD_DECISIONS), in its order
+        said = f" (guard: {', '.join(f'{n} {d}' for d, n in guard.items())})"
     return [cost, f"{e['jump_recovered']}/{e['jump_followed']}{said}"]
 
 

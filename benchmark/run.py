@@ -106,7 +106,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
                                 chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
                                 seed=config.seed, on_jump=on_jump, guard=guard,
-                                guard_mode="line" if config.guard == "line" else "halve", gate=gate))
+                                guard_mode=config.guard if isinstance(config.guard, str) else "halve", gate=gate))
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)

@@ -214,7 +214,7 @@ def variant_marks(cfg: dict) -> str:
     the baseline, which does not jump), bf16, channels_last. A suite's trial labels carry the same marks."""
     jumping = cfg["forecaster"] != "none"
     guard = cfg.get("guard")
-    marks = (" +guard" + ("=line" if guard == "line" else "") if guard and jumping else "")
+    marks = (" +guard" + (f"={guard}" if isinstance(guard, str) else "") if guard and jumping else "")
     marks += f" +gate{cfg['gate']:g}" if cfg.get("gate") is not None and jumping else ""
     return marks + "".join(f" [{n}={cfg[n]}]" for n in ("precision", "channels_last")
                            if cfg.get(n) not in (None, False, "fp32"))

@@ -15,7 +15,7 @@ A suite file:
         stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
         precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size, guard,
                                       # gate: also suite-wide keys (how trials compute, jump and hold their
-                                      # history); an experiment's guard may be a list: [false, true, line]
+                                      # history); an experiment's guard may be a list: [false, true, line, settle]
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -252,8 +252,8 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
         if kind == "guard":  # an experiment may compare guard rules on the same seeds: guard: [false, true, line]
             for v in (value if isinstance(value, list) and value and prefix else [value]):
                 if not is_guard(v):
-                    raise SuiteError(f"{prefix}{key}", f"must be true, false or line (or, in an experiment, a list "
-                                                       f"of them), got {value!r}", source)
+                    raise SuiteError(f"{prefix}{key}", f"must be true, false, line or settle (or, in an "
+                                                       f"experiment, a list of them), got {value!r}", source)
             continue
         if kind is bool and not isinstance(value, bool):
             raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)

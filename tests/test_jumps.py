@@ -1,3 +1,5 @@
+import copy
+
 import pytest
 import torch
 from torch import nn
@@ -209,11 +211,53 @@ def test_a_guarded_jump_keeps_the_part_of_it_the_loss_allows(mode, losses, decis
     assert engine.summary()["guard"][decision] == 1
     if mode == "line":
         assert event["scale"] == scale and event["loss_at"] == dict(zip(("1", "0.5", "0.25", "0.125"), losses[1:]))
-    with pytest.raises(ConfigError, match="^guard: must be one of halve, line"):
+    with pytest.raises(ConfigError, match="^guard: must be one of halve, line, settle"):
         JumpEngine(create_forecaster("extrapolate"), [20], steps=20, guard=lambda m: 0.0, guard_mode="tight")
 
 
-@pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")), ("line", ("kept", "scaled", "undone"))])
+@pytest.mark.parametrize("settled,decision", [(1.2, "undone"), (0.9, "kept")])
+def test_a_settling_guard_judges_a_jump_later_and_undoes_it_whole(settled, decision):
+    """guard settle: the jump at 10 stands while training goes on; at the next jump point (40, sooner than
+    10 + SETTLE_STEPS) its loss is judged against the loss before it. Above it, the weights and the optimizer's
+    state go back to those of step 10, and the snapshot taken since (step 28, read by the jump at 40) is of w_10
+    too, so the jump at 40 forecasts no move at all; at or below it, training goes on from where it is. The jump
+    at 40 is never judged: the run ends first."""
+    torch.manual_seed(0)
+    model = Net()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=1e-2)
+    # the guard's losses: before and after the jump at 10, when judging it, before and after the jump at 40
+    answers = iter([1.0, 3.0, settled, 1.0, 3.0])
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [10, 40], steps=40,
+                        guard=lambda m: next(answers), guard_mode="settle")
+    engine.on_start(model, opt)
+    g = torch.Generator().manual_seed(0)
+    phases = []
+    for step in range(1, 41):
+        loss = model(torch.randn(16, 8, generator=g)).pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if step == 10:
+            w_10 = [p.detach().clone() for p in params]
+            state_10 = copy.deepcopy(opt.state_dict())
+        engine.on_step(step, model, opt, evaluate=lambda phase: phases.append((step, phase)) or 0.5)
+        if step == 10:
+            assert engine.events[0]["guard"] == "pending" and not all(torch.equal(p, w) for p, w in zip(params, w_10))
+    assert next(answers, None) is None
+    first = engine.events[0]
+    assert first["guard"] == decision and first["settled_at"] == 40 and first["loss_settled"] == settled
+    undone = decision == "undone"
+    assert ((40, "post_undo") in phases) == undone and ("accuracy_undone" in first) == undone
+    assert all(torch.allclose(p, w, atol=1e-6) for p, w in zip(params, w_10)) == undone
+    if undone:
+        for a, b in zip(opt.state_dict()["state"].values(), state_10["state"].values()):
+            assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
+    assert engine.summary()["guard"] == {"kept": int(not undone), "undone": int(undone), "unsettled": 1}
+
+
+@pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")), ("line", ("kept", "scaled", "undone")),
+                                             ("settle", ("kept", "undone", "unsettled"))])
 def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir, guard, decisions):
     cfg = RunConfig(task="mnist3", reduced=True, steps=30, eval_every=10, forecaster="extrapolate",
                     forecaster_params={"ratio": 2.0}, jumps=[10, 20], guard=guard, data_dir=str(data_dir))
@@ -223,8 +267,8 @@ def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir, guard
     assert sum(result.summary["guard"].values()) == 2
     import dataclasses
 
-    assert len({dataclasses.replace(cfg, guard=g).key() for g in (False, True, "line")}) == 3
-    with pytest.raises(ConfigError, match="^guard: must be true, false or line, got 1"):
+    assert len({dataclasses.replace(cfg, guard=g).key() for g in (False, True, "line", "settle")}) == 4
+    with pytest.raises(ConfigError, match="^guard: must be true, false, line or settle, got 1"):
         dataclasses.replace(cfg, guard=1)
 
 

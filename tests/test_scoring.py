@@ -165,14 +165,18 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
         (300, 0.86, "pre_jump"), (300, 0.60, "post_jump"), (400, 0.84, "eval")]]
     events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70},
               {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60}]
-    got = scoring.jump_recovery([{"curve": curve, "events": events, "summary": {"guard": {"kept": 1, "undone": 1}}},
-                                 {"curve": curve, "events": [], "summary": {"guard": {"undone": 2}}}])
-    assert got["guard_decisions"] == {"kept": 1, "undone": 3}
+    # a run's summary counts each of its guard rule's decisions, those it never took at 0
+    got = scoring.jump_recovery([
+        {"curve": curve, "events": events, "summary": {"guard": {"kept": 1, "halved": 0, "undone": 1}}},
+        {"curve": curve, "events": [], "summary": {"guard": {"kept": 0, "halved": 0, "undone": 2}}}])
+    assert got["guard_decisions"] == {"kept": 1, "halved": 0, "undone": 3}
     from benchmark.report import jump_cells
 
     assert jump_cells({**got, "jump_recovered": 1})[1] == "1/2 (guard: 1 kept, 0 halved, 3 undone)"
     line = {**got, "guard_decisions": {"kept": 0, "scaled": 2, "undone": 1}}  # a line search's decisions
     assert jump_cells({**line, "jump_recovered": 1})[1] == "1/2 (guard: 0 kept, 2 scaled, 1 undone)"
+    settle = {**got, "guard_decisions": {"kept": 2, "undone": 0, "unsettled": 1}}  # a settling guard's
+    assert jump_cells({**settle, "jump_recovered": 1})[1] == "1/2 (guard: 2 kept, 0 undone, 1 unsettled)"
     assert got["jumps_made"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)

@@ -174,10 +174,10 @@ BAD = {
     "bad gate": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], gate: 2}]",
                  "experiments[0].gate: must be a fraction in (0, 1), got 2"),
     "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
-                  "experiments[0].guard: must be true, false or line (or, in an experiment, a list of them), "
+                  "experiments[0].guard: must be true, false, line or settle (or, in an experiment, a list of them), "
                   "got ['maybe']"),
     "suite-wide guard list": ("guard: [false, true]\nexperiments: [{task: mnist3, forecasters: [none, extrapolate]}]",
-                              "guard: must be true, false or line"),
+                              "guard: must be true, false, line or settle"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }
