@@ -336,10 +336,27 @@ def cmd_run(args) -> int:
 def _print_summary(summary: dict) -> None:
     rows = [[k, json.dumps(v) if isinstance(v, (dict, list)) else v] for k, v in summary.items() if k != "jump_events"]
     _table(f"{summary['task']} / {summary['forecaster']}", ["metric", "value"], rows)
-    if summary.get("jump_events"):
-        _table("jumps", ["step", "acc before", "acc after", "mean |change|", "seconds"],
+    events = summary.get("jump_events")
+    if events:
+        guarded = any("guard" in e for e in events)
+        _table("jumps", ["step", "acc before", "acc after", "mean |change|", "seconds"]
+               + (["guard", "loss before / jumped / after"] if guarded else []),
                [[e["step"], f"{e['accuracy_before']:.4f}", f"{e['accuracy_after']:.4f}",
-                 f"{e['mean_abs_change']:.3e}", f"{e['seconds']:.4f}"] for e in summary["jump_events"]])
+                 f"{e['mean_abs_change']:.3e}", f"{e['seconds']:.4f}"] + (_guard_cells(e) if guarded else [])
+                for e in events])
+
+
+def _guard_cells(event: dict) -> list[str]:
+    """A guarded jump's decision (with the scale a line search kept) and the guard's losses: before the jump,
+    right after it, and after the rule's last look (the fraction kept, or the loss a settling guard judged)."""
+    if "guard" not in event:
+        return ["", ""]
+    decision = event["guard"] + (f" x{event['scale']:g}" if event["guard"] == "scaled" else "")
+    last = event.get("loss_settled", event.get("loss_halved"))
+    if "loss_at" in event and event.get("scale"):
+        last = event["loss_at"].get(f"{event['scale']:g}")
+    losses = [event.get("loss_before"), event.get("loss_jumped"), last]
+    return [decision, " / ".join("-" if v is None else f"{v:.4f}" for v in losses)]
 
 
 def cmd_train_forecaster(args) -> int:

@@ -37,6 +37,22 @@ def test_run_json_on_real_mnist(capsys, data_dir):
     assert summary["task"] == "mnist3" and summary["status"] == "finished" and summary["steps"] == 20
 
 
+def test_a_guarded_run_prints_each_jumps_decision_and_losses(capsys, data_dir):
+    assert main(["run", "mnist3", "--reduced", "--steps", "30", "--eval-every", "10", "--no-progress", "--forecaster",
+                 "extrapolate", "--ratio", "2.0", "--jumps", "10,20", "--guard", "line", "--data-dir",
+                 str(data_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "guard" in out and "loss before / jumped / after" in out
+    from benchmark.cli import _guard_cells
+
+    scaled = {"guard": "scaled", "scale": 0.25, "loss_before": 1.0, "loss_jumped": 2.0,
+              "loss_at": {"1": 2.0, "0.5": 1.5, "0.25": 0.9, "0.125": 0.95}}
+    assert _guard_cells(scaled) == ["scaled x0.25", "1.0000 / 2.0000 / 0.9000"]
+    settled = {"guard": "undone", "loss_before": 1.0, "loss_jumped": 2.0, "loss_settled": 1.1}
+    assert _guard_cells(settled) == ["undone", "1.0000 / 2.0000 / 1.1000"]
+    assert _guard_cells({"guard": "kept", "loss_before": 1.0, "loss_jumped": 0.9}) == ["kept", "1.0000 / 0.9000 / -"]
+
+
 @pytest.mark.parametrize("args,message", [
     (["run", "mnist9"], "unknown task 'mnist9'; valid names: alexnet"),
     (["run", "mnist3", "--forecaster", "oracle"], "unknown forecaster 'oracle'; valid names:"),

@@ -114,10 +114,10 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
         assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 5
         for name, params in variants:
-            for guard in (False, True, "line") if task == "mnist3" else (False, True):  # line: mnist3 alone
+            for guard in (False, True, "line", "settle") if task == "mnist3" else (False, True):  # mnist3 alone
                 assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
                               == (name, params) and c.guard == guard and type(c.guard) is type(guard)) == seeds
-        assert {c.guard for c in configs} <= ({False, True, "line"} if task == "mnist3" else {False, True})
+        assert {c.guard for c in configs} <= ({False, True, "line", "settle"} if task == "mnist3" else {False, True})
 
 
 BAD = {
