@@ -96,6 +96,10 @@ def test_run_settings_are_suite_defaults_an_experiment_may_override(tmp_path):
                 dataclasses.replace(plain, channels_last=True).key()}) == 3
 
 
+# the guard rules beyond compares on a task, where more than unguarded and halving jumps
+GUARDS = {"mnist3": (False, True, "line", "settle"), "fm16": (False, True, "settle"), "c10_16": (False, True, "settle")}
+
+
 def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_and_baseline():
     trials = load_suite("beyond").trials()
     by_task, gated = {}, []
@@ -114,10 +118,10 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
         assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 5
         for name, params in variants:
-            for guard in (False, True, "line", "settle") if task == "mnist3" else (False, True):  # mnist3 alone
+            for guard in GUARDS.get(task, (False, True)):
                 assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
                               == (name, params) and c.guard == guard and type(c.guard) is type(guard)) == seeds
-        assert {c.guard for c in configs} <= ({False, True, "line", "settle"} if task == "mnist3" else {False, True})
+        assert {c.guard for c in configs} <= set(GUARDS.get(task, (False, True)))
 
 
 BAD = {
