@@ -4,6 +4,7 @@ import math
 import pytest
 
 from benchmark import scoring
+from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import ROW_FIELDS, build_report
 from benchmark.store import ResultsStore
@@ -228,9 +229,9 @@ def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_st
                                                                   if e["speedup_median"] is not None}
 
 
-def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the_control(tmp_path):
-    """Introspection is faster than the baseline on all 3 seeds (reproduced) but slower than extrapolate on all
-    3 (it loses to the control); the paper's 1.8x lies inside the interval of our speedup."""
+def verdict_rows() -> list[dict]:
+    """Introspection is faster than the baseline on all 3 seeds but slower than extrapolate on all 3; deltanet
+    slower still; a guarded extrapolate slower than all."""
     rows = []
     for seed, (base, intro, ctrl, other) in enumerate([(1000, 600, 500, 700), (1100, 600, 400, 800),
                                                        (1200, 700, 500, 900)]):
@@ -240,6 +241,27 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
                  row("v", "deltanet", seed, ramp(other), jumps=[300]),
                  row("v", "extrapolate", seed, ramp(1500), params={"ratio": 1.3}, jumps=[300])]
         rows[-1]["config"]["guard"], rows[-1]["key"] = True, rows[-1]["key"] + "-guard"
+    return rows
+
+
+def test_a_report_opens_and_the_console_ends_with_each_verdict_at_a_glance(tmp_path, capsys):
+    store = ResultsStore(tmp_path)
+    for r in verdict_rows():
+        r["config"]["target"] = 0.9
+        store.write(r)
+    assert main(["report", "--results", str(tmp_path), "--wandb", "disabled"]) == 0
+    tail = capsys.readouterr().out.split("at a glance")[-1]
+    assert "introspection @300" in tail and "extrapolate(ratio=1.3) @300" in tail and "no: loses" in tail
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert md.index("## At a glance") < md.index("## Suite `v`")
+    assert "| v | mnist3 | `introspection @300` | 1.71x [1.67-1.83], 3 seeds | - | yes |" in md
+    assert "<h2>At a glance</h2>" in (tmp_path / "report" / "report.html").read_text()
+
+
+def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the_control(tmp_path):
+    """Introspection is faster than the baseline on all 3 seeds (reproduced) but slower than extrapolate on all
+    3 (it loses to the control); the paper's 1.8x lies inside the interval of our speedup."""
+    rows = verdict_rows()
     variants, facts = scoring.score_experiment(rows, 0.9)
     roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control", "deltanet": "learned"}
     v = scoring.verdict(variants, roles, facts["budget"], paper_speedup=1.8)
