@@ -425,7 +425,8 @@ def cmd_suite(args) -> int:
                         cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage), bank=args.bank)
+                        tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
+                        bank=args.bank)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

@@ -271,7 +271,8 @@ def verdict_sentence(v: dict) -> str:
 
 
 GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",
-                  "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]", "beats the controls?"]
+                  "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]",
+                  "beats the controls?"]
 GLANCE_BASELINE = {"faster": "yes", "slower": "no: slower", "unclear": "not shown: the interval spans 1.0",
                    "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"}
 GLANCE_CONTROL = {"faster": "yes", "slower": "no: loses", "unclear": "no: the interval spans 1.0",

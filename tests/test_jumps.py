@@ -256,7 +256,8 @@ def test_a_settling_guard_judges_a_jump_later_and_undoes_it_whole(settled, decis
     assert engine.summary()["guard"] == {"kept": int(not undone), "undone": int(undone), "unsettled": 1}
 
 
-@pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")), ("line", ("kept", "scaled", "undone")),
+@pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")),
+                                             ("line", ("kept", "scaled", "undone")),
                                              ("settle", ("kept", "undone", "unsettled"))])
 def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir, guard, decisions):
     cfg = RunConfig(task="mnist3", reduced=True, steps=30, eval_every=10, forecaster="extrapolate",
