@@ -228,13 +228,15 @@ def main(argv: list[str] | None = None) -> int:
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    # Text, not markup: rich would swallow "[adam:1e-4]", "[gate 0.1]" and "[bf16]" as style tags
+    table = Table(title=Text(title))
     console = Console() if sys.stdout.isatty() else Console(width=200)
     for c in columns:
-        table.add_column(c)
+        table.add_column(Text(c))
     for r in rows:
-        table.add_row(*[("" if v is None else str(v)) for v in r])
+        table.add_row(*[Text("" if v is None else str(v)) for v in r])
     console.print(table)
 
 

@@ -37,6 +37,14 @@ def test_run_json_on_real_mnist(capsys, data_dir):
     assert summary["task"] == "mnist3" and summary["status"] == "finished" and summary["steps"] == 20
 
 
+def test_a_table_prints_square_brackets_as_text(capsys):
+    from benchmark.cli import _table
+
+    _table("mnist3 [adam:1e-4]: leaderboard", ["experiment [x]"], [["mnist3 [gate 0.1]"], ["none [precision=bf16]"]])
+    out = capsys.readouterr().out
+    assert "mnist3 [adam:1e-4]" in out and "[x]" in out and "mnist3 [gate 0.1]" in out and "[precision=bf16]" in out
+
+
 def test_a_guarded_run_prints_each_jumps_decision_and_losses(capsys, data_dir):
     assert main(["run", "mnist3", "--reduced", "--steps", "30", "--eval-every", "10", "--no-progress", "--forecaster",
                  "extrapolate", "--ratio", "2.0", "--jumps", "10,20", "--guard", "line", "--data-dir",
