@@ -8,6 +8,7 @@ import os
 import sys
 from pathlib import Path
 
+from .config import GUARD_RULES, SETTLE_STEPS
 from .errors import IntrobenchError
 from .tracking import MODES as WANDB_MODES
 
@@ -90,11 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--gate", type=_float, help="jump points become candidates: jump at one once the training loss "
                                                  "(its mean over the last 5 evaluation intervals against the 5 "
                                                  "before) fell less than this fraction, e.g. 0.05")
-    run.add_argument("--guard", nargs="?", const=True, default=False, choices=["line", "settle"],
+    run.add_argument("--guard", nargs="?", const=True, default=False, choices=GUARD_RULES,
                      help="halve, or undo, a jump that raises the loss on fixed training batches; --guard line: "
                           "keep the fraction of the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss; "
-                          "--guard settle: train on, and undo the jump 500 steps later (weights and optimizer "
-                          "state) if that loss is still above its value before the jump")
+                          f"--guard settle: train on, and undo the jump {SETTLE_STEPS} steps later (weights and "
+                          "optimizer state) if that loss is still above its value before the jump")
     run.add_argument("--data-workers", type=_non_negative_int,
                      help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)
@@ -457,7 +458,7 @@ def _storage(text: str | None) -> str | None:
 
 
 def cmd_report(args) -> int:
-    from .report import COLUMNS, GLANCE_COLUMNS, build_report, glance_rows, row_cells, write_document
+    from .report import COLUMNS, GLANCE_COLUMNS, build_report, glance_rows, plain, row_cells, write_document
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in ("md", "html")]
@@ -478,7 +479,7 @@ def cmd_report(args) -> int:
         print("report: " + ", ".join(str(Path(report["out"]) / f"report.{f}") for f in formats))
     glance = glance_rows([s for _, report in built for s in report["suites"]])
     if glance:  # last, where a reader's eye lands: every judged experiment's verdict in a row
-        _table("at a glance", GLANCE_COLUMNS, [[c.replace("`", "") for c in row] for row in glance])
+        _table("at a glance", GLANCE_COLUMNS, [[plain(c) for c in row] for row in glance])
     if args.document:
         print(f"document: {write_document(built, args.document)}")
     return 0

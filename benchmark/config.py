@@ -17,6 +17,8 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
 
 
 GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
+GUARD_VALUES = "true, false, " + ", ".join(GUARD_RULES[:-1]) + " or " + GUARD_RULES[-1]  # for error messages
+SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it
 
 
 def is_guard(value) -> bool:
@@ -51,7 +53,7 @@ class RunConfig:
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
     # true: a jump that raises the loss on fixed training batches is halved, or undone; "line": the fraction of
-    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept; "settle": judged 500 steps later
+    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept; "settle": judged SETTLE_STEPS later
     guard: bool | str = False
     gate: float | None = None  # the schedule's points are candidates: jump once the training loss falls less than this
     bank: str | None = None  # record this run's trajectory into this trajectory bank folder
@@ -69,7 +71,7 @@ class RunConfig:
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
         if not is_guard(self.guard):
-            raise ConfigError("guard", f"must be true, false, line or settle, got {self.guard!r}")
+            raise ConfigError("guard", f"must be {GUARD_VALUES}, got {self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
                      "channels_last"):
             value = getattr(self, name)

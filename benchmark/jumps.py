@@ -16,6 +16,7 @@ from typing import Sequence
 import torch
 from torch import nn
 
+from .config import GUARD_RULES, SETTLE_STEPS
 from .errors import ConfigError
 
 
@@ -89,10 +90,9 @@ class WeightHistory:
             self.bytes -= self.param_bytes
 
 
-GUARD_MODES = ("halve", "line", "settle")
+GUARD_MODES = ("halve", *GUARD_RULES)  # a guard of true is the halving one
 GUARD_DECISIONS = {"halve": ("kept", "halved", "undone"), "line": ("kept", "scaled", "undone"),
                    "settle": ("kept", "undone", "unsettled")}
-SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it
 LINE_SCALES = (1.0, 0.5, 0.25, 0.125)  # the fractions of a jump a line-search guard tries
 
 
@@ -148,25 +148,21 @@ class JumpEngine:
             self._settle(step, model, optimizer, evaluate)
         if step in self.jumps and self._gate_allows(step):
             before = evaluate("pre_jump")
-            decision = {}
             if self.guard is not None:
                 loss_before = self.guard(model)
                 saved = [p.detach().clone() for p in self.history.params]  # w_t, to halve or undo the jump
                 state = copy.deepcopy(optimizer.state_dict()) if self.guard_mode == "settle" else None
             seconds, change = self.jump(step, optimizer)
-            if self.guard is not None and self.guard_mode == "settle":
-                decision = {"guard": "pending", "loss_before": loss_before, "loss_jumped": self.guard(model)}
+            event = {"step": step, "seconds": seconds, "mean_abs_change": change, "accuracy_before": before}
+            if self.guard is not None and self.guard_mode == "settle":  # judged later, by _settle
+                event.update(guard="pending", loss_before=loss_before, loss_jumped=self.guard(model))
+                self.pending = {"until": step + SETTLE_STEPS, "event": event, "weights": saved, "optimizer": state}
             elif self.guard is not None:
                 decide = self._line_search if self.guard_mode == "line" else self._guarded
-                decision = decide(model, saved, loss_before)
+                event.update(decide(model, saved, loss_before))
                 del saved
-            after = evaluate("post_jump")
-            self.events.append({"step": step, "seconds": seconds, "mean_abs_change": change,
-                                "accuracy_before": before, "accuracy_after": after, **decision})
-            if decision.get("guard") == "pending":
-                self.pending = {"until": step + SETTLE_STEPS, "event": self.events[-1], "weights": saved,
-                                "optimizer": state}
-                del saved
+            event["accuracy_after"] = evaluate("post_jump")
+            self.events.append(event)
             if self.on_jump is not None:
                 self.on_jump(self.events[-1])
         if self.history.wants(step):  # after the jump: the history is the trajectory training really took

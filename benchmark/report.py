@@ -232,11 +232,21 @@ def search_sentence(found: dict) -> str:
             f"schedule `{found['reference'] or '-'}`: {_brief(found['reference_stats'])}.")
 
 
+def _times(c: dict) -> str:
+    """A comparison's paired median: '1.32x', or '>=1.32x' when it rests on a seed the reference missed."""
+    return f"{'>=' if c['median_is_bound'] else ''}{c['median']:.2f}x"
+
+
+def plain(text: str) -> str:
+    """Markdown's code marks dropped, for HTML and the console."""
+    return text.replace("`", "")
+
+
 def _ratio(c: dict) -> str:
     if c["median"] is None:
         return "n/a"
     ci = f" [95% CI {c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
-    return f"{'>=' if c['median_is_bound'] else ''}{c['median']:.2f}x{ci} over {c['seeds']} paired seeds"
+    return f"{_times(c)}{ci} over {c['seeds']} paired seeds"
 
 
 OUTCOME = {"faster": "reaches the target sooner than the baseline",
@@ -283,7 +293,7 @@ def _short(c: dict | None) -> str:
     if c is None or c["median"] is None:
         return "-"
     ci = f" [{c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
-    return f"{'>=' if c['median_is_bound'] else ''}{c['median']:.2f}x{ci}, {c['seeds']} seeds"
+    return f"{_times(c)}{ci}, {c['seeds']} seeds"
 
 
 def glance_rows(suites: list[dict]) -> list[list[str]]:
@@ -403,7 +413,7 @@ def _html(report: dict, out: Path) -> str:
     glance = glance_rows(report["suites"])
     if glance:
         parts.append("<h2>At a glance</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in GLANCE_COLUMNS)
-                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(c.replace('`', ''))}</td>" for c in row)
+                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(plain(c))}</td>" for c in row)
                                          + "</tr>" for row in glance) + "</table>")
     for s in report["suites"]:
         parts.append(f"<h2>Suite {html.escape(s['suite'])}</h2>")
@@ -422,7 +432,7 @@ def _html(report: dict, out: Path) -> str:
             parts.append("</table>")
             if exp["failures"]:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
-                    f"<li>{html.escape(line.replace('`', ''))}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
+                    f"<li>{html.escape(plain(line))}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
             for found in exp["search"]:
                 parts.append(f"<p>{html.escape(search_sentence(found))}</p><table><tr><th>sample</th><th>score</th>"
                              "<th>status</th></tr>" + "".join(

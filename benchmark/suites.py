@@ -35,7 +35,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import RunConfig, is_guard
+from .config import GUARD_VALUES, RunConfig, is_guard
 from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
@@ -252,8 +252,8 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
         if kind == "guard":  # an experiment may compare guard rules on the same seeds: guard: [false, true, line]
             for v in (value if isinstance(value, list) and value and prefix else [value]):
                 if not is_guard(v):
-                    raise SuiteError(f"{prefix}{key}", f"must be true, false, line or settle (or, in an "
-                                                       f"experiment, a list of them), got {value!r}", source)
+                    raise SuiteError(f"{prefix}{key}", f"must be {GUARD_VALUES} (or, in an experiment, a list of "
+                                                       f"them), got {value!r}", source)
             continue
         if kind is bool and not isinstance(value, bool):
             raise SuiteError(f"{prefix}{key}", f"must be true or false, got {value!r}", source)

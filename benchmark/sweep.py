@@ -655,15 +655,17 @@ def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
     the baselines of their experiments, which every target and paired speedup needs."""
     if not only:
         return trials
-    variants = sorted({trial_variant(t) for t in trials})
-    unknown = [p for p in only if not any(v == p or fnmatch.fnmatchcase(v, p) for v in variants)]
+    names = {t.key: trial_variant(t) for t in trials}
+    hits = {p: {v for v in set(names.values()) if v == p or fnmatch.fnmatchcase(v, p)} for p in only}
+    unknown = [p for p, found in hits.items() if not found]
     if unknown:
+        variants = sorted(set(names.values()))
         raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}; its variants: "
                               + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
-    chosen = {t.key: t.experiment for t in trials
-              if any(trial_variant(t) == p or fnmatch.fnmatchcase(trial_variant(t), p) for p in only)}
-    experiments = set(chosen.values())
-    return [t for t in trials if t.key in chosen or (t.config.forecaster == "none" and t.experiment in experiments)]
+    wanted = set().union(*hits.values())
+    experiments = {t.experiment for t in trials if names[t.key] in wanted}
+    return [t for t in trials
+            if names[t.key] in wanted or (t.config.forecaster == "none" and t.experiment in experiments)]
 
 
 def _counts(store: ResultsStore, suite: str, selected: list[Trial], searches=()) -> dict:
