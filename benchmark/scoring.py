@@ -410,14 +410,18 @@ def decide(comparison: dict) -> str:
 
 def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int | None,
             paper_speedup: float | None = None) -> dict | None:
-    """Does the experiment's claim hold? The best-ranked learned forecaster against the baseline (the paper's
-    claim: it reaches the target sooner; and is the paper's speedup inside our interval?) and against every
-    parameter-free control that jumps as it does (guarded or not), on the same seeds. None when there is no
-    learned forecaster or no baseline."""
+    """Does the experiment's claim hold? The best-ranked learned forecaster (of those run on as many seeds as
+    the baseline, when any is) against the baseline (the paper's claim: it reaches the target sooner; and is
+    the paper's speedup inside our interval?) and against every parameter-free control that jumps as it does
+    (guarded or not), on the same seeds. None when there is no learned forecaster or no baseline."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:
         return None
+    # a variant run on fewer seeds than the baseline cannot head the verdict while one run on them all can:
+    # its censored median is noisier, and a lucky first few seeds would otherwise speak for the experiment
+    full = baseline.stats["scored"]
+    learners.sort(key=lambda v: v.stats["scored"] < full)  # stable: ranked order kept within each group
     learned = learners[0]
     vs_base = head_to_head(learned, baseline, budget)
     ci = vs_base["ci95"]

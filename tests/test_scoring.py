@@ -98,6 +98,24 @@ def test_the_verdict_is_not_turned_upside_down_by_dropping_misses():
     assert not intro["speedup_median_is_bound"]
 
 
+def test_a_variant_on_fewer_seeds_than_the_baseline_does_not_head_the_verdict():
+    """A learned variant run on its first 2 seeds only, faster there, ranks first by censored median; the
+    verdict is still about the learned variant run on all 4 seeds, and the 2-seed one is judged among the rest."""
+    rows = [row("none", s, ramp(r)) for s, r in enumerate([1500, 1600, 1700, 1800])]
+    rows += [row("introspection", s, ramp(r), jumps=[300]) for s, r in enumerate([1000, 1100, 1200, 1300])]
+    rows += [row("deltanet", s, ramp(r), jumps=[300]) for s, r in enumerate([600, 700])]
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    assert [v.forecaster for v in ranked] == ["deltanet", "introspection", "none"]
+    roles = {"none": "baseline", "introspection": "learned", "deltanet": "learned"}
+    v = scoring.verdict(ranked, roles, facts["budget"])
+    assert v["method"] == "introspection @300" and v["baseline"]["seeds"] == 4
+    assert v["baseline"]["outcome"] == "faster"
+    # with every learned variant short of the baseline's seeds, the best-ranked still speaks (as before)
+    short = [r for r in rows if not (r["forecaster"] == "introspection" and r["seed"] > 1)]
+    ranked, facts = scoring.score_experiment(short, 0.9)
+    assert scoring.verdict(ranked, roles, facts["budget"])["method"] == "deltanet @300"
+
+
 def test_failed_seeds_are_listed_not_scored():
     rows = [row("none", 0, ramp(1000)), row("none", 1, ramp(1000)),
             row("noise", 0, ramp(800), jumps=[300]),
