@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "keep the fraction of the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss; "
                           f"--guard settle: train on, and undo the jump {SETTLE_STEPS} steps later (weights and "
                           "optimizer state) if that loss is still above its value before the jump")
+    run.add_argument("--settle-steps", type=_positive_int,
+                     help=f"with --guard settle: steps to train on before judging a jump (default {SETTLE_STEPS})")
     run.add_argument("--data-workers", type=_non_negative_int,
                      help="DataLoader workers of a streamed dataset (default: this process's CPUs)")
     run.add_argument("--steps", type=_positive_int)
@@ -294,7 +296,7 @@ def _run_config(args, forecaster: str | None = None):
                      data_dir=args.data_dir, threads=args.threads, stop_at_target=args.stop_at_target,
                      precision=args.precision, channels_last=args.channels_last, deterministic=args.deterministic,
                      chunk_size=args.chunk_size, data_workers=args.data_workers, guard=args.guard,
-                     bank=args.bank, bank_every=args.bank_every, gate=args.gate)
+                     settle_steps=args.settle_steps, bank=args.bank, bank_every=args.bank_every, gate=args.gate)
 
 
 def cmd_run(args) -> int:

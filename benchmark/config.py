@@ -18,7 +18,7 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
 
 GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
 GUARD_VALUES = "true, false, " + ", ".join(GUARD_RULES[:-1]) + " or " + GUARD_RULES[-1]  # for error messages
-SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it
+SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it, unless set
 
 
 def is_guard(value) -> bool:
@@ -53,8 +53,9 @@ class RunConfig:
     chunk_size: int | None = None  # elements forecast at once by the jump engine; None: sized for the device
     data_workers: int | None = None  # DataLoader workers of a streamed dataset; None: the CPUs given to the run
     # true: a jump that raises the loss on fixed training batches is halved, or undone; "line": the fraction of
-    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept; "settle": judged SETTLE_STEPS later
+    # the jump (1, 1/2, 1/4, 1/8, none) with the lowest such loss is kept; "settle": judged settle_steps later
     guard: bool | str = False
+    settle_steps: int | None = None  # guard "settle" only: steps trained on before judging; None: SETTLE_STEPS
     gate: float | None = None  # the schedule's points are candidates: jump once the training loss falls less than this
     bank: str | None = None  # record this run's trajectory into this trajectory bank folder
     bank_every: int = 100  # ... every N steps
@@ -64,14 +65,20 @@ class RunConfig:
         if self.jumps is not None:
             object.__setattr__(self, "jumps", tuple(int(j) for j in self.jumps))
         self.validate()
+        if self.settle_steps == SETTLE_STEPS:  # the default spelled out is the default: one key, one label
+            object.__setattr__(self, "settle_steps", None)
 
     def validate(self) -> None:
-        for name in ("steps", "eval_every", "record_every", "threads", "chunk_size", "bank_every", "bank_per_layer"):
+        for name in ("steps", "eval_every", "record_every", "threads", "chunk_size", "bank_every", "bank_per_layer",
+                     "settle_steps"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value <= 0):
                 raise ConfigError(name, f"must be a positive integer, got {value!r}")
         if not is_guard(self.guard):
             raise ConfigError("guard", f"must be {GUARD_VALUES}, got {self.guard!r}")
+        if self.settle_steps is not None and self.guard != "settle":
+            raise ConfigError("settle_steps", f"sets how long the settling guard waits, so it needs guard settle; "
+                                              f"got guard {self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
                      "channels_last"):
             value = getattr(self, name)
@@ -111,7 +118,7 @@ class RunConfig:
             d.pop(k)
         # settings at their defaults keep the keys trials had before the settings existed
         for k, default in (("stop_at_target", False), ("precision", None), ("channels_last", None), ("guard", False),
-                           ("gate", None)):
+                           ("gate", None), ("settle_steps", None)):
             if d[k] == default:
                 d.pop(k)
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]

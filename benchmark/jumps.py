@@ -101,7 +101,7 @@ class JumpEngine:
 
     def __init__(self, forecaster, jumps: Sequence[int], *, steps: int, chunk_size: int | None = None,
                  history_on_host: bool = False, reset_optimizer: bool = False, seed: int = 0, on_jump=None,
-                 guard=None, guard_mode: str = "halve", gate=None):
+                 guard=None, guard_mode: str = "halve", gate=None, settle_steps: int = SETTLE_STEPS):
         self.forecaster = forecaster
         # gate: step -> (jump?, why). The schedule's points become candidates, and the training signal decides
         # at each whether to jump (a skipped candidate is recorded, and its snapshots freed).
@@ -109,13 +109,14 @@ class JumpEngine:
         # guard: model -> training loss on fixed batches. "halve": a jump that makes it worse is halved, and
         # undone if the half-way point is worse too. "line": a line search along the jump keeps the fraction of
         # it (1, 1/2, 1/4, 1/8 or none) with the lowest loss. "settle": training goes on from the jump, and
-        # SETTLE_STEPS later (or at the next jump, if sooner) the jump is undone, weights and optimizer state back
+        # settle_steps later (or at the next jump, if sooner) the jump is undone, weights and optimizer state back
         # to w_t, unless the loss is by then at or below its value before the jump: a useful jump often raises
         # the loss at first, and the steps spent on an undone one still count. Each decision is recorded.
         if guard_mode not in GUARD_MODES:
             raise ConfigError("guard", f"must be one of {', '.join(GUARD_MODES)}, got {guard_mode!r}")
         self.guard = guard
         self.guard_mode = guard_mode
+        self.settle_steps = settle_steps
         self.on_jump = on_jump  # sees each jump's event as it happens (live tracking)
         self.fractions = tuple(forecaster.fractions)
         self.jumps = validate_jumps(jumps, steps, self.fractions)
@@ -156,7 +157,7 @@ class JumpEngine:
             event = {"step": step, "seconds": seconds, "mean_abs_change": change, "accuracy_before": before}
             if self.guard is not None and self.guard_mode == "settle":  # judged later, by _settle
                 event.update(guard="pending", loss_before=loss_before, loss_jumped=self.guard(model))
-                self.pending = {"until": step + SETTLE_STEPS, "event": event, "weights": saved, "optimizer": state}
+                self.pending = {"until": step + self.settle_steps, "event": event, "weights": saved, "optimizer": state}
             elif self.guard is not None:
                 decide = self._line_search if self.guard_mode == "line" else self._guarded
                 event.update(decide(model, saved, loss_before))

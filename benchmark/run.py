@@ -10,7 +10,7 @@ import torch
 
 from . import loop
 from .bank import BankRecorder
-from .config import RunConfig
+from .config import SETTLE_STEPS, RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus
 from .jumps import JumpEngine, PlateauGate
@@ -106,7 +106,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
                                 chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
                                 seed=config.seed, on_jump=on_jump, guard=guard,
-                                guard_mode=config.guard if isinstance(config.guard, str) else "halve", gate=gate))
+                                guard_mode=config.guard if isinstance(config.guard, str) else "halve", gate=gate,
+                                settle_steps=config.settle_steps or SETTLE_STEPS))
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)

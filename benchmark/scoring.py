@@ -211,10 +211,11 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
 
 def variant_marks(cfg: dict) -> str:
     """What else makes a trial a variant of its own (its key differs too): guarded or gated jumps (never for
-    the baseline, which does not jump), bf16, channels_last. A suite's trial labels carry the same marks."""
+    the baseline, which does not jump; a settling guard's own wait when set), bf16, channels_last. A suite's trial labels carry the same marks."""
     jumping = cfg["forecaster"] != "none"
     guard = cfg.get("guard")
     marks = (" +guard" + (f"={guard}" if isinstance(guard, str) else "") if guard and jumping else "")
+    marks += f"(steps={cfg['settle_steps']})" if cfg.get("settle_steps") and guard == "settle" and jumping else ""
     marks += f" +gate{cfg['gate']:g}" if cfg.get("gate") is not None and jumping else ""
     return marks + "".join(f" [{n}={cfg[n]}]" for n in ("precision", "channels_last")
                            if cfg.get(n) not in (None, False, "fp32"))

@@ -14,8 +14,10 @@ A suite file:
         steps: 15000                  # and eval_every, reduced, reset_optimizer, optimizer: "adam:1e-4"
         stop_at_target: true          # end each trial at its target (also a suite-wide key; `--stop-at-target`)
         precision: bf16               # and channels_last, deterministic, history_on_host, chunk_size, guard,
-                                      # gate: also suite-wide keys (how trials compute, jump and hold their
-                                      # history); an experiment's guard may be a list: [false, true, line, settle]
+                                      # gate, settle_steps: also suite-wide keys (how trials compute, jump and
+                                      # hold their history); an experiment's guard may be a list:
+                                      # [false, true, line, settle]; settle_steps (default 500) is how long the
+                                      # settling guard waits, for the trials with guard settle
         samples: 4                    # with {uniform: [lo, hi]} / {loguniform: ..} / {choice: [..]} values
 
 A list as a forecaster parameter is a grid; a {uniform|loguniform|choice} value is sampled ``samples``
@@ -40,7 +42,7 @@ from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
 RUN_SETTINGS = {"precision": ("fp32", "bf16"), "channels_last": bool, "deterministic": bool,
-                "history_on_host": bool, "chunk_size": int, "guard": "guard", "gate": float}
+                "history_on_host": bool, "chunk_size": int, "guard": "guard", "gate": float, "settle_steps": int}
 SUITE_KEYS = {"name", "description", "experiments", "paper", "stop_at_target", *RUN_SETTINGS}
 EXPERIMENT_KEYS = {"task", "forecasters", "jumps", "schedule", "seeds", "target", "steps", "eval_every", "reduced",
                    "reset_optimizer", "optimizer", "samples", "stop_at_target", "search", *RUN_SETTINGS}
@@ -85,6 +87,8 @@ class Suite:
         settings = {k: exp[k] for k in RUN_SETTINGS if k in exp and k not in what}
         if isinstance(settings.get("guard"), list):  # a grid over guard: _expand gives each trial its own
             settings.pop("guard")
+        if what.get("guard", settings.get("guard")) != "settle":  # the settling guard's wait: its trials only
+            settings.pop("settle_steps", None)
         return RunConfig(task=exp["task"], steps=exp.get("steps"), eval_every=exp.get("eval_every"),
                          reduced=exp.get("reduced", False), reset_optimizer=exp.get("reset_optimizer", False),
                          optimizer=exp.get("optimizer"),
@@ -230,10 +234,15 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
                   experiments=[], paper=paper)
     for i, exp in enumerate(exps):
         exp = _validate_experiment(exp, f"experiments[{i}]", source)
+        if "settle_steps" in exp and not _settles(exp.get("guard", data.get("guard"))):
+            fail(f"experiments[{i}].settle_steps", "sets how long the settling guard waits, so it needs guard "
+                                                   f"settle (or a list with settle); got guard {exp.get('guard')!r}")
         exp.setdefault("stop_at_target", data.get("stop_at_target", False))  # the suite's key is the default
         for key in RUN_SETTINGS.keys() & data.keys():
             exp.setdefault(key, data[key])
         suite.experiments.append(exp)
+    if "settle_steps" in data and not any(_settles(e.get("guard")) for e in suite.experiments):
+        fail("settle_steps", "sets how long the settling guard waits, but no experiment has guard settle")
     suite.trials()  # every trial is built (and so validated) before anything runs
     return suite
 
@@ -263,6 +272,10 @@ def _check_run_settings(d: dict, prefix: str, source: str) -> None:
             raise SuiteError(f"{prefix}{key}", f"must be a fraction in (0, 1), got {value!r}", source)
         if isinstance(kind, tuple) and value not in kind:
             raise SuiteError(f"{prefix}{key}", f"must be one of {', '.join(kind)}, got {value!r}", source)
+
+
+def _settles(guard) -> bool:
+    return guard == "settle" or (isinstance(guard, list) and "settle" in guard)
 
 
 def _int(value, fieldname, source, minimum=1):

@@ -1,4 +1,5 @@
 import copy
+import dataclasses
 
 import pytest
 import torch
@@ -254,6 +255,37 @@ def test_a_settling_guard_judges_a_jump_later_and_undoes_it_whole(settled, decis
         for a, b in zip(opt.state_dict()["state"].values(), state_10["state"].values()):
             assert all(torch.equal(a[k], b[k]) for k in ("exp_avg", "exp_avg_sq", "step"))
     assert engine.summary()["guard"] == {"kept": int(not undone), "undone": int(undone), "unsettled": 1}
+
+
+def test_a_settling_guard_waits_settle_steps_when_set():
+    """settle_steps=15: the jump at 10 is judged at step 25, not at the next jump (40), and undone there;
+    the run's config names the wait (500 spelled out is the default: same key, no mark in the label)."""
+    torch.manual_seed(0)
+    model = Net()
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=1e-2)
+    answers = iter([1.0, 3.0, 2.0, 1.0, 3.0])
+    engine = JumpEngine(create_forecaster("extrapolate", ratio=2.0), [10, 40], steps=40,
+                        guard=lambda m: next(answers), guard_mode="settle", settle_steps=15)
+    engine.on_start(model, opt)
+    phases = []
+    for step in range(1, 41):
+        model(torch.randn(16, 8)).pow(2).mean().backward()
+        opt.step()
+        opt.zero_grad()
+        engine.on_step(step, model, opt, evaluate=lambda phase: phases.append((step, phase)) or 0.5)
+    first = engine.events[0]
+    assert first["settled_at"] == 25 and first["guard"] == "undone" and (25, "post_undo") in phases
+    assert engine.summary()["guard"] == {"kept": 0, "undone": 1, "unsettled": 1}  # the run ended before 55
+    cfg = RunConfig(task="mnist3", forecaster="extrapolate", jumps=[6000], guard="settle", settle_steps=1000)
+    assert cfg.key() != dataclasses.replace(cfg, settle_steps=None).key()
+    assert dataclasses.replace(cfg, settle_steps=500).key() == dataclasses.replace(cfg, settle_steps=None).key()
+    assert dataclasses.replace(cfg, settle_steps=500).settle_steps is None
+    with pytest.raises(ConfigError, match="^settle_steps: sets how long the settling guard waits, so it needs "
+                                          "guard settle; got guard 'line'"):
+        dataclasses.replace(cfg, guard="line")
+    with pytest.raises(ConfigError, match="^settle_steps: must be a positive integer, got 0"):
+        dataclasses.replace(cfg, settle_steps=0)
 
 
 @pytest.mark.parametrize("guard,decisions", [(True, ("kept", "halved", "undone")),

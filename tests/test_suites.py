@@ -124,6 +124,20 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         assert {c.guard for c in configs} <= set(GUARDS.get(task, (False, True)))
 
 
+def test_settle_steps_reaches_only_the_settling_guards_trials_and_names_them(tmp_path):
+    path = tmp_path / "s.yaml"
+    path.write_text("settle_steps: 1000\nexperiments: [{task: mnist3, forecasters: [none, extrapolate], "
+                    "guard: [false, settle], seeds: 1}]")
+    trials = {t.label: t.config for t in load_suite(str(path)).trials()}
+    assert {k: c.settle_steps for k, c in trials.items()} == {
+        "mnist3 none s0": None, "mnist3 extrapolate s0": None,
+        "mnist3 extrapolate +guard=settle(steps=1000) s0": 1000}
+    path.write_text("experiments: [{task: mnist3, forecasters: [extrapolate], guard: settle, settle_steps: 500, "
+                    "seeds: 1}]")  # the default spelled out: the trial (key and label) of a plain settling guard
+    (t,) = load_suite(str(path)).trials()
+    assert t.label == "mnist3 extrapolate +guard=settle s0" and t.config.settle_steps is None
+
+
 BAD = {
     "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: channels_last, chunk_size, description, deterministic, experiments"),
     "no experiments": ("description: x", "experiments: must be a non-empty list"),
@@ -182,6 +196,17 @@ BAD = {
                   "got ['maybe']"),
     "suite-wide guard list": ("guard: [false, true]\nexperiments: [{task: mnist3, forecasters: [none, extrapolate]}]",
                               "guard: must be true, false, line or settle"),
+    "settle_steps without a settling guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], "
+                                              "guard: [false, line], settle_steps: 1000}]",
+                                              "experiments[0].settle_steps: sets how long the settling guard waits, "
+                                              "so it needs guard settle (or a list with settle); got guard "
+                                              "[False, 'line']"),
+    "suite-wide settle_steps, no settling guard": ("settle_steps: 1000\nexperiments: [{task: mnist3, forecasters: "
+                                                   "[none, extrapolate], guard: true}]",
+                                                   "settle_steps: sets how long the settling guard waits, but no "
+                                                   "experiment has guard settle"),
+    "bad settle_steps": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: settle, "
+                         "settle_steps: -5}]", "experiments[0].settle_steps: must be a whole number >= 1, got -5"),
     "bad suite stop_at_target": ("stop_at_target: sometimes\nexperiments: [{task: mnist3, forecasters: [none]}]",
                                  "stop_at_target: must be true or false, got 'sometimes'"),
 }
