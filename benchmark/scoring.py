@@ -451,5 +451,5 @@ def hardest_control(v: dict) -> dict | None:
 
 
 def _guarded(v: VariantScore) -> bool | str:
-    """How a variant's jumps are guarded: False, True (halve or undo) or "line"."""
+    """How a variant's jumps are guarded: False, True (halve or undo), "line" or "settle"."""
     return bool(v.rows) and (v.rows[0]["config"].get("guard") or False)
