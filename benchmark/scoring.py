@@ -450,6 +450,7 @@ def hardest_control(v: dict) -> dict | None:
     return min(judged, key=lambda c: c["median"]) if judged else None
 
 
-def _guarded(v: VariantScore) -> bool | str:
-    """How a variant's jumps are guarded: False, True (halve or undo), "line" or "settle"."""
-    return bool(v.rows) and (v.rows[0]["config"].get("guard") or False)
+def _guarded(v: VariantScore) -> tuple:
+    """How a variant's jumps are guarded: False, True (halve or undo), "line" or "settle" (with its wait)."""
+    cfg = v.rows[0]["config"] if v.rows else {}
+    return cfg.get("guard") or False, cfg.get("settle_steps")

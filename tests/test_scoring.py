@@ -116,6 +116,27 @@ def test_a_variant_on_fewer_seeds_than_the_baseline_does_not_head_the_verdict():
     assert scoring.verdict(ranked, roles, facts["budget"])["method"] == "deltanet @300"
 
 
+def test_a_learned_variant_is_held_to_the_controls_guarded_as_it_is():
+    """A settling guard that waits 1000 steps is its own rule: its learned variant is held to the control
+    guarded the same way, not to the one that waits the default 500 steps, nor to the unguarded one."""
+    rows = [row("none", s, ramp(1500)) for s in range(3)]
+    for guard, wait, reach in ((False, None, 700), ("settle", None, 800), ("settle", 1000, 900)):
+        for s in range(3):
+            r = row("extrapolate", s, ramp(reach), jumps=[300])
+            r["config"].update(guard=guard, settle_steps=wait)
+            rows.append(r)
+    for s in range(3):
+        r = row("deltanet", s, ramp(600), jumps=[300])
+        r["config"].update(guard="settle", settle_steps=1000)
+        rows.append(r)
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    v = scoring.verdict(ranked, {"none": "baseline", "extrapolate": "control", "deltanet": "learned"},
+                        facts["budget"])
+    assert v["method"] == "deltanet @300 +guard=settle(steps=1000)"
+    assert [c["reference"] for c in v["controls"]] == ["extrapolate @300 +guard=settle(steps=1000)"]
+    assert v["controls"][0]["median"] == pytest.approx(900 / 600)
+
+
 def test_failed_seeds_are_listed_not_scored():
     rows = [row("none", 0, ramp(1000)), row("none", 1, ramp(1000)),
             row("noise", 0, ramp(800), jumps=[300]),
