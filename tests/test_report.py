@@ -229,6 +229,28 @@ def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_st
                                                                   if e["speedup_median"] is not None}
 
 
+def test_a_target_beyond_the_baseline_is_read_again_at_the_baselines_own_max(tmp_path):
+    """The stated target (0.95) is beyond every seed: every cell says never. The report scores the experiment
+    again at the baseline's median max (0.908, the paper's baseline_max rule), where the jumps' speedup shows:
+    per seed 1800/1300, 2000/1400 and, the baseline missing 0.908 on seed 2, the bound 2000/1500."""
+    store = ResultsStore(tmp_path)
+    for seed, (base, method) in enumerate([(1000, 500), (1200, 600), (1400, 700)]):
+        store.write(row("far", "none", seed, ramp(base), target=0.95))
+        store.write(row("far", "extrapolate", seed, ramp(method), params={"ratio": 1.3}, jumps=[300], target=0.95))
+    stated, own = build_report(tmp_path, wandb_mode="disabled")["suites"][0]["experiments"]
+    assert stated["target"] == 0.95 and all(e["reached"] == 0 for e in stated["leaderboard"])
+    assert stated["scored_at"] is None
+    assert own["experiment"] == "mnist3 at the baseline's max" and own["target"] == pytest.approx(0.908)
+    assert "baseline reaches that on 0 of 3 seeds" in own["scored_at"]
+    ctrl = next(e for e in own["leaderboard"] if e["forecaster"] == "extrapolate")
+    assert ctrl["speedup_per_seed"] == pytest.approx([1800 / 1300, 2000 / 1400, 2000 / 1500])
+    assert ctrl["speedup_lower_bound"] == [False, False, True]
+    md = (tmp_path / "report" / "report.md").read_text()
+    assert "### mnist3 at the baseline's max (target 0.9080" in md and "Scored again at the baseline's own max" in md
+    # a baseline that reaches its target on most seeds is read at that target only
+    assert scoring.own_target(scoring.score_experiment([row("x", "none", 0, ramp(1000))], 0.9)[0], 0.9) is None
+
+
 def verdict_rows() -> list[dict]:
     """Introspection is faster than the baseline on all 3 seeds but slower than extrapolate on all 3; deltanet
     slower still; a guarded extrapolate slower than all."""
