@@ -140,9 +140,9 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
             base = next(v for v in variants if v.forecaster == "none").stats
             variants, again = _experiment(exp_rows, own, f"{facts['experiment']} at the baseline's max", claim,
                                           roles, [], out)
-            again["scored_at"] = (f"Scored again at the baseline's own max accuracy ({own:.2%}, the median over its "
+            again["scored_at"] = (f"Scored again at the baseline's own max accuracy ({own:.4f}, the median over its "
                                   f"seeds: the paper's baseline_max rule), because the target above "
-                                  f"({facts['target']:.2%}) is beyond it: the baseline reaches that on "
+                                  f"({facts['target']:.4f}) is beyond it: the baseline reaches that on "
                                   f"{base['reached']} of {base['scored']} seeds, so every speedup there is at "
                                   f"best a bound.")
             experiments.append(again)
