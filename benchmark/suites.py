@@ -171,9 +171,12 @@ class Search:
 def paper_claim(entry) -> tuple[str, float | None, str | None]:
     """A suite's `paper:` entry for a task: a claim in words, or {claim: ..., speedup: x, differs: ...}: the
     paper's steps-to-target speedup over its baseline when known (a report then says whether ours agrees), and
-    what differs from the paper's setting, as checked against its text (a report prints it under the claim)."""
+    what differs from the paper's setting, as checked against its text (a report prints it under the claim;
+    a list of sentences, so that a YAML anchor shared by several tasks can be followed by one task's own)."""
     if isinstance(entry, dict):
-        return str(entry.get("claim", "")), entry.get("speedup"), entry.get("differs")
+        differs = entry.get("differs")
+        return str(entry.get("claim", "")), entry.get("speedup"), " ".join(differs) if isinstance(differs, list) \
+            else differs
     return str(entry), None, None
 
 
@@ -223,8 +226,10 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
     for task, entry in paper.items():
         if isinstance(entry, dict):
             _no_unknown(entry, {"claim", "speedup", "differs"}, f"paper.{task}.", source)
-            if not isinstance(entry.get("differs", ""), str):
-                fail(f"paper.{task}.differs", f"must be a sentence in words, got {entry['differs']!r}")
+            differs = entry.get("differs", "")
+            if not (isinstance(differs, str) or (isinstance(differs, list) and differs
+                                                 and all(isinstance(d, str) for d in differs))):
+                fail(f"paper.{task}.differs", f"must be a sentence in words (or a list of them), got {differs!r}")
             sp = entry.get("speedup")
             if sp is not None and not (isinstance(sp, (int, float)) and not isinstance(sp, bool) and sp > 0):
                 fail(f"paper.{task}.speedup", f"must be a number > 0 (baseline steps / method steps), got {sp!r}")

@@ -2,10 +2,11 @@ import dataclasses
 import textwrap
 
 import pytest
+import yaml
 
 from benchmark.config import RunConfig
 from benchmark.errors import IntrobenchError
-from benchmark.suites import SuiteError, builtin_suites, load_suite
+from benchmark.suites import SuiteError, builtin_suites, load_suite, parse_suite
 
 BUILTIN = ["paper-mnist", "paper-cifar", "paper-imagenet", "paper-adam", "paper-baselines", "paper-k",
            "sweep-schedule", "sweep-ratio", "quickstart", "smoke", "beyond"]
@@ -138,6 +139,22 @@ def test_settle_steps_reaches_only_the_settling_guards_trials_and_names_them(tmp
     assert t.label == "mnist3 extrapolate +guard=settle s0" and t.config.settle_steps is None
 
 
+def test_what_differs_may_be_a_shared_sentence_and_a_tasks_own():
+    from benchmark.suites import paper_claim
+
+    suite = parse_suite(yaml.safe_load("""
+paper:
+  fm16: {claim: x, differs: &shared "Evaluated every 200 steps."}
+  c10_16: {claim: y, differs: [*shared, "JPEG data."]}
+experiments: [{task: mnist3, forecasters: [none]}]
+"""), "s.yaml")
+    assert paper_claim(suite.paper["c10_16"]) == ("y", None, "Evaluated every 200 steps. JPEG data.")
+    assert paper_claim(suite.paper["fm16"]) == ("x", None, "Evaluated every 200 steps.")
+    with pytest.raises(SuiteError, match=r"paper.fm16.differs: must be a sentence in words \(or a list of them\)"):
+        parse_suite({"paper": {"fm16": {"differs": ["a", 2]}}, "experiments": [{"task": "mnist3",
+                                                                              "forecasters": ["none"]}]}, "s.yaml")
+
+
 BAD = {
     "unknown top-level key": ("experimentz: []", "experimentz: unknown key; allowed: channels_last, chunk_size, description, deterministic, experiments"),
     "no experiments": ("description: x", "experiments: must be a non-empty list"),
@@ -188,7 +205,7 @@ BAD = {
     "guard on a streamed dataset": ("experiments: [{task: alexnet, forecasters: [none, extrapolate], guard: true}]",
                                     "experiments[0].guard: guarded jumps need an in-memory dataset; imagenet is streamed"),
     "bad paper differs": ("paper: {mnist3: {claim: x, differs: 3}}\nexperiments: [{task: mnist3, forecasters: [none]}]",
-                          "paper.mnist3.differs: must be a sentence in words, got 3"),
+                          "paper.mnist3.differs: must be a sentence in words (or a list of them), got 3"),
     "bad gate": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], gate: 2}]",
                  "experiments[0].gate: must be a fraction in (0, 1), got 2"),
     "bad guard": ("experiments: [{task: mnist3, forecasters: [none, extrapolate], guard: [maybe]}]",
