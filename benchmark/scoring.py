@@ -222,7 +222,8 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
 
 def variant_marks(cfg: dict) -> str:
     """What else makes a trial a variant of its own (its key differs too): guarded or gated jumps (never for
-    the baseline, which does not jump; a settling guard's own wait when set), bf16, channels_last. A suite's trial labels carry the same marks."""
+    the baseline, which does not jump; a settling guard's own wait when set), bf16, channels_last. A suite's
+    trial labels carry the same marks."""
     jumping = cfg["forecaster"] != "none"
     guard = cfg.get("guard")
     marks = (" +guard" + (f"={guard}" if isinstance(guard, str) else "") if guard and jumping else "")
