@@ -273,14 +273,15 @@ OUTCOME = {"faster": "reaches the target sooner than the baseline",
            "slower": "reaches the target later than the baseline",
            "unclear": "is not clearly faster or slower than the baseline (the interval spans 1.0)",
            "too few seeds": f"cannot be judged against the baseline yet (fewer than {scoring.MIN_PAIRED_SEEDS} "
-                            "paired seeds)"}
+                            "paired seeds)",
+           "neither reached": "and the baseline both miss the target on every seed"}
 
 
 def verdict_sentence(v: dict) -> str:
     """scoring.verdict in words: reproduced or not, and whether the learned forecaster beat the controls."""
     base = v["baseline"]
     reproduced = {"faster": "Reproduced", "slower": "Not reproduced", "unclear": "Not shown",
-                  "too few seeds": "Not judged"}[base["outcome"]]
+                  "too few seeds": "Not judged", "neither reached": "Not reproduced"}[base["outcome"]]
     paper = ""
     if v["paper_speedup"] is not None:
         where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
@@ -290,7 +291,7 @@ def verdict_sentence(v: dict) -> str:
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
     beats = {"faster": "beats", "slower": "loses to", "unclear": "does not beat",
-             "too few seeds": "cannot be judged against"}
+             "too few seeds": "cannot be judged against", "neither reached": "misses the target as does"}
     parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
     text += " Against the controls on the same seeds, it " + "; ".join(parts) + "."
     if v.get("others"):
@@ -304,9 +305,11 @@ GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline
                   "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]",
                   "beats the controls?"]
 GLANCE_BASELINE = {"faster": "yes", "slower": "no: slower", "unclear": "not shown: the interval spans 1.0",
-                   "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"}
+                   "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds",
+                   "neither reached": "no: neither reaches the target"}
 GLANCE_CONTROL = {"faster": "yes", "slower": "no: loses", "unclear": "no: the interval spans 1.0",
-                  "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"}
+                  "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds",
+                  "neither reached": "no: neither reaches the target"}
 
 
 def _short(c: dict | None) -> str:

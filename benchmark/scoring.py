@@ -405,8 +405,10 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> 
     pairs = [paired_speedup(ref[s], m, budget, s)
              for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref]
     values = [p.value for p in pairs]
+    reached = sum(m is not None or ref[s] is not None
+                  for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref)
     return {"reference": reference.variant, "seeds": len(pairs), "median": median(values),
-            "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs)}
+            "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs), "either_reached": reached}
 
 
 MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim
@@ -414,10 +416,13 @@ MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two va
 
 def decide(comparison: dict) -> str:
     """'faster' when the 95% interval of the paired median lies above 1, 'slower' below it, 'unclear' when it
-    spans 1, 'too few seeds' with fewer than MIN_PAIRED_SEEDS pairs."""
+    spans 1, 'too few seeds' with fewer than MIN_PAIRED_SEEDS pairs, 'neither reached' when on no seed either
+    side reached the target (each miss scores 0, but neither was the slower)."""
     ci = comparison.get("ci95")
     if not ci or comparison.get("seeds", 0) < MIN_PAIRED_SEEDS:
         return "too few seeds"
+    if comparison.get("either_reached") == 0:
+        return "neither reached"
     return "faster" if ci[0] > 1.0 else "slower" if ci[1] < 1.0 else "unclear"
 
 

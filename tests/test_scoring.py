@@ -137,6 +137,24 @@ def test_a_learned_variant_is_held_to_the_controls_guarded_as_it_is():
     assert v["controls"][0]["median"] == pytest.approx(900 / 600)
 
 
+def test_when_no_seed_of_either_side_reaches_the_target_neither_is_called_slower():
+    """Every miss scores 0 (SPEC), so the interval is [0, 0]; but with nothing reached on either side the
+    verdict says neither reached, not that the method reached the target later."""
+    rows = [row("none", s, ramp(None)) for s in range(3)]
+    rows += [row("introspection", s, ramp(None), jumps=[300]) for s in range(3)]
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    v = scoring.verdict(ranked, {"none": "baseline", "introspection": "learned"}, facts["budget"])
+    assert v["baseline"]["ci95"] == (0.0, 0.0) and v["baseline"]["outcome"] == "neither reached"
+    from benchmark.report import verdict_sentence
+
+    assert "and the baseline both miss the target on every seed" in verdict_sentence(v)
+    # one seed reached by the baseline alone: the method is slower there, as the rule says
+    rows[0] = row("none", 0, ramp(1500))
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    v = scoring.verdict(ranked, {"none": "baseline", "introspection": "learned"}, facts["budget"])
+    assert v["baseline"]["outcome"] == "slower"
+
+
 def test_failed_seeds_are_listed_not_scored():
     rows = [row("none", 0, ramp(1000)), row("none", 1, ramp(1000)),
             row("noise", 0, ramp(800), jumps=[300]),
