@@ -19,6 +19,7 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
 GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
 GUARD_VALUES = "true, false, " + ", ".join(GUARD_RULES[:-1]) + " or " + GUARD_RULES[-1]  # for error messages
 SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it, unless set
+SETTLE_STEPS_ROLE = "sets how long the settling guard waits"  # the error phrase of a settle_steps without it
 
 
 def is_guard(value) -> bool:
@@ -77,8 +78,8 @@ class RunConfig:
         if not is_guard(self.guard):
             raise ConfigError("guard", f"must be {GUARD_VALUES}, got {self.guard!r}")
         if self.settle_steps is not None and self.guard != "settle":
-            raise ConfigError("settle_steps", f"sets how long the settling guard waits, so it needs guard settle; "
-                                              f"got guard {self.guard!r}")
+            raise ConfigError("settle_steps", f"{SETTLE_STEPS_ROLE}, so it needs guard settle; got guard "
+                                              f"{self.guard!r}")
         for name in ("reduced", "reset_optimizer", "history_on_host", "stop_at_target", "deterministic",
                      "channels_last"):
             value = getattr(self, name)

@@ -402,11 +402,10 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> 
     """``method`` against ``reference`` on the seeds both have, by the speedup rule with ``reference`` in the
     baseline's place: reference steps / method steps per seed, a method miss 0, a reference miss a bound."""
     ref = dict(zip(reference.stats["seed_list"], reference.stats["steps_per_seed"]))
-    pairs = [paired_speedup(ref[s], m, budget, s)
-             for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref]
+    shared = [(s, ref[s], m) for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref]
+    pairs = [paired_speedup(r, m, budget, s) for s, r, m in shared]
     values = [p.value for p in pairs]
-    reached = sum(m is not None or ref[s] is not None
-                  for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref)
+    reached = sum(r is not None or m is not None for _, r, m in shared)
     return {"reference": reference.variant, "seeds": len(pairs), "median": median(values),
             "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs), "either_reached": reached}
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 import yaml
 
-from .config import GUARD_VALUES, RunConfig, is_guard
+from .config import GUARD_VALUES, SETTLE_STEPS_ROLE, RunConfig, is_guard
 from .errors import ConfigError, IntrobenchError
 
 # How trials compute and execute, suite-wide or per experiment (an experiment's own value wins).
@@ -240,14 +240,14 @@ def parse_suite(data, source: str, default_name: str = "suite") -> Suite:
     for i, exp in enumerate(exps):
         exp = _validate_experiment(exp, f"experiments[{i}]", source)
         if "settle_steps" in exp and not _settles(exp.get("guard", data.get("guard"))):
-            fail(f"experiments[{i}].settle_steps", "sets how long the settling guard waits, so it needs guard "
-                                                   f"settle (or a list with settle); got guard {exp.get('guard')!r}")
+            fail(f"experiments[{i}].settle_steps", f"{SETTLE_STEPS_ROLE}, so it needs guard settle (or a list "
+                                                   f"with settle); got guard {exp.get('guard')!r}")
         exp.setdefault("stop_at_target", data.get("stop_at_target", False))  # the suite's key is the default
         for key in RUN_SETTINGS.keys() & data.keys():
             exp.setdefault(key, data[key])
         suite.experiments.append(exp)
     if "settle_steps" in data and not any(_settles(e.get("guard")) for e in suite.experiments):
-        fail("settle_steps", "sets how long the settling guard waits, but no experiment has guard settle")
+        fail("settle_steps", f"{SETTLE_STEPS_ROLE}, but no experiment has guard settle")
     suite.trials()  # every trial is built (and so validated) before anything runs
     return suite
 
