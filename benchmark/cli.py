@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -151,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
     srun.add_argument("--no-progress", action="store_true")
     srun.add_argument("--json", action="store_true")
+
+    sstat = suite_sub.add_parser("status", parents=[common],
+                                 help="what a suite's store holds, what is left, and how long the rest will take")
+    sstat.add_argument("suite")
+    sstat.add_argument("--results", default="results", help="results folder holding results.sqlite")
+    sstat.add_argument("--tasks", type=_names, default=(), help="only these tasks' trials, e.g. mnist2,mnist3")
+    sstat.add_argument("--only", action="append", default=[], metavar="VARIANT",
+                       help="only this variant's trials (and its experiments' baselines), as in `suite run`")
+    sstat.add_argument("--workers", type=_positive_int, default=2,
+                       help="concurrent trials the estimate divides the remaining time by (default 2)")
+    sstat.add_argument("--json", action="store_true")
 
     rep = sub.add_parser("report", parents=[common], help="leaderboards, plots and a performance profile")
     rep.add_argument("--results", action="append", help="results folder holding results.sqlite (default: results;"
@@ -413,9 +425,12 @@ def cmd_suites(args) -> int:
 
 def cmd_suite(args) -> int:
     from .suites import load_suite
-    from .sweep import SweepOptions, run_suite
 
     suite = load_suite(args.suite)  # validated whole before Ray starts
+    if args.suite_command == "status":
+        return cmd_suite_status(args, suite)
+    from .sweep import SweepOptions, run_suite
+
     if args.stop_at_target:
         import dataclasses
 
@@ -449,6 +464,47 @@ def cmd_suite(args) -> int:
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
         return 1
+    return 0
+
+
+def _hours(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    return f"{seconds / 3600:.1f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
+
+
+def cmd_suite_status(args, suite) -> int:
+    from .status import seed_ranges, suite_status
+    from .store import ResultsStore
+
+    store = ResultsStore(args.results)
+    status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only))
+    if args.json:
+        print(json.dumps(status))
+        return 0
+    rows = []
+    for r in status["rows"]:
+        stored = "-" if r["finished"] is None else f"{r['finished']}/{r['diverged']}/{r['failed']}"
+        missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])})" if r["missing_seeds"] else str(r["missing"])) \
+            if r["missing"] else "-"
+        each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
+        rows.append([r["task"], r["variant"], f"{r['trials']}", stored, missing, each,
+                     _hours(r["left_seconds"]) if r["missing"] else "-"])
+    _table(f"suite {suite.name}: {status['store']}" + ("" if status["store_exists"] else " (no store yet)"),
+           ["task", "variant", "trials", "finished/diverged/failed", "to run (seeds)", "s per trial", "left, 1 worker"],
+           rows)
+    left = status["left_seconds"]
+    line = (f"{status['trials'] - status['missing']} of {status['trials']} trials stored; {status['missing']} to run"
+            + (f" ({status['failed']} failed, rerun by --resume)" if status["failed"] else ""))
+    if status["missing"]:
+        line += (f": about {_hours(left)} on 1 worker, {_hours(left / args.workers)} on {args.workers}"
+                 if left else ": no stored trial to judge their time by")
+        if status["unestimated"] and left:
+            line += f", plus {status['unestimated']} trial(s) with nothing comparable stored yet"
+        narrowed = (f" --tasks {','.join(args.tasks)}" if args.tasks else "") + "".join(
+            f" --only {shlex.quote(v)}" for v in args.only)
+        line += f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them."
+    print(line)
     return 0
 
 

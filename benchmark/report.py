@@ -16,6 +16,7 @@ from pathlib import Path
 from . import scoring
 from .errors import IntrobenchError
 from .search import search_outcome
+from .status import missing_by_task
 from .store import ResultsStore
 
 # leaderboard.json: per row, everything below (the plots' curves stay out)
@@ -116,8 +117,9 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         have = {r["key"] for r in rows}
         missing = [label for key, label, _, _ in expected if key not in have]
         if missing:
-            notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store: "
-                         + "; ".join(missing[:20]) + (" ..." if len(missing) > 20 else ""))
+            notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store "
+                         f"({missing_by_task(missing)}); `introbench suite status {name} --results` on this store "
+                         f"lists them by variant, with the time they will take")
     source = _suite_file(rows, name)
     paper = _claims(source)
     roles = _roles({r["forecaster"] for r in rows})

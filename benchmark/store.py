@@ -138,6 +138,15 @@ class ResultsStore:
             return {k: (s, l) for k, s, l in conn.execute("SELECT key, status, label FROM trials WHERE suite = ?",
                                                          (suite,))}
 
+    def seconds(self, suite: str) -> dict[str, float]:
+        """key -> how long it ran, for every stored trial of a suite that ran to its end (finished or diverged:
+        a failed trial's time says nothing about the next attempt's)."""
+        if not self.path.exists():
+            return {}
+        with self._db() as conn:
+            return {k: s for k, s in conn.execute("SELECT key, seconds FROM trials WHERE suite = ? AND status != "
+                                                  "'failed' AND seconds IS NOT NULL", (suite,))}
+
     def keys(self, suite: str) -> set[str]:
         if not self.path.exists():
             return set()

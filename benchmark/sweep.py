@@ -14,7 +14,6 @@ own console output goes to RESULTS/ray.log, and the console shows one live displ
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import os
 import shutil
@@ -30,6 +29,7 @@ from ray.tune.stopper import Stopper
 
 from . import scoring
 from .errors import IntrobenchError
+from .selection import select_tasks, select_variants
 from .store import ResultsStore, unfinished
 from .suites import Suite, Trial
 
@@ -435,7 +435,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stored and not opts.resume:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
-    selected = select_variants(_select_tasks(trials, opts.tasks), opts.only)
+    selected = select_variants(select_tasks(trials, opts.tasks), opts.only)
     todo = unfinished(stored, selected)
     rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in selected)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
@@ -631,41 +631,6 @@ def stopped_early(store: ResultsStore, suite: str, keys: set[str]) -> None:
     after it may run (a later phase would build on a part)."""
     if not keys <= store.keys(suite):
         raise KeyboardInterrupt
-
-
-def _select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
-    if not tasks:
-        return trials
-    known = sorted({t.config.task for t in trials})
-    unknown = [t for t in tasks if t not in known]
-    if unknown:
-        raise IntrobenchError(f"--tasks: the suite has no task {', '.join(map(repr, unknown))}; its tasks: "
-                              f"{', '.join(known)}")
-    return [t for t in trials if t.config.task in tasks]
-
-
-def trial_variant(trial: Trial) -> str:
-    """A trial's label without its task and seed: 'deltanet(ratio=2.0) +guard', 'none', '[adam:1e-4] none'."""
-    cfg = trial.config
-    return trial.label.removeprefix(cfg.task).removesuffix(f" s{cfg.seed}").strip()
-
-
-def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
-    """The trials of the variants named in ``only`` (each a variant as trial_variant spells it, or a glob), and
-    the baselines of their experiments, which every target and paired speedup needs."""
-    if not only:
-        return trials
-    names = {t.key: trial_variant(t) for t in trials}
-    hits = {p: {v for v in set(names.values()) if v == p or fnmatch.fnmatchcase(v, p)} for p in only}
-    unknown = [p for p, found in hits.items() if not found]
-    if unknown:
-        variants = sorted(set(names.values()))
-        raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}; its variants: "
-                              + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
-    wanted = set().union(*hits.values())
-    experiments = {t.experiment for t in trials if names[t.key] in wanted}
-    return [t for t in trials
-            if names[t.key] in wanted or (t.config.forecaster == "none" and t.experiment in experiments)]
 
 
 def _counts(store: ResultsStore, suite: str, selected: list[Trial], searches=()) -> dict:

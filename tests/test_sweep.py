@@ -347,7 +347,7 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
 
 def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     from benchmark.errors import IntrobenchError
-    from benchmark.sweep import select_variants, trial_variant
+    from benchmark.selection import select_variants, trial_variant
 
     (tmp_path / "pick.yaml").write_text(textwrap.dedent("""
         experiments:

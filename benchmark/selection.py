@@ -1,0 +1,44 @@
+"""Choosing part of a suite's trials: by task (`--tasks`) and by variant (`--only`), for `suite run` and
+`suite status` alike."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from .errors import IntrobenchError
+from .suites import Trial
+
+
+def select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
+    if not tasks:
+        return trials
+    known = sorted({t.config.task for t in trials})
+    unknown = [t for t in tasks if t not in known]
+    if unknown:
+        raise IntrobenchError(f"--tasks: the suite has no task {', '.join(map(repr, unknown))}; its tasks: "
+                              f"{', '.join(known)}")
+    return [t for t in trials if t.config.task in tasks]
+
+
+def trial_variant(trial: Trial) -> str:
+    """A trial's label without its task and seed: 'deltanet(ratio=2.0) +guard', 'none', '[adam:1e-4] none'."""
+    cfg = trial.config
+    return trial.label.removeprefix(cfg.task).removesuffix(f" s{cfg.seed}").strip()
+
+
+def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
+    """The trials of the variants named in ``only`` (each a variant as trial_variant spells it, or a glob), and
+    the baselines of their experiments, which every target and paired speedup needs."""
+    if not only:
+        return trials
+    names = {t.key: trial_variant(t) for t in trials}
+    hits = {p: {v for v in set(names.values()) if v == p or fnmatch.fnmatchcase(v, p)} for p in only}
+    unknown = [p for p, found in hits.items() if not found]
+    if unknown:
+        variants = sorted(set(names.values()))
+        raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}; its variants: "
+                              + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
+    wanted = set().union(*hits.values())
+    experiments = {t.experiment for t in trials if names[t.key] in wanted}
+    return [t for t in trials
+            if names[t.key] in wanted or (t.config.forecaster == "none" and t.experiment in experiments)]

@@ -1,0 +1,106 @@
+"""What a suite's results store holds and what is left to run: per experiment and variant, the seeds stored
+and missing, and the time the missing trials will take, judged from how long the stored trials took.
+
+A suite is run in chunks (a session's end, a 10-minute device command): this is what tells the next chunk
+where it stands and whether the rest fits, without starting Ray or reading any curve.
+"""
+
+from __future__ import annotations
+
+import re
+from statistics import median
+
+from .search import remaining
+from .selection import select_tasks, select_variants, trial_variant
+from .store import ResultsStore
+from .suites import Suite
+
+LABEL = re.compile(r"^(?P<task>\S+) (?P<variant>.+) s(?P<seed>\d+)$")
+
+
+def seed_ranges(seeds) -> str:
+    """[0, 1, 2, 3, 7, 9, 10] -> 's0-s3, s7, s9-s10'."""
+    seeds = sorted(set(seeds))
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return ", ".join(f"s{r[0]}" if len(r) == 1 else f"s{r[0]}-s{r[-1]}" for r in runs)
+
+
+def missing_by_task(labels: list[str]) -> str:
+    """Trial labels grouped by task, for a line a reader can take in: 'mnist1: 20 trials of 4 variants, s0-s4'."""
+    groups: dict[str, dict] = {}
+    loose = 0
+    for label in labels:
+        m = LABEL.match(label)
+        if not m:  # a search's sample ('search: ...'), which has no seed in its label
+            loose += 1
+            continue
+        group = groups.setdefault(m["task"], {"n": 0, "variants": set(), "seeds": set()})
+        group["n"] += 1
+        group["variants"].add(m["variant"])
+        group["seeds"].add(int(m["seed"]))
+    parts = [f"{task}: {g['n']} trial{'s' * (g['n'] != 1)} of {len(g['variants'])} variant"
+             f"{'s' * (len(g['variants']) != 1)}, {seed_ranges(g['seeds'])}" for task, g in groups.items()]
+    if loose:
+        parts.append(f"{loose} of a search")
+    return "; ".join(parts)
+
+
+def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict:
+    """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
+    worker: the median time of the variant's stored trials, else of its experiment's, else of its task's in this
+    suite; None where nothing comparable has run yet (counted in ``unestimated``)."""
+    trials = suite.trials()
+    selected = select_variants(select_tasks(trials, tasks), only)
+    statuses = store.statuses(suite.name)
+    seconds = store.seconds(suite.name)
+
+    def typical(keys) -> float | None:
+        took = [seconds[k] for k in keys if k in seconds]
+        return median(took) if took else None
+
+    by_experiment: dict[int, list] = {}
+    by_task: dict[str, list] = {}
+    for t in trials:
+        by_experiment.setdefault(t.experiment, []).append(t.key)
+        by_task.setdefault(t.config.task, []).append(t.key)
+    rows: dict[tuple[int, str], dict] = {}
+    for t in selected:
+        row = rows.setdefault((t.experiment, trial_variant(t)), {
+            "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
+            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": []})
+        row["keys"].append(t.key)
+        status = statuses.get(t.key, (None,))[0]
+        if status in ("finished", "diverged"):
+            row[status] += 1
+        else:  # a failed trial is run again by --resume: it is still to do
+            row["failed"] += status == "failed"
+            row["missing_seeds"].append(t.config.seed)
+    out = []
+    for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
+        keys = row.pop("keys")
+        each = typical(keys) or typical(by_experiment[index]) or typical(by_task[row["task"]])
+        left = len(row["missing_seeds"])
+        out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
+                    "left_seconds": each * left if left and each is not None else (0.0 if not left else None)})
+    # a search is not a variant: --only leaves it out, as `suite run` does
+    for x in suite.searches() if not only else ():
+        if tasks and x.base.task not in tasks:
+            continue
+        left = remaining(store, x)
+        each = typical(by_experiment.get(x.experiment, [])) or typical(by_task.get(x.base.task, []))
+        out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
+                    "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
+                    "missing_seeds": None, "missing": left, "trial_seconds": each,
+                    "left_seconds": each * left if left and each is not None else (0.0 if not left else None)})
+    return {
+        "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,
+        "trials": sum(r["trials"] for r in out), "missing": sum(r["missing"] for r in out),
+        "failed": sum(r["failed"] or 0 for r in out),
+        "left_seconds": sum(r["left_seconds"] or 0.0 for r in out),
+        "unestimated": sum(r["missing"] for r in out if r["left_seconds"] is None),
+    }

@@ -1,0 +1,101 @@
+import json
+
+import pytest
+
+from benchmark.cli import main
+from benchmark.errors import IntrobenchError
+from benchmark.report import build_report
+from benchmark.status import missing_by_task, seed_ranges, suite_status
+from benchmark.store import ResultsStore
+from benchmark.suites import load_suite
+
+
+def test_seed_ranges_and_missing_by_task():
+    assert seed_ranges([9, 0, 1, 2, 3, 7, 10]) == "s0-s3, s7, s9-s10"
+    assert seed_ranges([4]) == "s4"
+    labels = ["mnist1 none s0", "mnist1 none s1", "mnist1 extrapolate(ratio=1.3) s4", "c10_16 [adam:1e-4] none s9",
+              "search: mnist3 extrapolate @4000/5000"]
+    assert missing_by_task(labels) == ("mnist1: 3 trials of 2 variants, s0-s1, s4; "
+                                       "c10_16: 1 trial of 1 variant, s9; 1 of a search")
+
+
+SUITE = {"name": "st", "experiments": [
+    {"task": "mnist3", "forecasters": ["none", {"name": "extrapolate", "ratio": 1.3}], "seeds": 4, "reduced": True},
+    {"task": "mnist4", "forecasters": ["none", "introspection"], "seeds": 2, "reduced": True}]}
+
+
+def _suite(tmp_path):
+    """The suite, from a file as `suite status` reads it."""
+    path = tmp_path / "st.yaml"
+    path.write_text(json.dumps(SUITE))  # JSON is YAML
+    return load_suite(str(path))
+
+
+def _store(tmp_path, suite, took: dict, status: dict | None = None):
+    """Stores the trials named in ``took`` (label -> seconds) as finished, or as ``status[label]``."""
+    store = ResultsStore(tmp_path / "res")
+    by_label = {t.label: t for t in suite.trials()}
+    for label, seconds in took.items():
+        t = by_label[label]
+        store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": t.experiment,
+                     "task": t.config.task, "forecaster": t.config.forecaster, "seed": t.config.seed,
+                     "status": (status or {}).get(label, "finished"), "config": t.config.to_dict(),
+                     "seconds": seconds})
+    store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in suite.trials()])
+    return store
+
+
+def test_status_counts_seeds_and_estimates_what_is_left(tmp_path):
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {"mnist3 none s0": 40.0, "mnist3 none s1": 60.0, "mnist3 none s2": 500.0,
+                                     "mnist3 extrapolate(ratio=1.3) s0": 30.0,
+                                     "mnist3 extrapolate(ratio=1.3) s1": 1.0},
+                   status={"mnist3 extrapolate(ratio=1.3) s1": "failed"})
+    got = suite_status(suite, store)
+    rows = {(r["task"], r["variant"]): r for r in got["rows"]}
+    base, ext = rows[("mnist3", "none")], rows[("mnist3", "extrapolate(ratio=1.3)")]
+    assert (base["finished"], base["missing_seeds"], base["trial_seconds"], base["left_seconds"]) == (3, [3], 60.0, 60.0)
+    # the failed seed is still to run, and its 1 s (an early failure) does not set the estimate
+    assert (ext["finished"], ext["failed"], ext["missing_seeds"], ext["trial_seconds"]) == (1, 1, [1, 2, 3], 30.0)
+    assert ext["left_seconds"] == 90.0
+    # nothing of mnist4 has run: no estimate, and said so
+    assert rows[("mnist4", "introspection")]["left_seconds"] is None
+    assert (got["trials"], got["missing"], got["failed"], got["left_seconds"], got["unestimated"]) == (12, 8, 1, 150.0, 4)
+    # --tasks and --only narrow it as `suite run` does: a variant and its experiment's baseline
+    only = suite_status(suite, store, only=("introspection",))
+    assert [(r["task"], r["variant"]) for r in only["rows"]] == [("mnist4", "none"), ("mnist4", "introspection")]
+    with pytest.raises(IntrobenchError, match="--tasks: the suite has no task 'mnist9'"):
+        suite_status(suite, store, tasks=("mnist9",))
+
+
+def test_status_falls_back_to_the_experiment_then_the_task(tmp_path):
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {"mnist3 none s0": 100.0, "mnist3 none s1": 200.0})
+    ext = next(r for r in suite_status(suite, store)["rows"] if r["variant"] == "extrapolate(ratio=1.3)")
+    assert (ext["trial_seconds"], ext["left_seconds"]) == (150.0, 600.0)
+
+
+def test_suite_status_command(tmp_path, capsys):
+    suite = _suite(tmp_path)
+    _store(tmp_path, suite, {"mnist3 none s0": 3600.0, "mnist3 none s1": 3600.0})
+    results = str(tmp_path / "res")
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--tasks", "mnist3"]) == 0
+    out = capsys.readouterr().out
+    assert "2 of 8 trials stored; 6 to run: about 6.0 h on 1 worker, 3.0 h on 2." in out
+    assert f"introbench suite run {tmp_path / 'st.yaml'} --resume --results {results} --tasks mnist3" in out
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)
+    assert got["missing"] == 10 and got["store_exists"] is True
+
+
+def test_report_names_what_is_missing_by_task(tmp_path):
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {"mnist3 none s0": 1.0})
+    # the report needs a curve to score: give the one stored trial a short one
+    with store._db() as conn, conn:
+        conn.execute("UPDATE trials SET curve = ?, summary = ?", (json.dumps(
+            [{"step": 0, "accuracy": 0.1, "loss": 1.0, "phase": "eval", "seconds": 0.0}]), json.dumps({})))
+    report = build_report(store.folder, wandb_mode="disabled")
+    (note,) = [n for n in report["suites"][0]["notes"] if n.startswith("partial results")]
+    assert note.startswith("partial results: 11 trial(s) of the suite are not in the store (mnist3: 7 trials of 2 "
+                           "variants, s0-s3; mnist4: 4 trials of 2 variants, s0-s1); `introbench suite status st")
