@@ -50,6 +50,13 @@ def missing_by_task(labels: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _left(each: float | None, missing: int) -> float | None:
+    """The time ``missing`` trials of ``each`` seconds take on one worker; None when nothing tells ``each``."""
+    if not missing:
+        return 0.0
+    return None if each is None else each * missing
+
+
 def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict:
     """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
     worker: the median time of the variant's stored trials, else of its experiment's, else of its task's in this
@@ -86,7 +93,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         each = typical(keys) or typical(by_experiment[index]) or typical(by_task[row["task"]])
         left = len(row["missing_seeds"])
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
-                    "left_seconds": each * left if left and each is not None else (0.0 if not left else None)})
+                    "left_seconds": _left(each, left)})
     # a search is not a variant: --only leaves it out, as `suite run` does
     for x in suite.searches() if not only else ():
         if tasks and x.base.task not in tasks:
@@ -95,8 +102,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         each = typical(by_experiment.get(x.experiment, [])) or typical(by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
-                    "missing_seeds": None, "missing": left, "trial_seconds": each,
-                    "left_seconds": each * left if left and each is not None else (0.0 if not left else None)})
+                    "missing_seeds": None, "missing": left, "trial_seconds": each, "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,
         "trials": sum(r["trials"] for r in out), "missing": sum(r["missing"] for r in out),
