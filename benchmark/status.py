@@ -31,7 +31,8 @@ def seed_ranges(seeds) -> str:
 
 
 def missing_by_task(labels: list[str]) -> str:
-    """Trial labels grouped by task, for a line a reader can take in: 'mnist1: 20 trials of 4 variants, s0-s4'."""
+    """Trial labels grouped by task, for a line a reader can take in: 'mnist1: 20 trials of 4 variants, s0-s4',
+    naming the variants where there are at most three."""
     groups: dict[str, dict] = {}
     loose = 0
     for label in labels:
@@ -39,12 +40,15 @@ def missing_by_task(labels: list[str]) -> str:
         if not m:  # a search's sample ('search: ...'), which has no seed in its label
             loose += 1
             continue
-        group = groups.setdefault(m["task"], {"n": 0, "variants": set(), "seeds": set()})
+        group = groups.setdefault(m["task"], {"n": 0, "variants": {}, "seeds": set()})
         group["n"] += 1
-        group["variants"].add(m["variant"])
+        group["variants"][m["variant"]] = None  # in the suite's order
         group["seeds"].add(int(m["seed"]))
-    parts = [f"{task}: {g['n']} trial{'s' * (g['n'] != 1)} of {len(g['variants'])} variant"
-             f"{'s' * (len(g['variants']) != 1)}, {seed_ranges(g['seeds'])}" for task, g in groups.items()]
+    parts = []
+    for task, g in groups.items():
+        variants = list(g["variants"])
+        which = ", ".join(variants) if len(variants) <= 3 else f"{len(variants)} variants"
+        parts.append(f"{task}: {g['n']} trial{'s' * (g['n'] != 1)} of {which}, {seed_ranges(g['seeds'])}")
     if loose:
         parts.append(f"{loose} of a search")
     return "; ".join(parts)

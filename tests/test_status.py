@@ -15,8 +15,10 @@ def test_seed_ranges_and_missing_by_task():
     assert seed_ranges([4]) == "s4"
     labels = ["mnist1 none s0", "mnist1 none s1", "mnist1 extrapolate(ratio=1.3) s4", "c10_16 [adam:1e-4] none s9",
               "search: mnist3 extrapolate @4000/5000"]
-    assert missing_by_task(labels) == ("mnist1: 3 trials of 2 variants, s0-s1, s4; "
-                                       "c10_16: 1 trial of 1 variant, s9; 1 of a search")
+    assert missing_by_task(labels) == ("mnist1: 3 trials of none, extrapolate(ratio=1.3), s0-s1, s4; "
+                                       "c10_16: 1 trial of [adam:1e-4] none, s9; 1 of a search")
+    many = [f"mnist1 v{i} s0" for i in range(4)]
+    assert missing_by_task(many) == "mnist1: 4 trials of 4 variants, s0"
 
 
 SUITE = {"name": "st", "experiments": [
@@ -97,5 +99,5 @@ def test_report_names_what_is_missing_by_task(tmp_path):
             [{"step": 0, "accuracy": 0.1, "loss": 1.0, "phase": "eval", "seconds": 0.0}]), json.dumps({})))
     report = build_report(store.folder, wandb_mode="disabled")
     (note,) = [n for n in report["suites"][0]["notes"] if n.startswith("partial results")]
-    assert note.startswith("partial results: 11 trial(s) of the suite are not in the store (mnist3: 7 trials of 2 "
-                           "variants, s0-s3; mnist4: 4 trials of 2 variants, s0-s1); `introbench suite status st")
+    assert note.startswith("partial results: 11 trial(s) of the suite are not in the store (mnist3: 7 trials of none, "
+                           "extrapolate(ratio=1.3), s0-s3; mnist4: 4 trials of none, introspection, s0-s1); `introbench suite status st")
