@@ -2,7 +2,8 @@
 and missing, and the time the missing trials will take, judged from how long the stored trials took.
 
 A suite is run in chunks (a session's end, a 10-minute device command): this is what tells the next chunk
-where it stands and whether the rest fits, without starting Ray or reading any curve.
+where it stands and whether the rest fits, without starting Ray (only a search's stored samples are read
+whole, to find its best one).
 """
 
 from __future__ import annotations
