@@ -80,6 +80,19 @@ def test_introspection_forward_matches_hand_computation():
     assert abs(float(got[0]) - expected) < 1e-6
 
 
+def test_introspection_slices_a_long_history_exactly_as_the_net_computes_it():
+    # A CPU history longer than the hidden layer's slice goes through the sliced path with its reused buffer;
+    # every weight, the ragged last slice included, must equal the net applied to it directly.
+    f = create_forecaster("introspection")
+    n = 2 * f.hidden_slice + 17
+    torch.manual_seed(0)
+    history = torch.randn(4, n) * 0.05
+    expected = f.net(history.flip(0).t() * SCALE) / SCALE
+    got = f.forecast(history)
+    assert got.shape == (n,)
+    assert torch.allclose(got, expected, atol=1e-6, rtol=1e-5)
+
+
 def test_linear_introspection_has_no_relu():
     f = create_forecaster("introspection_linear")
     assert f.net.linear
