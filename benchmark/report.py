@@ -12,6 +12,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NamedTuple
 
 from . import scoring
 from .errors import IntrobenchError
@@ -271,33 +272,47 @@ def _ratio(c: dict) -> str:
     return f"{_times(c)}{ci} over {c['seeds']} paired seeds"
 
 
-OUTCOME = {"faster": "reaches the target sooner than the baseline",
-           "slower": "reaches the target later than the baseline",
-           "unclear": "is not clearly faster or slower than the baseline (the interval spans 1.0)",
-           "too few seeds": f"cannot be judged against the baseline yet (fewer than {scoring.MIN_PAIRED_SEEDS} "
-                            "paired seeds)",
-           "neither reached": "and the baseline both miss the target on every seed"}
+class Words(NamedTuple):
+    """How the report words one outcome of scoring.decide, in each place it says it."""
+    reproduced: str  # the verdict's first word: does the paper's claim hold?
+    vs_baseline: str  # "`method` ..." against the baseline
+    vs_control: str  # "it ... `control`" (a verb)
+    glance_baseline: str  # the at-a-glance table's "faster than the baseline?"
+    glance_control: str  # and its "beats the controls?"
+
+
+_FEW = f"fewer than {scoring.MIN_PAIRED_SEEDS} paired seeds"
+WORDS = {
+    "faster": Words("Reproduced", "reaches the target sooner than the baseline", "beats", "yes", "yes"),
+    "slower": Words("Not reproduced", "reaches the target later than the baseline", "loses to", "no: slower",
+                    "no: loses"),
+    "unclear": Words("Not shown", "is not clearly faster or slower than the baseline (the interval spans 1.0)",
+                     "does not beat", "not shown: the interval spans 1.0", "no: the interval spans 1.0"),
+    "too few seeds": Words("Not judged", f"cannot be judged against the baseline yet ({_FEW})",
+                           "cannot be judged against", f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds",
+                           f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds"),
+    "neither reached": Words("Not reproduced", "and the baseline both miss the target on every seed",
+                             "misses the target as does", "no: neither reaches the target",
+                             "no: neither reaches the target"),
+}
 
 
 def verdict_sentence(v: dict) -> str:
     """scoring.verdict in words: reproduced or not, and whether the learned forecaster beat the controls."""
-    base = v["baseline"]
-    reproduced = {"faster": "Reproduced", "slower": "Not reproduced", "unclear": "Not shown",
-                  "too few seeds": "Not judged", "neither reached": "Not reproduced"}[base["outcome"]]
+    base = WORDS[v["baseline"]["outcome"]]
     paper = ""
     if v["paper_speedup"] is not None:
         where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
         paper = f"; the paper's {v['paper_speedup']:.2f}x is {where} our interval"
-    text = f"**{reproduced}**: `{v['method']}` {OUTCOME[base['outcome']]} ({_ratio(base)}){paper}."
+    text = f"**{base.reproduced}**: `{v['method']}` {base.vs_baseline} ({_ratio(v['baseline'])}){paper}."
     text = text.replace(" over 1 paired seeds", " on 1 seed")
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
-    beats = {"faster": "beats", "slower": "loses to", "unclear": "does not beat",
-             "too few seeds": "cannot be judged against", "neither reached": "misses the target as does"}
-    parts = [f"{beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
+    parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
     text += " Against the controls on the same seeds, it " + "; ".join(parts) + "."
     if v.get("others"):
-        others = [f"`{c['method']}` {beats[c['outcome']]} `{c['reference']}` ({_ratio(c)})" for c in v["others"]]
+        others = [f"`{c['method']}` {WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})"
+                  for c in v["others"]]
         text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
                  + "; ".join(others) + ".")
     return text.replace(" over 1 paired seeds", " on 1 seed")
@@ -306,12 +321,6 @@ def verdict_sentence(v: dict) -> str:
 GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",
                   "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]",
                   "beats the controls?"]
-GLANCE_BASELINE = {"faster": "yes", "slower": "no: slower", "unclear": "not shown: the interval spans 1.0",
-                   "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds",
-                   "neither reached": "no: neither reaches the target"}
-GLANCE_CONTROL = {"faster": "yes", "slower": "no: loses", "unclear": "no: the interval spans 1.0",
-                  "too few seeds": f"not judged: < {scoring.MIN_PAIRED_SEEDS} seeds",
-                  "neither reached": "no: neither reaches the target"}
 
 
 def _short(c: dict | None) -> str:
@@ -333,9 +342,9 @@ def glance_rows(suites: list[dict]) -> list[list[str]]:
             hard = scoring.hardest_control(v)
             paper = f"{v['paper_speedup']:.2f}x" if v["paper_speedup"] is not None else "-"
             rows.append([s["suite"], exp["experiment"], f"`{v['method']}`", _short(v["baseline"]), paper,
-                         GLANCE_BASELINE[v["baseline"]["outcome"]],
+                         WORDS[v["baseline"]["outcome"]].glance_baseline,
                          f"`{hard['reference']}`" if hard else "none ran", _short(hard),
-                         GLANCE_CONTROL[hard["outcome"]] if hard else "-"])
+                         WORDS[hard["outcome"]].glance_control if hard else "-"])
     return rows
 
 

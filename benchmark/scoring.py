@@ -411,6 +411,7 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> 
 
 
 MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim
+OUTCOMES = ("faster", "slower", "unclear", "too few seeds", "neither reached")  # what decide says
 
 
 def decide(comparison: dict) -> str:

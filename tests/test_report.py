@@ -396,3 +396,32 @@ def test_trials_that_failed_alike_are_listed_once_under_their_error():
                 {"label": "a s1", "error": "OSError: gone"}, {"label": "c s1", "error": "OSError: gone"}]
     assert failure_lines(failures) == ["OSError: gone (3 trials: `a s0`, `a s1`, `c s1`)",
                                        "`b s0`: RuntimeError: boom"]
+
+
+DECIDED = [({"ci95": (1.2, 1.5), "seeds": 5, "either_reached": 5}, "faster"),
+           ({"ci95": (0.5, 0.8), "seeds": 5, "either_reached": 5}, "slower"),
+           ({"ci95": (0.9, 1.1), "seeds": 5, "either_reached": 5}, "unclear"),
+           ({"ci95": (1.2, 1.5), "seeds": 2, "either_reached": 2}, "too few seeds"),
+           ({"ci95": (0.0, 0.0), "seeds": 5, "either_reached": 0}, "neither reached")]
+
+
+def test_the_report_words_exactly_the_outcomes_scoring_decides():
+    from benchmark.report import WORDS
+
+    assert {o for _, o in DECIDED} == set(scoring.OUTCOMES) == set(WORDS)
+
+
+@pytest.mark.parametrize("comparison, outcome", DECIDED, ids=[o for _, o in DECIDED])
+def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
+    from benchmark.report import WORDS, glance_rows, verdict_sentence
+
+    assert scoring.decide(comparison) == outcome
+    c = {**comparison, "median": 1.3, "median_is_bound": False, "outcome": outcome}
+    v = {"method": "m", "baseline": c, "paper_speedup": None, "paper_in_ci": None,
+         "controls": [{**c, "reference": "ctl"}], "others": []}
+    text = verdict_sentence(v)
+    words = WORDS[outcome]
+    assert text.startswith(f"**{words.reproduced}**: `m` {words.vs_baseline} (1.30x")
+    assert f"it {words.vs_control} `ctl`" in text
+    (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
+    assert row[5] == words.glance_baseline and row[8] == words.glance_control
