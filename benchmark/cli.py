@@ -464,6 +464,9 @@ def cmd_suite(args) -> int:
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
         return 1
+    if outcome.get("running_elsewhere"):
+        print(f"introbench: {outcome['running_elsewhere']} trial(s) are still running under another `suite run`; "
+              f"`introbench suite status {args.suite} --results {args.results}` follows them", file=sys.stderr)
     return 0
 
 
@@ -488,22 +491,28 @@ def cmd_suite_status(args, suite) -> int:
         missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])})" if r["missing_seeds"] else str(r["missing"])) \
             if r["missing"] else "-"
         each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
-        rows.append([r["task"], r["variant"], f"{r['trials']}", stored, missing, each,
-                     _hours(r["left_seconds"]) if r["missing"] else "-"])
+        going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
+        rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,
+                     _hours(r["left_seconds"]) if r["missing"] or r["running"] else "-"])
     _table(f"suite {suite.name}: {status['store']}" + ("" if status["store_exists"] else " (no store yet)"),
-           ["task", "variant", "trials", "finished/diverged/failed", "to run (seeds)", "s per trial", "left, 1 worker"],
-           rows)
+           ["task", "variant", "trials", "finished/diverged/failed", "running (step)", "to run (seeds)", "s per trial",
+            "left, 1 worker"], rows)
     left = status["left_seconds"]
-    line = (f"{status['trials'] - status['missing']} of {status['trials']} trials stored; {status['missing']} to run"
+    stored = status["trials"] - status["missing"] - status["running"]
+    line = (f"{stored} of {status['trials']} trials stored; "
+            + (f"{status['running']} running (`suite run` {', '.join(status['drivers'])}); " if status["running"]
+               else "") + f"{status['missing']} to run"
             + (f" ({status['failed']} failed, rerun by --resume)" if status["failed"] else ""))
-    if status["missing"]:
+    if status["missing"] or status["running"]:
         line += (f": about {_hours(left)} on 1 worker, {_hours(left / args.workers)} on {args.workers}"
-                 if left else ": no stored trial to judge their time by")
+                 if left else ": no trial stored or running to judge their time by")
         if status["unestimated"] and left:
-            line += f", plus {status['unestimated']} trial(s) with nothing comparable stored yet"
+            line += f", plus {status['unestimated']} trial(s) with nothing comparable stored or running yet"
+    if status["missing"]:
         narrowed = (f" --tasks {','.join(args.tasks)}" if args.tasks else "") + "".join(
             f" --only {shlex.quote(v)}" for v in args.only)
-        line += f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them."
+        line += (f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them"
+                 + (" (and leaves the running ones to their run)." if status["running"] else "."))
     print(line)
     return 0
 

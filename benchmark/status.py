@@ -1,5 +1,6 @@
-"""What a suite's results store holds and what is left to run: per experiment and variant, the seeds stored
-and missing, and the time the missing trials will take, judged from how long the stored trials took.
+"""What a suite's results store holds and what is left to run: per experiment and variant, the seeds stored,
+running (as far as a live `suite run` has got with them) and missing, and the time the rest will take, judged
+from how long the stored trials took (or, before any is stored, from the running trials' pace).
 
 A suite is run in chunks (a session's end, a 10-minute device command): this is what tells the next chunk
 where it stands and whether the rest fits, without starting Ray (only a search's stored samples are read
@@ -9,6 +10,7 @@ whole, to find its best one).
 from __future__ import annotations
 
 import re
+import time
 from statistics import median
 
 from .search import remaining
@@ -55,8 +57,9 @@ def missing_by_task(labels: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _left(each: float | None, missing: int) -> float | None:
-    """The time ``missing`` trials of ``each`` seconds take on one worker; None when nothing tells ``each``."""
+def _left(each: float | None, missing: float) -> float | None:
+    """The time ``missing`` trials of ``each`` seconds take on one worker (a running trial counts as the share
+    of it still to go); None when nothing tells ``each``."""
     if not missing:
         return 0.0
     return None if each is None else each * missing
@@ -70,9 +73,18 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     selected = select_variants(select_tasks(trials, tasks), only)
     statuses = store.statuses(suite.name)
     seconds = store.seconds(suite.name)
+    running = store.running(suite.name)
+    now = time.time()
+    # a running trial's whole time, from its pace so far: what a task that has stored nothing yet goes by
+    pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
+            if r["step"] and r["steps"]}
 
     def typical(keys) -> float | None:
         took = [seconds[k] for k in keys if k in seconds]
+        return median(took) if took else None
+
+    def paced(keys) -> float | None:
+        took = [pace[k] for k in keys if k in pace]
         return median(took) if took else None
 
     by_experiment: dict[int, list] = {}
@@ -84,21 +96,28 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     for t in selected:
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
-            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": []})
+            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": []})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
             row[status] += 1
+        elif t.key in running:
+            r = running[t.key]
+            row["running"].append({"seed": t.config.seed, "step": r["step"], "steps": r["steps"],
+                                   "accuracy": r["accuracy"], "seconds": now - r["started"], "driver": r["driver"]})
         else:  # a failed trial is run again by --resume: it is still to do
             row["failed"] += status == "failed"
             row["missing_seeds"].append(t.config.seed)
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
-        each = typical(keys) or typical(by_experiment[index]) or typical(by_task[row["task"]])
+        groups = (keys, by_experiment[index], by_task[row["task"]])
+        each = next((v for v in map(typical, groups) if v), None) or next((v for v in map(paced, groups) if v), None)
         left = len(row["missing_seeds"])
+        # what the running trials still have to go, by the share of their budget they have done
+        going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
-                    "left_seconds": _left(each, left)})
+                    "left_seconds": _left(each, left + going)})
     # a search is not a variant: --only leaves it out, as `suite run` does
     for x in suite.searches() if not only else ():
         if tasks and x.base.task not in tasks:
@@ -107,10 +126,13 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         each = typical(by_experiment.get(x.experiment, [])) or typical(by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
-                    "missing_seeds": None, "missing": left, "trial_seconds": each, "left_seconds": _left(each, left)})
+                    "missing_seeds": None, "running": [], "missing": left, "trial_seconds": each,
+                    "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,
         "trials": sum(r["trials"] for r in out), "missing": sum(r["missing"] for r in out),
+        "running": sum(len(r["running"]) for r in out),
+        "drivers": sorted({x["driver"] for r in out for x in r["running"]}),
         "failed": sum(r["failed"] or 0 for r in out),
         "left_seconds": sum(r["left_seconds"] or 0.0 for r in out),
         "unestimated": sum(r["missing"] for r in out if r["left_seconds"] is None),

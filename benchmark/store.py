@@ -6,6 +6,8 @@ Reading it needs nothing but sqlite3:  sqlite3 results/results.sqlite 'select la
 from __future__ import annotations
 
 import json
+import os
+import socket
 import sqlite3
 import time
 from contextlib import contextmanager
@@ -34,6 +36,18 @@ CREATE TABLE IF NOT EXISTS trials (
     seconds REAL,
     PRIMARY KEY (suite, key)
 );
+CREATE TABLE IF NOT EXISTS running (
+    suite TEXT NOT NULL,
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    step INTEGER NOT NULL,        -- the last evaluation's step the driver heard of
+    steps INTEGER,                -- the trial's budget
+    accuracy REAL,
+    started REAL NOT NULL,
+    updated REAL NOT NULL,
+    driver TEXT NOT NULL,         -- "host:pid" of the `suite run` that runs it
+    PRIMARY KEY (suite, key)
+);
 CREATE TABLE IF NOT EXISTS suites (
     suite TEXT PRIMARY KEY,
     path TEXT,
@@ -49,6 +63,29 @@ def unfinished(statuses: dict[str, tuple[str, str]], trials) -> list:
     """The trials still to run given a suite's ``statuses``: not stored yet, or stored as failed (a resumed
     suite reruns those)."""
     return [t for t in trials if statuses.get(t.key, ("failed",))[0] == "failed"]
+
+
+def driver_id() -> str:
+    """This process as the driver of a suite run: 'host:pid'."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+STALE_SECONDS = 3600  # a trial on another host's driver that has not been heard of for this long is taken as lost
+
+
+def driver_alive(driver: str, updated: float, now: float | None = None) -> bool:
+    """Is the suite run that marked a trial running still there? On this host: its process is alive; on
+    another (whose processes cannot be seen from here): it reported within STALE_SECONDS."""
+    host, _, pid = driver.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return (now or time.time()) - updated < STALE_SECONDS
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        return True
+    return True
 
 
 class ResultsStore:
@@ -87,10 +124,42 @@ class ResultsStore:
         with self._db() as conn, conn:
             conn.execute("DELETE FROM trials WHERE suite = ? AND key = ? AND status = 'failed'",
                          (values["suite"], values["key"]))
+            # no longer running: in the same transaction, so a reader never sees it in neither table
+            conn.execute("DELETE FROM running WHERE suite = ? AND key = ?", (values["suite"], values["key"]))
             cur = conn.execute(
                 f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [values.get(c) for c in COLUMNS])
             return cur.rowcount == 1
+
+    def start_trial(self, suite: str, key: str, label: str, steps: int | None, driver: str) -> None:
+        """Mark a trial as running under ``driver`` (it leaves the table when its result is written)."""
+        now = time.time()
+        with self._db() as conn, conn:
+            conn.execute("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, updated, "
+                         "driver) VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)", (suite, key, label, steps, now, now, driver))
+
+    def progress(self, suite: str, key: str, step: int, accuracy: float | None) -> None:
+        with self._db() as conn, conn:
+            conn.execute("UPDATE running SET step = ?, accuracy = ?, updated = ? WHERE suite = ? AND key = ?",
+                         (step, accuracy, time.time(), suite, key))
+
+    def running(self, suite: str) -> dict[str, dict]:
+        """key -> {label, step, steps, accuracy, started, updated, driver} of every trial of a suite that a live
+        suite run is running now (a run killed without a word leaves rows behind: they are not shown)."""
+        if not self.path.exists():
+            return {}
+        with self._db(sqlite3.Row) as conn:
+            rows = [dict(r) for r in conn.execute("SELECT * FROM running WHERE suite = ?", (suite,))]
+        return {r["key"]: r for r in rows if driver_alive(r["driver"], r["updated"])}
+
+    def forget_running(self, driver: str | None = None) -> None:
+        """Drop the running marks of ``driver`` (a run ending, its unfinished trials with it), or of every
+        driver that is gone."""
+        with self._db(sqlite3.Row) as conn, conn:
+            rows = conn.execute("SELECT suite, key, driver, updated FROM running").fetchall()
+            gone = [(r["suite"], r["key"]) for r in rows
+                    if (r["driver"] == driver if driver else not driver_alive(r["driver"], r["updated"]))]
+            conn.executemany("DELETE FROM running WHERE suite = ? AND key = ?", gone)
 
     def resolve(self, suite: str, updates: list[dict]) -> None:
         """Write a resolved target into trials already stored (config, summary, W&B folder), all in one

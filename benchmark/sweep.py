@@ -30,7 +30,7 @@ from ray.tune.stopper import Stopper
 from . import scoring
 from .errors import IntrobenchError
 from .selection import select_tasks, select_variants
-from .store import ResultsStore, unfinished
+from .store import ResultsStore, driver_id, unfinished
 from .suites import Suite, Trial
 
 
@@ -264,6 +264,8 @@ class StoreCallback(Callback):
         self.streak: tuple[str | None, int] = (None, 0)
         self.abort: str | None = None
         self.trials: dict[str, dict] = {}  # trial id -> the trial it runs (a search sample's is planned once)
+        self.driver = driver_id()
+        self.reported: dict[str, float] = {}  # trial id -> when its progress was last written to the store
 
     def _trial(self, trial) -> dict:
         if trial.trial_id not in self.trials:
@@ -276,10 +278,17 @@ class StoreCallback(Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         t = self._trial(trial)
         self.display.started(trial.trial_id, t["key"], t["label"])
+        # `suite status` (another process) reads what runs now, and a second `suite run --resume` leaves it alone
+        self.store.start_trial(t["suite"], t["key"], t["label"], self.display.budgets.get(t["key"]), self.driver)
+        self.reported[trial.trial_id] = time.time()
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "step" in result and result.get("phase") != "final":
             self.display.progress(trial.trial_id, result["step"], result["accuracy"])
+            if time.time() - self.reported.get(trial.trial_id, 0.0) >= PROGRESS_EVERY:
+                t = self._trial(trial)
+                self.store.progress(t["suite"], t["key"], result["step"], result["accuracy"])
+                self.reported[trial.trial_id] = time.time()
             self.seen.setdefault(trial.trial_id, []).append(
                 {"step": result["step"], "accuracy": result["accuracy"], "phase": result["phase"], "loss": None})
 
@@ -348,6 +357,7 @@ class StoreCallback(Callback):
 
 
 FAILURE_STREAK = 3
+PROGRESS_EVERY = 10.0  # seconds between a running trial's progress writes to the store (its evaluations come faster)
 
 
 class StreakStopper(Stopper):
@@ -437,11 +447,20 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
     selected = select_variants(select_tasks(trials, opts.tasks), opts.only)
     todo = unfinished(stored, selected)
-    rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in selected)
+    if store.path.exists():
+        store.forget_running()  # the marks of runs that were killed without a word
+    elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
+    busy = [t for t in todo if t.key in elsewhere]
+    todo = [t for t in todo if t.key not in elsewhere]
+    rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in todo)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
     if opts.resume and stored:
-        print(f"resume: {len(selected) - len(todo)} of {len(selected)} trials stored; rerunning {rerun} failed and "
-              f"{len(todo) - rerun} missing", file=sys.stderr)
+        print(f"resume: {len(selected) - len(todo) - len(busy)} of {len(selected)} trials stored; rerunning {rerun} "
+              f"failed and {len(todo) - rerun} missing", file=sys.stderr)
+    if busy:
+        drivers = sorted({elsewhere[t.key]["driver"] for t in busy})
+        print(f"resume: {len(busy)} trial(s) are running under another `suite run` ({', '.join(drivers)}) and are "
+              f"left to it", file=sys.stderr)
     if stale:
         print(f"resume: {len(stale)} stored trial(s) are no longer in the suite and are left out of its report: "
               + "; ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""), file=sys.stderr)
@@ -485,6 +504,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir)
         finally:
             display.close()
+            store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
     return {**summary, **_counts(store, suite.name, selected, searches)}
 
 
@@ -640,8 +660,12 @@ def _counts(store: ResultsStore, suite: str, selected: list[Trial], searches=())
 
     wanted = {t.key for t in selected}
     out = {"finished": 0, "diverged": 0, "failed": 0}
-    for status, _ in (v for k, v in store.statuses(suite).items() if k in wanted):
+    statuses = store.statuses(suite)
+    for status, _ in (v for k, v in statuses.items() if k in wanted):
         out[status] = out.get(status, 0) + 1
     out["stored"] = sum(out.values())
-    out["missing"] = len(wanted) - out["stored"] + sum(remaining(store, x) for x in searches)
+    # left to another live `suite run` of the same store: not this run's to finish
+    out["running_elsewhere"] = len((wanted - statuses.keys()) & store.running(suite).keys())
+    out["missing"] = (len(wanted) - out["stored"] - out["running_elsewhere"]
+                      + sum(remaining(store, x) for x in searches))
     return out

@@ -101,3 +101,46 @@ def test_report_names_what_is_missing_by_task(tmp_path):
     (note,) = [n for n in report["suites"][0]["notes"] if n.startswith("partial results")]
     assert note.startswith("partial results: 11 trial(s) of the suite are not in the store (mnist3: 7 trials of none, "
                            "extrapolate(ratio=1.3), s0-s3; mnist4: 4 trials of none, introspection, s0-s1); `introbench suite status st")
+
+
+def test_status_shows_running_trials_and_paces_a_task_with_nothing_stored(tmp_path, capsys):
+    import socket
+
+    from benchmark.store import driver_id
+
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {"mnist3 none s0": 100.0})
+    by_label = {t.label: t for t in suite.trials()}
+    mark = {"mnist3 none s1": driver_id(), "mnist4 none s0": driver_id(),
+            "mnist4 none s1": f"{socket.gethostname()}:999999999",  # a driver killed without a word: not shown
+            "mnist4 introspection s0": "otherhost:1"}  # another host's, heard of recently: shown
+    for label, driver in mark.items():
+        t = by_label[label]
+        store.start_trial(suite.name, t.key, t.label, 1000, driver)
+        store.progress(suite.name, t.key, 250, 0.5)
+    with store._db() as conn, conn:  # each has been running 100 s, a quarter of its budget done
+        conn.execute("UPDATE running SET started = updated - 100")
+    got = suite_status(suite, store)
+    rows = {(r["task"], r["variant"]): r for r in got["rows"]}
+    base3, base4, intro4 = rows[("mnist3", "none")], rows[("mnist4", "none")], rows[("mnist4", "introspection")]
+    assert [(x["seed"], x["step"], x["steps"]) for x in base3["running"]] == [(1, 250, 1000)]
+    assert base3["missing_seeds"] == [2, 3]  # the running seed is not "to run"
+    # mnist3 goes by its stored trial: two to run and three quarters of one running
+    assert (base3["trial_seconds"], base3["left_seconds"]) == (100.0, 275.0)
+    # mnist4 has stored nothing: its running trials' pace (400 s a trial) tells
+    assert [x["seed"] for x in base4["running"]] == [0] and base4["missing_seeds"] == [1]
+    assert base4["trial_seconds"] == pytest.approx(400.0) and base4["left_seconds"] == pytest.approx(700.0)
+    assert intro4["running"][0]["driver"] == "otherhost:1"
+    assert (got["running"], got["drivers"]) == (3, sorted([driver_id(), "otherhost:1"]))
+    # the result written: the trial leaves the running table in the same transaction
+    t = by_label["mnist3 none s1"]
+    store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": t.experiment, "task": "mnist3",
+                 "forecaster": "none", "seed": 1, "status": "finished", "config": t.config.to_dict(), "seconds": 1.0})
+    assert t.key not in store.running(suite.name)
+    results = str(tmp_path / "res")
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--tasks", "mnist4"]) == 0
+    out = capsys.readouterr().out
+    assert "s0 250/1000" in out
+    assert f"0 of 4 trials stored; 2 running (`suite run` {', '.join(sorted([driver_id(), 'otherhost:1']))}); " \
+           "2 to run" in out
+    assert "(and leaves the running ones to their run)." in out

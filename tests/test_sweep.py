@@ -239,11 +239,20 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     deadline = time.time() + 300
     while time.time() < deadline and len(store.keys("slow")) < 2 and proc.poll() is None:
         time.sleep(0.5)
+    while time.time() < deadline and not store.running("slow") and proc.poll() is None:
+        time.sleep(0.1)  # between two trials nothing runs for a moment
     before = store.keys("slow")
     assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # the suite died on its own: say why
     assert len(before) >= 2, "no trial finished in time"
+    # what runs now is in the store for `suite status`, under the driver that runs it
+    (running,) = store.running("slow").values()
+    assert running["driver"].endswith(f":{proc.pid}") and running["key"] not in before
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes die at once, mid-trial
     proc.wait(timeout=60)
+    # its mark is still in the table, but a dead driver runs nothing: not shown, and a resume clears it
+    assert store.running("slow") == {}
+    with store._db() as conn:
+        assert conn.execute("SELECT count(*) FROM running").fetchone()[0] == 1
     total = len(load_suite(str(suite)).trials())
     assert len(store.keys("slow")) < total
     stored_before = {r["key"]: r["finished"] for r in store.rows("slow")}
@@ -264,6 +273,8 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     for r in rows:  # what was stored before the kill was not run again
         if r["key"] in stored_before:
             assert r["finished"] == stored_before[r["key"]]
+    with store._db() as conn:
+        assert conn.execute("SELECT count(*) FROM running").fetchone()[0] == 0
 
 
 CLUSTER_PLUGIN = textwrap.dedent('''
@@ -339,10 +350,24 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     assert part.returncode == 0, part.stderr[-3000:]
     outcome = json.loads(part.stdout.strip().splitlines()[-1])
     assert (outcome["trials"], outcome["selected"], outcome["stored"], outcome["missing"]) == (3, 2, 2, 0)
-    assert {r["task"] for r in ResultsStore(tmp_path / "r").rows()} == {"mnist3"}
+    store = ResultsStore(tmp_path / "r")
+    assert {r["task"] for r in store.rows()} == {"mnist3"}
+    # a live `suite run` on another host has mnist2's trial in hand: a resume here leaves it to that run
+    (other,) = [t for t in load_suite(str(suite)).trials() if t.config.task == "mnist2"]
+    store.start_trial(other.suite, other.key, other.label, 20, "otherhost:4242")
+    left = introbench(*args, "--resume")
+    assert left.returncode == 0, left.stderr[-3000:]
+    assert "1 trial(s) are running under another `suite run` (otherhost:4242) and are left to it" in left.stderr
+    assert "1 trial(s) are still running under another `suite run`" in left.stderr
+    outcome = json.loads(left.stdout.strip().splitlines()[-1])
+    assert (outcome["running_elsewhere"], outcome["missing"]) == (1, 0)
+    assert {r["task"] for r in store.rows()} == {"mnist3"}
+    with store._db() as conn, conn:  # that run went quiet long ago: its trial is anyone's again
+        conn.execute("UPDATE running SET updated = updated - 7200")
     rest = introbench(*args, "--resume")
     assert rest.returncode == 0 and "resume: 2 of 3 trials stored" in rest.stderr
-    assert sorted(r["task"] for r in ResultsStore(tmp_path / "r").rows()) == ["mnist2", "mnist3", "mnist3"]
+    assert sorted(r["task"] for r in store.rows()) == ["mnist2", "mnist3", "mnist3"]
+    assert store.running(other.suite) == {}
 
 
 def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
