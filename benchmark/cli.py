@@ -147,6 +147,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "'deltanet(ratio=2.0)', 'extrapolate*'; repeatable; the baselines of its experiments run "
                            "too, a search does not (--resume later runs the rest)")
     srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
+    srun.add_argument("--reuse", action="append", default=[], metavar="RESULTS",
+                      help="copy in, rather than run, each trial this other results folder holds with the same run "
+                           "config and seed (another suite's: paper-mnist's mnist1 baselines for beyond); repeatable")
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
@@ -446,7 +449,7 @@ def cmd_suite(args) -> int:
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
-                        bank=args.bank)
+                        bank=args.bank, reuse=tuple(args.reuse))
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

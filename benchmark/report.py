@@ -17,7 +17,7 @@ from typing import NamedTuple
 from . import scoring
 from .errors import IntrobenchError
 from .search import search_outcome
-from .status import missing_by_task
+from .status import labels_by_task
 from .store import ResultsStore
 
 # leaderboard.json: per row, everything below (the plots' curves stay out)
@@ -119,8 +119,15 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         missing = [label for key, label, _, _ in expected if key not in have]
         if missing:
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store "
-                         f"({missing_by_task(missing)}); `introbench suite status {name} --results` on this store "
+                         f"({labels_by_task(missing)}); `introbench suite status {name} --results` on this store "
                          f"lists them by variant, with the time they will take")
+    copied = [r for r in rows if "copied_from" in (r["summary"] or {})]
+    if copied:
+        froms = sorted({Path(r["summary"]["copied_from"]).parent.name for r in copied})
+        labels = labels_by_task([r["label"] for r in copied])
+        notes.append(f"copied: {len(copied)} trial(s) ({labels}) are copies of "
+                     f"trials with the same run config and seed in the results folder(s) {', '.join(froms)} "
+                     f"(`suite run --reuse`), run once for both suites")
     source = _suite_file(rows, name)
     paper = _claims(source)
     roles = _roles({r["forecaster"] for r in rows})

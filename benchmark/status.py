@@ -33,7 +33,7 @@ def seed_ranges(seeds) -> str:
     return ", ".join(f"s{r[0]}" if len(r) == 1 else f"s{r[0]}-s{r[-1]}" for r in runs)
 
 
-def missing_by_task(labels: list[str]) -> str:
+def labels_by_task(labels: list[str]) -> str:
     """Trial labels grouped by task, for a line a reader can take in: 'mnist1: 20 trials of 4 variants, s0-s4',
     naming the variants where there are at most three."""
     groups: dict[str, dict] = {}

@@ -216,6 +216,23 @@ class ResultsStore:
             return {k: s for k, s in conn.execute("SELECT key, seconds FROM trials WHERE suite = ? AND status != "
                                                   "'failed' AND seconds IS NOT NULL", (suite,))}
 
+    def find(self, keys) -> dict[str, dict]:
+        """key -> the stored row, of any suite, of each of ``keys`` that ran to its end (finished or diverged)."""
+        keys = list(keys)
+        if not self.path.exists() or not keys:
+            return {}
+        found: dict[str, dict] = {}
+        with self._db(sqlite3.Row) as conn:
+            for lo in range(0, len(keys), 500):  # SQLite's bound on a statement's parameters
+                part = keys[lo:lo + 500]
+                for r in conn.execute(f"SELECT * FROM trials WHERE status != 'failed' AND key IN "
+                                      f"({', '.join('?' * len(part))})", part):
+                    found.setdefault(r["key"], dict(r))
+        for d in found.values():
+            for k in ("config", "summary", "curve", "events"):
+                d[k] = json.loads(d[k]) if d[k] else None
+        return found
+
     def keys(self, suite: str) -> set[str]:
         if not self.path.exists():
             return set()

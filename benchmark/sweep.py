@@ -53,6 +53,7 @@ class SweepOptions:
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
     only: tuple[str, ...] = ()  # and only these variants' (names or globs), with their experiments' baselines
     bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
+    reuse: tuple[str, ...] = ()  # results folders whose trials of the same key are copied in, not run again
 
 
 def format_error(exc: BaseException) -> str:
@@ -406,6 +407,35 @@ def _console_to(log_path: Path):
         console.close()
 
 
+def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: tuple[str, ...]) -> list[Trial]:
+    """Copy into ``store`` each trial of ``todo`` that a ``sources`` store holds under the same key (the same
+    run config and seed: the same experiment, whichever suite ran it) and that ran to its end; the trials left
+    to run. A copy keeps its curve, events, node and times, names its source in its summary (``copied_from``)
+    and has no W&B run here. A trial that stops at its target is never copied: a baseline_max target is this
+    suite's, and the source's curve ends at the source's."""
+    if not sources:
+        return todo
+    found: dict[str, tuple[dict, Path]] = {}
+    for source in sources:
+        src = ResultsStore(source)
+        if not src.path.exists():
+            raise IntrobenchError(f"--reuse: no results store in {source} (it holds no {ResultsStore.FILE})")
+        if src.path.resolve() == store.path.resolve():
+            raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
+        wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
+        found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+    for t in todo:
+        if t.key in found:
+            row, path = found[t.key]
+            store.write({**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
+                         "experiment": t.experiment, "wandb_dir": None,
+                         "summary": {**(row["summary"] or {}), "copied_from": str(path)}})
+    if found:
+        print(f"reuse: {len(found)} trial(s) copied from {', '.join(sorted({str(p) for _, p in found.values()}))} "
+              f"(the same run config and seed), not run again", file=sys.stderr)
+    return [t for t in todo if t.key not in found]
+
+
 def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wandb_mode: str) -> dict[int, float]:
     """For each baseline_max experiment whose every baseline seed has a result: its target, resolved once and
     written into the baselines' rows (and logged with their W&B runs). Idempotent, so a resume can call it."""
@@ -420,7 +450,10 @@ def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wand
         target = scoring.baseline_max([scoring.rescore(r, None)["max_accuracy"] for r in bases])
         targets[experiment] = target
         updates = []
-        for r in bases:
+        # a trial copied from another store (--reuse) was scored against that suite's target: this one's now
+        copies = [by_key[t.key] for t in trials if t.experiment == experiment and t.config.forecaster != "none"
+                  and t.key in by_key and "copied_from" in (by_key[t.key]["summary"] or {})]
+        for r in bases + copies:
             if r["config"].get("target") == target:  # resolved (and logged) by an earlier run of the suite
                 continue
             config = {**r["config"], "target": target}
@@ -446,12 +479,18 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
     selected = select_variants(select_tasks(trials, opts.tasks), opts.only)
+    if opts.reuse and opts.bank:
+        raise IntrobenchError("--reuse copies trials without running them, so --bank would miss their trajectories: "
+                              "give one of the two")
     todo = unfinished(stored, selected)
     if store.path.exists():
         store.forget_running()  # the marks of runs that were killed without a word
     elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
     busy = [t for t in todo if t.key in elsewhere]
     todo = [t for t in todo if t.key not in elsewhere]
+    before = len(todo)
+    todo = reuse_stored(store, suite, todo, opts.reuse)
+    copied = before - len(todo)
     rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in todo)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
     if opts.resume and stored:
@@ -474,7 +513,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if note:
         print(note, file=sys.stderr)
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
-               "skipped": len(selected) - len(todo), "rerun_failed": rerun, "store": str(store.path)}
+               "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}
     with wandb_environment(results):
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     from .search import pending

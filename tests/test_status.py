@@ -5,20 +5,20 @@ import pytest
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
-from benchmark.status import missing_by_task, seed_ranges, suite_status
+from benchmark.status import labels_by_task, seed_ranges, suite_status
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
 
 
-def test_seed_ranges_and_missing_by_task():
+def test_seed_ranges_and_labels_by_task():
     assert seed_ranges([9, 0, 1, 2, 3, 7, 10]) == "s0-s3, s7, s9-s10"
     assert seed_ranges([4]) == "s4"
     labels = ["mnist1 none s0", "mnist1 none s1", "mnist1 extrapolate(ratio=1.3) s4", "c10_16 [adam:1e-4] none s9",
               "search: mnist3 extrapolate @4000/5000"]
-    assert missing_by_task(labels) == ("mnist1: 3 trials of none, extrapolate(ratio=1.3), s0-s1, s4; "
+    assert labels_by_task(labels) == ("mnist1: 3 trials of none, extrapolate(ratio=1.3), s0-s1, s4; "
                                        "c10_16: 1 trial of [adam:1e-4] none, s9; 1 of a search")
     many = [f"mnist1 v{i} s0" for i in range(4)]
-    assert missing_by_task(many) == "mnist1: 4 trials of 4 variants, s0"
+    assert labels_by_task(many) == "mnist1: 4 trials of 4 variants, s0"
 
 
 SUITE = {"name": "st", "experiments": [

@@ -370,6 +370,47 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     assert store.running(other.suite) == {}
 
 
+def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tmp_path):
+    common = "{task: mnist3, reduced: true, steps: 20, jumps: [10], seeds: 2, target: baseline_max, forecasters: "
+    (tmp_path / "first.yaml").write_text(f"experiments:\n  - {common}[none, extrapolate]}}\n")
+    (tmp_path / "second.yaml").write_text(f"experiments:\n  - {common}[none, extrapolate, introspection]}}\n")
+    flags = ["--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
+    first = introbench("suite", "run", str(tmp_path / "first.yaml"), "--results", str(tmp_path / "a"), *flags)
+    assert first.returncode == 0, first.stderr[-3000:]
+    second = ["suite", "run", str(tmp_path / "second.yaml"), "--results", str(tmp_path / "b"), *flags]
+    for extra, error in ((["--reuse", str(tmp_path / "nowhere")], "--reuse: no results store in"),
+                         (["--reuse", str(tmp_path / "a"), "--bank", str(tmp_path / "bank")], "--bank would miss")):
+        bad = introbench(*second, *extra)
+        assert bad.returncode == 2 and error in bad.stderr, bad.stderr[-2000:]
+    (tmp_path / "b").mkdir(exist_ok=True)
+    (tmp_path / "b" / "results.sqlite").touch()  # b's own store, named as a source: refused
+    own = introbench(*second, "--reuse", str(tmp_path / "b"))
+    assert own.returncode == 2 and "is this suite's own --results" in own.stderr, own.stderr[-2000:]
+    run = introbench(*second, "--resume", "--reuse", str(tmp_path / "a"))
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "reuse: 4 trial(s) copied from" in run.stderr
+    outcome = json.loads(run.stdout.strip().splitlines()[-1])
+    assert (outcome["copied"], outcome["stored"], outcome["missing"]) == (4, 6, 0)
+    a = {r["key"]: r for r in ResultsStore(tmp_path / "a").rows()}
+    b = {r["key"]: r for r in ResultsStore(tmp_path / "b").rows()}
+    copies = [r for r in b.values() if r["key"] in a]
+    assert sorted(r["label"] for r in copies) == ["mnist3 extrapolate @10 s0", "mnist3 extrapolate @10 s1",
+                                                  "mnist3 none s0", "mnist3 none s1"]
+    for r in copies:  # the same trial: its curve and times, under this suite, with its source named
+        src = a[r["key"]]
+        assert (r["suite"], r["curve"], r["started"], r["wandb_dir"]) == ("second", src["curve"], src["started"], None)
+        assert r["summary"]["copied_from"] == str(tmp_path / "a" / "results.sqlite")
+    # only introspection ran, against the target the copied baselines fix (the same as the first suite's)
+    ran = [r for r in b.values() if r["key"] not in a]
+    assert sorted(r["label"] for r in ran) == ["mnist3 introspection @10 s0", "mnist3 introspection @10 s1"]
+    assert {r["config"]["target"] for r in b.values()} == {r["config"]["target"] for r in a.values()}
+    from benchmark.report import build_report
+
+    (suite,) = build_report(tmp_path / "b", wandb_mode="disabled")["suites"]
+    assert any(n.startswith("copied: 4 trial(s) (mnist3: 4 trials of extrapolate @10, none, s0-s1) are copies of trials "
+                            "with the same run config and seed in the results folder(s) a") for n in suite["notes"])
+
+
 def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     from benchmark.errors import IntrobenchError
     from benchmark.selection import select_variants, trial_variant
