@@ -404,6 +404,24 @@ def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tm
     ran = [r for r in b.values() if r["key"] not in a]
     assert sorted(r["label"] for r in ran) == ["mnist3 introspection @10 s0", "mnist3 introspection @10 s1"]
     assert {r["config"]["target"] for r in b.values()} == {r["config"]["target"] for r in a.values()}
+    # a copy scored against its source suite's target (one that ran other baseline seeds) is rescored against
+    # this suite's when the target resolves, as a baseline is
+    from benchmark.sweep import resolve_targets
+
+    store = ResultsStore(tmp_path / "b")
+    (target,) = {r["config"]["target"] for r in a.values()}
+    with store._db() as conn, conn:
+        for r in copies:
+            if r["forecaster"] != "none":
+                conn.execute("UPDATE trials SET config = ?, summary = ? WHERE key = ?", (
+                    json.dumps({**r["config"], "target": 0.01}), json.dumps({**r["summary"], "target": 0.01, "steps_to_target": 0}),
+                    r["key"]))
+    second_suite = load_suite(str(tmp_path / "second.yaml"))
+    assert resolve_targets(store, second_suite, second_suite.trials(), "disabled") == {0: target}
+    for r in store.rows():
+        assert r["config"]["target"] == r["summary"]["target"] == target
+        if r["key"] in a:
+            assert r["summary"]["steps_to_target"] == a[r["key"]]["summary"]["steps_to_target"]
     from benchmark.report import build_report
 
     (suite,) = build_report(tmp_path / "b", wandb_mode="disabled")["suites"]
