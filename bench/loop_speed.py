@@ -3,6 +3,7 @@
     python bench/loop_speed.py                         # CPU, 1 thread: mnist3 and mnist1 at their paper batch
     python bench/loop_speed.py --device cuda           # GPU: mnist1, cifar1, alexnet at batch 128 (+ bf16, channels_last)
     python bench/loop_speed.py --tasks mnist1 --variants fp32,bf16   # a CPU with AMX: what bf16 autocast gains
+    python bench/loop_speed.py --tasks mnist1 --eval-batches 100,250,1000   # what one evaluation costs, in steps
 
 Both loops train the same model from the same seed on the same batches (in-memory data on the device; AlexNet on
 synthetic 224 px images, 1000 classes), prepared by the same `prepare_batch`. The bare loop never reads a value
@@ -113,6 +114,21 @@ def ours(task, data, spec: loop.LoopSpec, device, seed: int) -> float:
     return spec.steps / clock.seconds
 
 
+def eval_seconds(task, data, device, batch: int, eval_batch: int, repeats: int) -> float:
+    """Seconds of one evaluation of the whole test set by the introbench loop at ``eval_batch`` (its summary's
+    eval_seconds over a 1-step run evaluated at both ends), the median of ``repeats``."""
+    import dataclasses
+
+    times = []
+    for r in range(repeats):
+        spec = dataclasses.replace(spec_of(task, 1, batch), eval_batch_size=eval_batch)
+        model, opt = fresh(task, data, device, r)
+        run = loop.train(model, opt, data, spec, seed=r, device=device, progress=False)
+        evals = sum(p["phase"] == "eval" for p in run.curve)
+        times.append(run.summary["eval_seconds"] / evals)
+    return statistics.median(times)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -124,6 +140,8 @@ def main() -> None:
     parser.add_argument("--data-dir")
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} (default: all on cuda, fp32 on "
                                            "cpu; bf16 pays on a CPU with AMX or AVX512-BF16)")
+    parser.add_argument("--eval-batches", help="also time one evaluation of the whole test set at each of these "
+                                               "batch sizes, e.g. 100,250,1000 (the loop's is 1000), in training steps")
     args = parser.parse_args()
     chosen = args.variants.split(",") if args.variants else None
     if chosen and (set(chosen) - set(VARIANTS) or "fp32" not in chosen):
@@ -157,6 +175,12 @@ def main() -> None:
             gain = f"   vs fp32 {mo / rates['fp32'][1]:.2f}x" if variant != "fp32" else ""
             print(f"{name:8s} batch {batch:4d} {variant:19s} bare {mb:8.1f} steps/s   introbench {mo:8.1f} steps/s"
                   f"   ratio {mo / mb:.3f} (target >= 0.95){gain}")
+        if args.eval_batches and dataset_spec(task.dataset).in_memory:
+            full = load_dataset(task.dataset, args.data_dir, device=device)  # the whole test set, as a trial has
+            for eb in (int(b) for b in args.eval_batches.split(",")):
+                secs = eval_seconds(task, full, device, batch, eb, args.repeats)
+                print(f"{name:8s} evaluation of {full.x_test.shape[0]} test images at batch {eb:5d}: {secs:6.2f} s "
+                      f"= {secs * rates['fp32'][1]:5.0f} training steps (fp32)")
 
 
 if __name__ == "__main__":
