@@ -124,7 +124,7 @@ class ResultsStore:
         with self._db() as conn, conn:
             conn.execute("DELETE FROM trials WHERE suite = ? AND key = ? AND status = 'failed'",
                          (values["suite"], values["key"]))
-            # no longer running: in the same transaction, so a reader never sees it in neither table
+            # no longer running: in the same transaction, so a reader always finds it in one table or the other
             conn.execute("DELETE FROM running WHERE suite = ? AND key = ?", (values["suite"], values["key"]))
             cur = conn.execute(
                 f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",

@@ -103,8 +103,8 @@ class Introspection(Forecaster):
     fractions = (0.0, 0.4, 0.7)
     role = "learned"
     # On a CPU the engine hands over large chunks (few Python-level ops per weight), and the hidden layer is
-    # computed in slices into one reused buffer, so its [40 x slice] block stays in L2 and is never
-    # reallocated: fastest of 2^11..2^13 on mnist1. A GPU takes the whole chunk at once.
+    # computed slice by slice into one buffer reused across the chunk, so its [40 x slice] block stays in L2
+    # and is allocated once a chunk: fastest of 2^11..2^13 on mnist1. A GPU takes the whole chunk at once.
     hidden_slice = 1 << 12
 
     def __init__(self, weights: str | None = None, linear: bool = False):
