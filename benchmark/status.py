@@ -79,12 +79,9 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
             if r["step"] and r["steps"]}
 
-    def typical(keys) -> float | None:
-        took = [seconds[k] for k in keys if k in seconds]
-        return median(took) if took else None
-
-    def paced(keys) -> float | None:
-        took = [pace[k] for k in keys if k in pace]
+    def typical(keys, of=seconds) -> float | None:
+        """The median of ``of`` (stored times, or running trials' paces) over those of ``keys`` it has."""
+        took = [of[k] for k in keys if k in of]
         return median(took) if took else None
 
     by_experiment: dict[int, list] = {}
@@ -112,7 +109,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
         groups = (keys, by_experiment[index], by_task[row["task"]])
-        each = next((v for v in map(typical, groups) if v), None) or next((v for v in map(paced, groups) if v), None)
+        each = next((v for of in (seconds, pace) for v in (typical(g, of) for g in groups) if v), None)
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])

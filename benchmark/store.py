@@ -65,6 +65,14 @@ def unfinished(statuses: dict[str, tuple[str, str]], trials) -> list:
     return [t for t in trials if statuses.get(t.key, ("failed",))[0] == "failed"]
 
 
+def _decoded(row: sqlite3.Row) -> dict:
+    """A stored trial as a dict, its JSON columns read back."""
+    d = dict(row)
+    for k in ("config", "summary", "curve", "events"):
+        d[k] = json.loads(d[k]) if d[k] else None
+    return d
+
+
 def driver_id() -> str:
     """This process as the driver of a suite run: 'host:pid'."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -227,10 +235,8 @@ class ResultsStore:
                 part = keys[lo:lo + 500]
                 for r in conn.execute(f"SELECT * FROM trials WHERE status != 'failed' AND key IN "
                                       f"({', '.join('?' * len(part))})", part):
-                    found.setdefault(r["key"], dict(r))
-        for d in found.values():
-            for k in ("config", "summary", "curve", "events"):
-                d[k] = json.loads(d[k]) if d[k] else None
+                    if r["key"] not in found:  # the same trial in several suites: the first is enough
+                        found[r["key"]] = _decoded(r)
         return found
 
     def keys(self, suite: str) -> set[str]:
@@ -244,11 +250,7 @@ class ResultsStore:
             return []
         query = "SELECT * FROM trials" + (" WHERE suite = ?" if suite else "") + " ORDER BY suite, experiment, label"
         with self._db(sqlite3.Row) as conn:
-            found = [dict(r) for r in conn.execute(query, (suite,) if suite else ())]
-        for d in found:
-            for k in ("config", "summary", "curve", "events"):
-                d[k] = json.loads(d[k]) if d[k] else None
-        return found
+            return [_decoded(r) for r in conn.execute(query, (suite,) if suite else ())]
 
     def suites(self) -> list[str]:
         if not self.path.exists():
