@@ -276,7 +276,8 @@ def _ratio(c: dict) -> str:
     if c["median"] is None:
         return "n/a"
     ci = f" [95% CI {c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
-    return f"{_times(c)}{ci} over {c['seeds']} paired seeds"
+    seeds = "on 1 seed" if c["seeds"] == 1 else f"over {c['seeds']} paired seeds"
+    return f"{_times(c)}{ci} {seeds}"
 
 
 class Words(NamedTuple):
@@ -312,7 +313,6 @@ def verdict_sentence(v: dict) -> str:
         where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
         paper = f"; the paper's {v['paper_speedup']:.2f}x is {where} our interval"
     text = f"**{base.reproduced}**: `{v['method']}` {base.vs_baseline} ({_ratio(v['baseline'])}){paper}."
-    text = text.replace(" over 1 paired seeds", " on 1 seed")
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
     parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
@@ -322,7 +322,7 @@ def verdict_sentence(v: dict) -> str:
                   for c in v["others"]]
         text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
                  + "; ".join(others) + ".")
-    return text.replace(" over 1 paired seeds", " on 1 seed")
+    return text
 
 
 GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",

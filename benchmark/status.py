@@ -84,6 +84,10 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         took = [of[k] for k in keys if k in of]
         return median(took) if took else None
 
+    def estimate(*groups) -> float | None:
+        """A trial's time: stored times before running paces, the narrowest group of keys first."""
+        return next((v for of in (seconds, pace) for v in (typical(g, of) for g in groups) if v), None)
+
     by_experiment: dict[int, list] = {}
     by_task: dict[str, list] = {}
     for t in trials:
@@ -108,8 +112,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
-        groups = (keys, by_experiment[index], by_task[row["task"]])
-        each = next((v for of in (seconds, pace) for v in (typical(g, of) for g in groups) if v), None)
+        each = estimate(keys, by_experiment[index], by_task[row["task"]])
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
@@ -120,7 +123,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         if tasks and x.base.task not in tasks:
             continue
         left = remaining(store, x)
-        each = typical(by_experiment.get(x.experiment, [])) or typical(by_task.get(x.base.task, []))
+        each = estimate(by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
                     "missing_seeds": None, "running": [], "missing": left, "trial_seconds": each,

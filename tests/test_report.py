@@ -423,5 +423,8 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
     words = WORDS[outcome]
     assert text.startswith(f"**{words.reproduced}**: `m` {words.vs_baseline} (1.30x")
     assert f"it {words.vs_control} `ctl`" in text
+    assert f"over {comparison['seeds']} paired seeds" in text
+    one = verdict_sentence({**v, "baseline": {**c, "seeds": 1}})
+    assert "(1.30x [95% CI" in one and " on 1 seed)" in one and "over 1 paired" not in one
     (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
     assert row[5] == words.glance_baseline and row[8] == words.glance_control
