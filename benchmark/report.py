@@ -161,7 +161,8 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     for n in notes:
         print(f"note: {n}", file=sys.stderr)
     return {"suite": name, "description": source.description if source else "", "notes": notes,
-            "profile": profile and {"scores": profile["scores"]}, "plots": plots,
+            "profile": profile and {"scores": profile["scores"], "experiments": profile["experiments"]},
+            "plots": plots,
             "experiments": experiments}
 
 
@@ -401,8 +402,9 @@ def _markdown(report: dict) -> str:
                 lines.append("")
             lines += [f"![{p}]({p})" for p in exp["plots"]] + [""]
         if s["profile"]:
-            lines += ["### Performance profile", "", "| forecaster | score |", "| --- | --- |"]
-            lines += [f"| {n} | {v:.3f} |" for n, v in sorted(s["profile"]["scores"].items(), key=lambda kv: -kv[1])]
+            lines += ["### Performance profile", "", PROFILE_NOTE, "", "| forecaster | score | experiments run |",
+                      "| --- | --- | --- |"]
+            lines += [f"| {n} | {v:.3f} | {k} |" for n, v, k in profile_rows(s["profile"])]
             lines += [""] + [f"![{p}]({p})" for p in s["plots"]] + [""]
     return "\n".join(lines)
 
@@ -485,9 +487,9 @@ def _html(report: dict, out: Path) -> str:
                                  f"<td>{r['status']}</td></tr>" for r in found["ranked"][:10]) + "</table>")
             parts += [_img(out, p) for p in exp["plots"]]
         if s["profile"]:
-            parts.append("<h3>Performance profile</h3><ul>" + "".join(
-                f"<li>{html.escape(n)}: {v:.3f}</li>" for n, v in sorted(s["profile"]["scores"].items(),
-                                                                         key=lambda kv: -kv[1])) + "</ul>")
+            parts.append(f"<h3>Performance profile</h3><p>{html.escape(PROFILE_NOTE)}</p><ul>" + "".join(
+                f"<li>{html.escape(n)}: {v:.3f} ({k} experiments run)</li>" for n, v, k in profile_rows(s["profile"]))
+                + "</ul>")
             parts += [_img(out, p) for p in s["plots"]]
     return "\n".join(parts)
 
@@ -558,6 +560,12 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
     return paths
 
 
+def _file_part(variant: str) -> str:
+    """A variant as part of a file name: 'extrapolate(ratio=1.3) +guard' -> 'extrapolate_ratio1.3--guard'."""
+    text = variant.replace("(", "_").replace(")", "").replace("=", "")
+    return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
+
+
 def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
     """For schedule sweeps: censored median steps-to-target over first jump x interval, per forecaster and count."""
     import matplotlib.pyplot as plt
@@ -568,7 +576,7 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
     for v in variants:
         if v.forecaster == "none" or len(v.jumps) < 2:
             continue
-        key = (v.variant.split(" @")[0], len(v.jumps))
+        key = (scoring.without_schedule(v.variant), len(v.jumps))
         groups.setdefault(key, {})[(v.jumps[0], v.jumps[1] - v.jumps[0])] = v.stats["steps_median"]
     paths = []
     for (fname, count), cells in groups.items():
@@ -593,26 +601,47 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
         fig.colorbar(im, ax=ax, label="censored median steps to target")
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
         fig.tight_layout()
-        paths.append(out / f"{slug}-{fname.replace('(', '_').replace(')', '').replace('=', '')}-{count}jumps-heatmap.png")
+        paths.append(out / f"{slug}-{_file_part(fname)}-{count}jumps-heatmap.png")
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths
 
 
+PROFILE_NOTE = ("Each variant (its jump points aside) over the experiments it ran on: the fraction where its censored "
+                "median steps to target is within a factor tau of the best there; the score is the area under that "
+                "curve for tau in [1, 4], 1 being the best on every experiment it ran. Scores over different "
+                "experiments do not compare: the variants that ran on the most come first, and the plot shows those "
+                "that ran on at least half of the suite's experiments.")
+
+
+def profile_rows(profile: dict) -> list[tuple[str, float, int]]:
+    """(variant, score, experiments it ran on): those that ran on the most experiments first, then by score."""
+    return sorted(((n, v, profile["experiments"][n]) for n, v in profile["scores"].items()),
+                  key=lambda r: (-r[2], -r[1]))
+
+
 def _profile_plot(profile: dict, suite: str, out: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, curve in sorted(profile["curves"].items(), key=lambda kv: -profile["scores"][kv[0]]):
-        ax.step(profile["taus"], curve, where="post", label=f"{name} (score {profile['scores'][name]:.2f})")
+    most = max(profile["experiments"].values())
+    shown = [r for r in profile_rows(profile) if 2 * r[2] >= most]
+    many = len(shown) > 8  # a long legend goes beside the axes, not over the curves
+    fig, ax = plt.subplots(figsize=(11, 5) if many else (7, 4.2))
+    colors = plt.cm.tab20.colors if len(shown) > 10 else plt.cm.tab10.colors  # no two curves share a colour
+    for i, (name, score, runs) in enumerate(shown):
+        ax.step(profile["taus"], profile["curves"][name], where="post", color=colors[i % len(colors)],
+                label=f"{name} ({score:.2f}, {runs} exp.)")
     ax.set_xlabel("tau: within this factor of the best censored median steps to target")
-    ax.set_ylabel("fraction of experiments")
+    ax.set_ylabel("fraction of the experiments it ran on")
     ax.set_ylim(-0.02, 1.02)
     ax.set_title(f"{suite}: performance profile (AlgoPerf style; a 'never' is infinitely slow)", fontsize=9)
-    ax.legend(fontsize=7)
+    if many:
+        ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    else:
+        ax.legend(fontsize=7)
     fig.tight_layout()
     path = out / f"{suite}-profile.png"
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend beside the axes is inside the image
     plt.close(fig)
     return path
 

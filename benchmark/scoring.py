@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 from dataclasses import dataclass, field
 from functools import reduce
 from typing import Iterable, Sequence
@@ -376,24 +377,32 @@ def first_line(error: str | None) -> str | None:
 
 # ---------------------------------------------------------------- across experiments
 
+def without_schedule(variant: str) -> str:
+    """A variant's label without its jump points, its other marks kept: 'deltanet(ratio=2.0) @2000/4000 +guard'
+    -> 'deltanet(ratio=2.0) +guard' (guarded and unguarded jumps are different methods)."""
+    return re.sub(r" @[0-9/]+", "", variant)
+
+
 def performance_profile(experiments: Sequence[Sequence[VariantScore]], taus=None) -> dict:
-    """AlgoPerf-style: for each forecaster variant (schedule aside), the fraction of experiments where its
-    censored median steps-to-target is within a factor tau of the best there; a "never" is infinitely slow."""
+    """AlgoPerf-style: for each forecaster variant (schedule aside), the fraction of the experiments it ran on
+    where its censored median steps-to-target is within a factor tau of the best there; a "never" is infinitely
+    slow. An experiment a variant has no trials in (not in its suite, or not run yet) is not held against it:
+    ``experiments`` counts what each curve is over."""
     taus = taus or [1 + i * 0.05 for i in range(61)]  # 1.0 .. 4.0
-    names = sorted({v.variant.split(" @")[0] for variants in experiments for v in variants})
-    ratios: dict[str, list[float]] = {n: [] for n in names}
+    ratios: dict[str, list[float]] = {}
     for variants in experiments:
         by_name: dict[str, float] = {}
         for v in variants:
-            n = v.variant.split(" @")[0]
+            n = without_schedule(v.variant)
             s = v.stats["steps_median"]
             by_name[n] = min(by_name.get(n, MISS), MISS if s is None else s)
         best = min(by_name.values(), default=MISS)
-        for n in names:
-            ratios[n].append(by_name[n] / best if n in by_name and not math.isinf(best) and best > 0 else MISS)
-    curves = {n: [sum(r <= t for r in rs) / len(rs) for t in taus] for n, rs in ratios.items()}
+        for n, steps in by_name.items():
+            ratios.setdefault(n, []).append(steps / best if not math.isinf(best) and best > 0 else MISS)
+    curves = {n: [sum(r <= t for r in rs) / len(rs) for t in taus] for n, rs in sorted(ratios.items())}
     # the score: the area under the profile over [1, 4], normalised to [0, 1] (1 = best on every experiment)
-    return {"taus": taus, "curves": curves, "scores": {n: sum(c) / len(c) for n, c in curves.items()}}
+    return {"taus": taus, "curves": curves, "scores": {n: sum(c) / len(c) for n, c in curves.items()},
+            "experiments": {n: len(rs) for n, rs in sorted(ratios.items())}}
 
 
 # ---------------------------------------------------------------- claims: reproduced? beats the controls?

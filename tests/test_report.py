@@ -149,6 +149,9 @@ def test_report_from_a_real_suite_run_matches_the_store(real_results):
     rows = ResultsStore(real_results).rows("real")
     (suite,) = report["suites"]
     assert suite["profile"] is not None and len(suite["experiments"]) == 2
+    assert suite["profile"]["experiments"] == {"none": 2, "extrapolate(ratio=1.3)": 2}
+    md = (real_results / "report" / "report.md").read_text()
+    assert "| forecaster | score | experiments run |" in md and "| extrapolate(ratio=1.3) | " in md
     exp = suite["experiments"][0]
     base_rows = [r for r in rows if r["experiment"] == 0 and r["forecaster"] == "none"]
     target = scoring.median([r["summary"]["max_accuracy"] for r in base_rows])

@@ -179,6 +179,24 @@ def test_performance_profile_counts_never_as_infinitely_slow():
     prof = scoring.performance_profile(exps, taus=[1.0, 2.0, 4.0])
     assert prof["curves"]["a"] == [1 / 3, 2 / 3, 2 / 3] and prof["curves"]["b"] == [2 / 3, 1.0, 1.0]
     assert prof["scores"]["b"] > prof["scores"]["a"]
+    assert prof["experiments"] == {"a": 3, "b": 3}
+
+
+def test_performance_profile_keeps_guarded_apart_and_counts_only_experiments_run():
+    def v(label, median):
+        return scoring.VariantScore(label, label.split("(")[0].split(" ")[0], {}, [],
+                                    stats={"steps_median": median})
+
+    # the guarded variant is a method of its own (its jump points dropped, its mark kept); "c" ran on one
+    # experiment only and is not held to the other, where it has no trials
+    exps = [[v("a @300/400", 100), v("a @300/400 +guard", 400), v("c", 100)],
+            [v("a @500", 200), v("a @500 +guard", 100)]]
+    prof = scoring.performance_profile(exps, taus=[1.0, 2.0, 4.0])
+    assert set(prof["curves"]) == {"a", "a +guard", "c"}
+    assert prof["curves"]["a"] == [0.5, 1.0, 1.0] and prof["curves"]["a +guard"] == [0.5, 0.5, 1.0]
+    assert prof["curves"]["c"] == [1.0, 1.0, 1.0] and prof["experiments"] == {"a": 2, "a +guard": 2, "c": 1}
+    assert scoring.without_schedule("deltanet(ratio=2.0) @2000/4000 +guard=settle [precision=bf16]") == \
+        "deltanet(ratio=2.0) +guard=settle [precision=bf16]"
 
 
 def test_bootstrap_interval_is_fixed_and_needs_two_values():
