@@ -146,6 +146,32 @@ class ResultsStore:
             conn.execute("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, updated, "
                          "driver) VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)", (suite, key, label, steps, now, now, driver))
 
+    def claim(self, suite: str, key: str, label: str, steps: int | None, driver: str) -> str | None:
+        """Take a trial for ``driver`` unless it is stored (finished or diverged) or a live other driver runs
+        it: None when taken (marked running), else why not ('stored', or the other driver). The check and the
+        mark are one write transaction, so two suite runs of one store never both take a trial."""
+        now = time.time()
+        with self._db() as conn:
+            conn.execute("BEGIN IMMEDIATE")  # the write lock first: nobody marks the trial between check and mark
+            try:
+                if conn.execute("SELECT 1 FROM trials WHERE suite = ? AND key = ? AND status IN ('finished', "
+                                "'diverged')", (suite, key)).fetchone():
+                    conn.rollback()
+                    return "stored"
+                other = conn.execute("SELECT driver, updated FROM running WHERE suite = ? AND key = ?",
+                                     (suite, key)).fetchone()
+                if other and other[0] != driver and driver_alive(*other):
+                    conn.rollback()
+                    return other[0]
+                conn.execute("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, "
+                             "updated, driver) VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)",
+                             (suite, key, label, steps, now, now, driver))
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+        return None
+
     def progress(self, suite: str, key: str, step: int, accuracy: float | None) -> None:
         with self._db() as conn, conn:
             conn.execute("UPDATE running SET step = ?, accuracy = ?, updated = ? WHERE suite = ? AND key = ?",

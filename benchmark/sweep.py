@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ray.tune import Callback
+from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from . import scoring
@@ -666,18 +667,49 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
 
     # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
+    from ray.tune.search import ConcurrencyLimiter
+
     phase = seed_major(phase)
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
+    queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets)
     tuner = tune.Tuner(
         trainable(opts),
-        param_space={"case": tune.grid_search(space)},
-        tune_config=tune.TuneConfig(max_concurrent_trials=opts.workers, reuse_actors=False),
+        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
+                                    num_samples=len(phase), reuse_actors=False),
         run_config=tune_run_config(f"{suite}-phase{number}", opts, results, callback),
     )
     tuner.fit()
     if callback.abort:
         raise IntrobenchError(callback.abort)
-    stopped_early(callback.store, suite, {t.key for t in phase})
+    if queue.left:
+        drivers = sorted({why for why in queue.left.values() if why != "stored"})
+        print(f"{len(queue.left)} trial(s) of phase {number} were left to another `suite run` of this store "
+              f"({', '.join(drivers) or 'which stored them first'})", file=sys.stderr)
+    stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys())
+
+
+class TrialQueue(Searcher):
+    """Hands Tune a phase's trials in order, each as a worker comes free for it, and only if it can be taken
+    then (ResultsStore.claim): not stored meanwhile, not in the hands of another live `suite run` of the store.
+    So two runs of one store, started at different times, share what is left rather than both run it."""
+
+    def __init__(self, suite: str, phase: list[Trial], cases: list[dict], store: ResultsStore, budgets: dict):
+        super().__init__()
+        self.suite, self.store, self.budgets, self.driver = suite, store, budgets, driver_id()
+        self.queue = list(zip(phase, cases))
+        self.left: dict[str, str] = {}  # key -> why not taken: 'stored', or the driver that has it
+
+    def suggest(self, trial_id: str):
+        while self.queue:
+            trial, case = self.queue.pop(0)
+            why = self.store.claim(self.suite, trial.key, trial.label, self.budgets.get(trial.key), self.driver)
+            if why is None:
+                return {"case": case}
+            self.left[trial.key] = why
+        return Searcher.FINISHED
+
+    def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
+        pass  # the store callback writes the result
 
 
 def seed_major(trials: list[Trial]) -> list[Trial]:

@@ -229,6 +229,36 @@ def _write_slow_suite(tmp_path) -> Path:
     return path
 
 
+def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
+    """Each trial is taken as a worker comes free for it, not when the run starts: one that another live run
+    took meanwhile, or stored, is left to it; a trial taken is nobody else's."""
+    from ray.tune.search import Searcher
+
+    from benchmark.store import driver_id
+    from benchmark.sweep import TrialQueue
+
+    suite = load_suite(str(_write_slow_suite(tmp_path)))
+    phase = suite.trials()
+    store = ResultsStore(tmp_path / "r")
+    queue = TrialQueue(suite.name, phase, [{"n": i} for i in range(len(phase))], store, {})
+    assert queue.suggest("a") == {"case": {"n": 0}}
+    (mine,) = store.running(suite.name).values()
+    assert (mine["key"], mine["driver"]) == (phase[0].key, driver_id())
+    # meanwhile a run on another host takes the second trial, and the third is stored (by a third run)
+    store.start_trial(suite.name, phase[1].key, phase[1].label, 60, "otherhost:4242")
+    t = phase[2]
+    store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": 0, "task": t.config.task,
+                 "forecaster": t.config.forecaster, "seed": t.config.seed, "status": "finished", "config": "{}"})
+    assert queue.suggest("b") == {"case": {"n": 3}}
+    assert queue.left == {phase[1].key: "otherhost:4242", t.key: "stored"}
+    # what this run holds, the other cannot take; a run gone quiet for an hour holds nothing
+    assert store.claim(suite.name, phase[0].key, phase[0].label, 60, "otherhost:4242") == driver_id()
+    with store._db() as conn, conn:
+        conn.execute("UPDATE running SET updated = updated - 7200 WHERE driver = 'otherhost:4242'")
+    assert store.claim(suite.name, phase[1].key, phase[1].label, 60, driver_id()) is None
+    assert [queue.suggest(i) for i in "cde"] == [{"case": {"n": 4}}, {"case": {"n": 5}}, Searcher.FINISHED]
+
+
 def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     suite = _write_slow_suite(tmp_path)
     results = tmp_path / "r"
