@@ -412,7 +412,8 @@ def _cifar_from_folder(folder: Path) -> TensorData:
         x, y = _decode_folder(files[split], classes, f"decoding CIFAR-10 {split} (once; cached)")
         tensors[f"x_{split}"], tensors[f"y_{split}"] = x, y
     cached.parent.mkdir(parents=True, exist_ok=True)
-    tmp = cached.with_suffix(".tmp")
+    # a file of its own: trials starting together on a fresh machine each decode, and each write is whole
+    tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     save_file(tensors, str(tmp))
     os.replace(tmp, cached)  # atomic: a killed run never leaves a half-written cache
     return TensorData(tensors["x_train"], tensors["y_train"], tensors["x_test"], tensors["y_test"], len(classes))
