@@ -78,6 +78,8 @@ def driver_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
+MARK_RUNNING = ("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, updated, driver) "
+                "VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)")
 STALE_SECONDS = 3600  # a trial on another host's driver that has not been heard of for this long is taken as lost
 
 
@@ -143,8 +145,7 @@ class ResultsStore:
         """Mark a trial as running under ``driver`` (it leaves the table when its result is written)."""
         now = time.time()
         with self._db() as conn, conn:
-            conn.execute("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, updated, "
-                         "driver) VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)", (suite, key, label, steps, now, now, driver))
+            conn.execute(MARK_RUNNING, (suite, key, label, steps, now, now, driver))
 
     def claim(self, suite: str, key: str, label: str, steps: int | None, driver: str) -> str | None:
         """Take a trial for ``driver`` unless it is stored (finished or diverged) or a live other driver runs
@@ -163,9 +164,7 @@ class ResultsStore:
                 if other and other[0] != driver and driver_alive(*other):
                     conn.rollback()
                     return other[0]
-                conn.execute("INSERT OR REPLACE INTO running (suite, key, label, step, steps, accuracy, started, "
-                             "updated, driver) VALUES (?, ?, ?, 0, ?, NULL, ?, ?, ?)",
-                             (suite, key, label, steps, now, now, driver))
+                conn.execute(MARK_RUNNING, (suite, key, label, steps, now, now, driver))
                 conn.commit()
             except BaseException:
                 conn.rollback()

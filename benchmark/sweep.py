@@ -664,11 +664,10 @@ def trainable(opts: SweepOptions):
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
          callback, data_dir):
     from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
 
     # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
-    from ray.tune.search import ConcurrencyLimiter
-
     phase = seed_major(phase)
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
     queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets)
