@@ -25,12 +25,13 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "diverged", "failed", "failures", "steps_per_seed", "steps_median", "steps_min", "steps_max",
               "median_curve_step", "speedup_seeds", "speedup_per_seed", "speedup_lower_bound", "speedup_median",
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
-              "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "stopped", "wall_clock",
+              "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "lead_at", "stopped", "wall_clock",
               "forecast_seconds", "trained_on_task", "jumps_made", "guard_decisions", "jump_drop_median",
               "jump_drop_worst", "jump_next_eval_median", "jump_recovered", "jump_followed")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
-           "speedup 95% CI", "max acc", "acc @25/50/75/100%", "jump drop (worst) / next eval, pts",
+           "speedup 95% CI", "max acc", "acc @25/50/75/100%", "steps ahead @25/50/75/100%",
+           "jump drop (worst) / next eval, pts",
            "recovered by next eval", "wall s", "forecast s"]
 
 
@@ -225,9 +226,20 @@ def row_cells(e: dict) -> list[str]:
         else "") + (f" ({e['stopped']} stopped at target)" if e.get("stopped") else "")
     name = e["variant"] + (" (TRAINED ON THIS TASK: not a fair score)" if e.get("trained_on_task") else "")
     return [name, f"{e['finished']}/{e['diverged']}/{e['failed']}", steps_cell(e),
-            _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at, *jump_cells(e),
+            _steps(e["median_curve_step"]), speedup_cell(e), ci_cell(e), top_cell, at, lead_cell(e), *jump_cells(e),
             f"{e['wall_clock']:.1f}" if e["wall_clock"] is not None else "-",
             f"{e['forecast_seconds']:.3f}" if e["forecast_seconds"] is not None else "-"]
+
+
+def lead_cell(e: dict) -> str:
+    """scoring.lead_at in a cell: '+600/+300/0/-100' steps ahead of the baseline's median curve, '>=' where the
+    baseline never gets there, '-' where unknown; 'reference' for the baseline."""
+    if e["forecaster"] == "none":
+        return "reference"
+    if not e.get("lead_at"):
+        return "-"
+    return "/".join("-" if x is None else f"{'>=' if x['bound'] else ''}{x['steps']:+d}"
+                    for x in (e["lead_at"][f] for f in scoring.FRACTIONS))
 
 
 def jump_cells(e: dict) -> list[str]:
@@ -366,7 +378,10 @@ RULES = ("Ranked by the censored median of steps to target over seeds (a seed th
          "evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a method miss scores 0, "
          "'>=' marks a median resting on a seed whose baseline missed (budget / method steps). A trial run with "
          "stop_at_target ends at its first grid evaluation at the target: its max accuracy is only what it had "
-         "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy.")
+         "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy. 'Steps "
+         "ahead' at 25/50/75/100% of the budget: how many more steps the baseline's median curve takes to first "
+         "reach the accuracy the method's median curve has there (negative: behind; '>=' where the baseline never "
+         "does): whether a method's lead lasts or the baseline makes it up.")
 
 
 # ---------------------------------------------------------------- Markdown and HTML

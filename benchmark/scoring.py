@@ -162,6 +162,28 @@ def paired_speedup(baseline: int | None, method: int | None, budget: int, seed: 
     return PairedSpeedup(seed, max(baseline, 1) / method, False)
 
 
+def lead_at(curve: Sequence[dict], reference: Sequence[dict], budget: int,
+            known: dict[str, float | None]) -> dict[str, dict | None]:
+    """How far ahead of ``reference`` (the baseline's median curve) a method's median ``curve`` stands at 25/50/
+    75/100% of the budget, in steps: take the best accuracy the method has reached by then; the lead is the
+    step at which the reference first reaches it minus the step at which the method first did (negative:
+    behind; two identical curves: 0, however noisy). Where the reference never reaches it, budget - that step
+    is a lower bound ('bound'). None where the method's accuracy there is unknown (``known``: its accuracy_at,
+    None where a seed stopped at its target before). It tells a lead that lasts from one the baseline makes up."""
+    out: dict[str, dict | None] = {}
+    for f in FRACTIONS:
+        at = [p for p in curve if p["step"] <= int(f) / 100 * budget]
+        if known.get(f) is None or not at:
+            out[f] = None
+            continue
+        best = max(p["accuracy"] for p in at)
+        reached = crossing(at, best)
+        caught = crossing(reference, best)
+        out[f] = ({"steps": budget - reached, "bound": True} if caught is None
+                  else {"steps": caught - reached, "bound": False})
+    return out
+
+
 def hold_after_stop(points: Sequence[dict], eval_every: int, steps: int) -> list[dict]:
     """A grid curve that stopped at its target, held at its last accuracy to the budget: the seed counts as
     at its target from then on (it may have dipped below later; nobody trained those steps to see)."""
@@ -278,6 +300,8 @@ def score_experiment(rows: Sequence[dict], target: float | None) -> tuple[list[V
             "speedup_max": max(values, default=None),
             "speedup_ci95": bootstrap_ci(values),
             "speedup_median_is_bound": _median_is_bound(pairs),
+            "lead_at": (lead_at(v.stats["median_curve"], baseline.stats["median_curve"], budget,
+                                v.stats["accuracy_at"]) if baseline and budget and v is not baseline else None),
         })
     ranked = sorted(variants.values(), key=_rank_key)
     facts = {"target": target, "baseline": baseline is not None, "budget": budget,

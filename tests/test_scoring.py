@@ -199,6 +199,27 @@ def test_performance_profile_keeps_guarded_apart_and_counts_only_experiments_run
         "deltanet(ratio=2.0) +guard=settle [precision=bf16]"
 
 
+def test_lead_at_is_the_horizontal_distance_to_the_baselines_median_curve():
+    def curve(accs):
+        return [{"step": 100 * i, "accuracy": a} for i, a in enumerate(accs)]
+
+    base = curve([0.1, 0.3, 0.5, 0.45, 0.6, 0.7, 0.75, 0.8, 0.8])  # steps 0..800, a dip at 300
+    known = dict.fromkeys(scoring.FRACTIONS, 0.0)
+    # the same curve, noise and all, is no lead anywhere (its dip at 300 is not "behind")
+    assert all(x == {"steps": 0, "bound": False} for x in scoring.lead_at(base, base, 800, known).values())
+    ahead = curve([0.1, 0.5, 0.6, 0.7, 0.75, 0.8, 0.8, 0.8, 0.8])
+    lead = scoring.lead_at(ahead, base, 800, known)
+    # by 200 it has 0.6, which the baseline first has at 400; by 400, 0.75 (baseline: 600); by 600 and 800 its
+    # best, 0.8, first reached at 500 (baseline: 700)
+    assert [lead[f]["steps"] for f in scoring.FRACTIONS] == [200, 200, 200, 200]
+    higher = curve([0.1, 0.3, 0.5, 0.45, 0.6, 0.7, 0.75, 0.8, 0.9])
+    assert scoring.lead_at(higher, base, 800, known)["100"] == {"steps": 0, "bound": True}  # never caught
+    behind = curve([0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.75, 0.8, 0.8])  # 0.5 at 400: the baseline had it at 200
+    assert scoring.lead_at(behind, base, 800, known)["50"] == {"steps": -200, "bound": False}
+    # unknown where a seed stopped at its target before that budget
+    assert scoring.lead_at(ahead, base, 800, {**known, "75": None, "100": None})["75"] is None
+
+
 def test_bootstrap_interval_is_fixed_and_needs_two_values():
     assert scoring.bootstrap_ci([1.5]) is None
     values = [1.2, 1.5, 1.7, 2.0, 0.0]
