@@ -189,7 +189,7 @@ class LiveDisplay:
     """One live view of a suite: trials done/running/failed, each running trial's step and accuracy, an ETA."""
 
     def __init__(self, total: int, skipped: int, budgets: dict[str, int], stream, enabled: bool):
-        self.total, self.skipped, self.budgets = total, skipped, budgets
+        self.total, self.skipped, self.budgets, self.stream = total, skipped, budgets, stream
         self.done = self.failed = 0
         self.running: dict[str, dict] = {}
         self.finished_steps = 0
@@ -201,6 +201,13 @@ class LiveDisplay:
 
             self.live = Live(self._render(), console=Console(file=stream), refresh_per_second=2, transient=False)
             self.live.start()
+
+    def say(self, line: str) -> None:
+        """A line for the user, on the real console (stderr is Ray's log while a phase runs)."""
+        if self.live:
+            self.live.console.print(line, markup=False, highlight=False)
+        else:
+            print(line, file=self.stream, flush=True)
 
     def started(self, trial_id: str, key: str, label: str) -> None:
         self.running[trial_id] = {"label": label, "key": key, "step": 0, "accuracy": None}
@@ -307,8 +314,8 @@ class StoreCallback(Callback):
             try:
                 wandb_dir = unpack(res["wandb_files"], Path(self.store.folder) / "wandb" / "wandb")
             except Exception as exc:  # noqa: BLE001 - the trial's result matters more than its W&B copy
-                print(f"W&B: the run of {t['label']} could not be unpacked here ({exc}); it stays on its node",
-                      file=sys.stderr)
+                self.display.say(f"W&B: the run of {t['label']} could not be unpacked here ({exc}); it stays on "
+                                 f"its node")
         if payload is None and t.get("role") == "search" and "error" not in res:
             payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
@@ -682,8 +689,8 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
         raise IntrobenchError(callback.abort)
     if queue.left:
         drivers = sorted({why for why in queue.left.values() if why != "stored"})
-        print(f"{len(queue.left)} trial(s) of phase {number} were left to another `suite run` of this store "
-              f"({', '.join(drivers) or 'which stored them first'})", file=sys.stderr)
+        callback.display.say(f"{len(queue.left)} trial(s) of phase {number} were left to another `suite run` of "
+                             f"this store ({', '.join(drivers) or 'which stored them first'})")
     stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys())
 
 

@@ -257,6 +257,14 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
         conn.execute("UPDATE running SET updated = updated - 7200 WHERE driver = 'otherhost:4242'")
     assert store.claim(suite.name, phase[1].key, phase[1].label, 60, driver_id()) is None
     assert [queue.suggest(i) for i in "cde"] == [{"case": {"n": 4}}, {"case": {"n": 5}}, Searcher.FINISHED]
+    # what a run says while Ray's output goes to its log reaches the real console
+    import io
+
+    from benchmark.sweep import LiveDisplay
+
+    console = io.StringIO()
+    LiveDisplay(6, 0, {}, console, enabled=False).say("2 trial(s) of phase 0 were left to another `suite run`")
+    assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
 def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
