@@ -36,3 +36,22 @@ def available_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         return os.cpu_count() or 1
+
+
+def platform_of(device) -> dict[str, str]:
+    """What a trial's numbers depend on beyond its config: the processor (a CPU of another make picks other
+    kernels, so the same seed's float rounding, and after a while its curve, differ), the accelerator, torch."""
+    import platform
+
+    import torch
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    out = {"cpu": cpu, "torch": torch.__version__}
+    if str(device).startswith("cuda"):
+        out["gpu"] = torch.cuda.get_device_name(torch.device(device))
+    return out

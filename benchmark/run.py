@@ -12,7 +12,7 @@ from . import loop
 from .bank import BankRecorder
 from .config import SETTLE_STEPS, RunConfig
 from .data import dataset_spec, load_dataset
-from .environment import available_cpus
+from .environment import available_cpus, platform_of
 from .jumps import JumpEngine, PlateauGate
 from .recorder import HistoryRecorder
 
@@ -125,7 +125,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
                         hooks=hooks, progress=progress, desc=label, on_eval=seen)
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
-                           "seed": config.seed, "device": str(device), "metric": task.metric,
+                           "seed": config.seed, "device": str(device), "platform": platform_of(device),
+                           "metric": task.metric,
                            # scored on a task it learned from: the leaderboard marks it (a leak, not a result)
                            "trained_on_task": task.name in forecaster.trained_on})
     if bank:
