@@ -156,6 +156,7 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
                                   f"({facts['target']:.4f}) is beyond it: the baseline reaches that on "
                                   f"{base['reached']} of {base['scored']} seeds, so every speedup there is at "
                                   f"best a bound.")
+            again["platforms"] = None  # said once, above
             experiments.append(again)
     profile = scoring.performance_profile(scored) if len(scored) > 1 else None
     plots = [_profile_plot(profile, name, out).name] if profile else []
@@ -175,6 +176,7 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
     facts.update(experiment=name, task=rows[0]["task"], paper=paper_claim, paper_speedup=paper_speedup,
                  paper_differs=differs, scored_at=None)
     facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
+    facts["platforms"] = platform_sentence(rows)
     facts["plots"] = [p.name for p in _plots(name, variants, facts, out)]
     facts["failures"] = [f for v in variants for f in v.stats["failures"]]
     facts["search"] = search_outcome(samples, variants)
@@ -182,6 +184,27 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
                                  v.params if k == "params" else v.jumps if k == "jumps" else v.stats[k])
                              for k in ROW_FIELDS} for v in variants]
     return variants, facts
+
+
+def platform_name(summary: dict | None) -> str:
+    p = (summary or {}).get("platform")
+    if not p:
+        return "not recorded (run before trials recorded it)"
+    return f"{p.get('gpu') or p['cpu']}, torch {p['torch']}"
+
+
+def platform_sentence(rows: list[dict]) -> str | None:
+    """Where an experiment's trials were made on more than one machine, which made which: a CPU of another make
+    rounds otherwise, so two variants' curves of one seed can part before the first jump, and a paired speedup
+    then holds that difference too."""
+    groups: dict[str, list[str]] = {}
+    for r in rows:
+        groups.setdefault(platform_name(r["summary"]), []).append(r["label"])
+    if len(groups) < 2:
+        return None
+    return ("Made on more than one platform, so one seed's curves may part before the first jump (float "
+            "rounding differs between them): " + "; ".join(f"{name}: {labels_by_task(labels)}"
+                                                            for name, labels in sorted(groups.items())) + ".")
 
 
 # ---------------------------------------------------------------- cells
@@ -405,6 +428,8 @@ def _markdown(report: dict) -> str:
                 lines += [exp["scored_at"], ""]
             if exp.get("verdict"):
                 lines += [verdict_sentence(exp["verdict"]), ""]
+            if exp.get("platforms"):
+                lines += [exp["platforms"], ""]
             lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
             for e in exp["leaderboard"]:
                 lines.append("| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |")
@@ -488,6 +513,8 @@ def _html(report: dict, out: Path) -> str:
                 parts.append(f"<p>{html.escape(exp['scored_at'])}</p>")
             if exp.get("verdict"):
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
+            if exp.get("platforms"):
+                parts.append(f"<p class='note'>{html.escape(exp['platforms'])}</p>")
             parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr>")
             for e in exp["leaderboard"]:
                 parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row_cells(e)) + "</tr>")

@@ -431,3 +431,27 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
     assert "(1.30x [95% CI" in one and " on 1 seed)" in one and "over 1 paired" not in one
     (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
     assert row[5] == words.glance_baseline and row[8] == words.glance_control
+
+
+def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_path):
+    amd = {"cpu": "AMD EPYC", "torch": "2.14.1"}
+    store = ResultsStore(tmp_path)
+    for r, platform in ((row("two", "none", 0, ramp(1000)), None), (row("two", "none", 1, ramp(1100)), None),
+                        (row("two", "extrapolate", 0, ramp(600), jumps=[300]), amd),
+                        (row("two", "extrapolate", 1, ramp(700), jumps=[300]), amd)):
+        r["label"] = f"mnist3 {r['forecaster']} s{r['seed']}"
+        if platform:
+            r["summary"]["platform"] = platform
+        store.write(r)
+    report = build_report(tmp_path, wandb_mode="disabled")
+    said = report["suites"][0]["experiments"][0]["platforms"]
+    assert said == ("Made on more than one platform, so one seed's curves may part before the first jump (float "
+                    "rounding differs between them): AMD EPYC, torch 2.14.1: mnist3: 2 trials of extrapolate, "
+                    "s0-s1; not recorded (run before trials recorded it): mnist3: 2 trials of none, s0-s1.")
+    assert said in (tmp_path / "report" / "report.md").read_text().splitlines()
+
+    again = ResultsStore(tmp_path / "again")  # every trial made on one platform: nothing to say
+    for r in store.rows("two"):
+        r["summary"]["platform"] = amd
+        again.write(r)
+    assert build_report(tmp_path / "again", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"] is None
