@@ -119,9 +119,11 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         have = {r["key"] for r in rows}
         missing = [label for key, label, _, _ in expected if key not in have]
         if missing:
+            running = [r["label"] for r in store.running(name).values()]
+            now = f"; running now: {len(running)} ({labels_by_task(running)})" if running else ""
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store "
-                         f"({labels_by_task(missing)}); `introbench suite status {name} --results` on this store "
-                         f"lists them by variant, with the time they will take")
+                         f"({labels_by_task(missing)}){now}; `introbench suite status {name} --results` on this "
+                         f"store lists them by variant, with the time they will take")
     copied = [r for r in rows if "copied_from" in (r["summary"] or {})]
     if copied:
         froms = sorted({Path(r["summary"]["copied_from"]).parent.name for r in copied})

@@ -7,7 +7,7 @@ from benchmark import scoring
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import ROW_FIELDS, build_report
-from benchmark.store import ResultsStore
+from benchmark.store import ResultsStore, driver_id
 from benchmark.suites import parse_suite
 from benchmark.sweep import SweepOptions, run_suite
 
@@ -186,7 +186,14 @@ def test_partial_results_name_the_missing_trials(real_results, tmp_path):
     conn.close()
     report = build_report(copy, wandb_mode="disabled")
     (note,) = report["suites"][0]["notes"]
-    assert "1 trial(s) of the suite are not in the store (mnist3: 1 trial of extrapolate(ratio=1.3), s1)" in note
+    assert "1 trial(s) of the suite are not in the store (mnist3: 1 trial of extrapolate(ratio=1.3), s1);" in note
+    assert "running now" not in note
+
+    store = ResultsStore(copy)  # a live run (this process) takes the missing trial: the note says so
+    (key,) = [k for k, label, _, _ in store.expected("real") if k not in store.keys("real")]
+    assert store.claim("real", key, "mnist3 extrapolate(ratio=1.3) s1", 60, driver_id()) is None
+    (note,) = build_report(copy, wandb_mode="disabled")["suites"][0]["notes"]
+    assert "; running now: 1 (mnist3: 1 trial of extrapolate(ratio=1.3), s1);" in note
 
 
 def test_schedule_sweep_gets_a_heat_map(tmp_path):
