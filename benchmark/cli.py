@@ -48,6 +48,13 @@ def _float(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+def _positive_float(text: str) -> float:
+    value = _float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
 def _names(text: str) -> tuple[str, ...]:
     """'mnist2, mnist3' -> ('mnist2', 'mnist3')"""
     return tuple(t.strip() for t in text.split(",") if t.strip())
@@ -153,6 +160,10 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
+    srun.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
+                      help="start only trials that will end within SECONDS of the command's start (judged by the "
+                           "time this run's finished trials of the same experiment took); the rest stays for "
+                           "--resume: for a walltime-limited job (a 10-minute device command, a cluster slot)")
     srun.add_argument("--no-progress", action="store_true")
     srun.add_argument("--json", action="store_true")
 
@@ -449,7 +460,7 @@ def cmd_suite(args) -> int:
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
-                        bank=args.bank, reuse=tuple(args.reuse))
+                        bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
@@ -464,6 +475,10 @@ def cmd_suite(args) -> int:
         print(f"introbench: {outcome['failed']} trial(s) failed (first: {first_line(errors[0]) if errors else '?'}); "
               f"`introbench report --results {args.results}` lists them, `--resume` reruns them", file=sys.stderr)
         return 1
+    if missing and outcome["time_budget_spent"]:  # what was asked for: the rest is for the next slot
+        print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` (not started, so "
+              f"none was cut short)", file=sys.stderr)
+        return 0
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)
         return 1

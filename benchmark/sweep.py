@@ -23,6 +23,7 @@ import time
 import traceback
 from dataclasses import dataclass, replace
 from pathlib import Path
+from statistics import median
 
 from ray.tune import Callback
 from ray.tune.search import Searcher
@@ -55,6 +56,7 @@ class SweepOptions:
     only: tuple[str, ...] = ()  # and only these variants' (names or globs), with their experiments' baselines
     bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
     reuse: tuple[str, ...] = ()  # results folders whose trials of the same key are copied in, not run again
+    time_budget: float | None = None  # seconds: start no trial that would not end by then (TimeBudget)
 
 
 def format_error(exc: BaseException) -> str:
@@ -262,11 +264,37 @@ class LiveDisplay:
             self.live.stop()
 
 
+class TimeBudget:
+    """`suite run --time-budget`: a walltime (a 10-minute device command, a cluster job's limit) in which to
+    start only trials that will end. A trial starts if the time left holds the median time this run's finished
+    trials of its experiment took (before one has finished: while any time is left); the phases and searches
+    after the budget is spent do not start. What it does not start stays for `--resume`, never half run."""
+
+    def __init__(self, seconds: float | None, clock=time.monotonic):
+        self.clock = clock
+        self.deadline = None if seconds is None else clock() + seconds
+        self.took: dict[int, list[float]] = {}  # experiment -> this run's finished trials' seconds
+        self.spent = False  # something was not started for want of time
+
+    def finished(self, experiment: int, seconds: float) -> None:
+        self.took.setdefault(experiment, []).append(seconds)
+
+    def allows(self, experiment: int | None = None) -> bool:
+        if self.deadline is None:
+            return True
+        took = self.took.get(experiment)
+        now = self.clock()
+        fits = now < self.deadline and now + (median(took) if took else 0.0) <= self.deadline
+        self.spent |= not fits
+        return fits
+
+
 class StoreCallback(Callback):
     """In the driver: each trial is written to the store as soon as it ends, whatever happens after."""
 
-    def __init__(self, store: ResultsStore, display: LiveDisplay):
+    def __init__(self, store: ResultsStore, display: LiveDisplay, budget: TimeBudget | None = None):
         self.store, self.display = store, display
+        self.budget = budget or TimeBudget(None)
         self.seen: dict[str, list[dict]] = {}  # trial id -> its evaluations so far (a stopped sample keeps them)
         # trials that failed in a row with one and the same error: the machine, not a trial, is broken (a lost
         # working directory, a missing package), and the suite stops rather than fail every trial left
@@ -318,6 +346,8 @@ class StoreCallback(Callback):
                                  f"its node")
         if payload is None and t.get("role") == "search" and "error" not in res:
             payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
+        if status == "finished" and res.get("started") and res.get("ended"):
+            self.budget.finished(t.get("experiment"), res["ended"] - res["started"])
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
                                   wandb_dir=wandb_dir, started=res.get("started"),
                                   ended=res.get("ended") or (res.get("timestamp") if status == "stopped" else None)))
@@ -477,6 +507,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     from .preflight import absolute_env_paths, check_data, check_gpus, check_results_folder
     from .tracking import resolve_mode, wandb_env, wandb_environment
 
+    budget = TimeBudget(opts.time_budget)  # from the command's start: Ray's and the data's too
     results = Path(opts.results).resolve()
     check_results_folder(results)
     store = ResultsStore(results)
@@ -530,7 +561,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     searches = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
     searches = [x for x in searches if pending(store, x)]
     if not todo and not searches:
-        return {**summary, **_counts(store, suite.name, selected, searches)}
+        return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": False}
 
     env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -548,14 +579,15 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
                               console, opts.progress)
         try:
-            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir)
+            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget)
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
-    return {**summary, **_counts(store, suite.name, selected, searches)}
+    return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent}
 
 
-def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir) -> None:
+def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
+                budget: TimeBudget) -> None:
     import ray
 
     from .preflight import check_gpus
@@ -586,7 +618,7 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         opts = replace(opts, ship_plugins=False)
     try:
         check_gpus(opts.gpus_per_trial, opts.address)
-        callback = StoreCallback(store, display)
+        callback = StoreCallback(store, display, budget)
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
             _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir)
@@ -599,6 +631,8 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         from .search import run_search
 
         for search in searches:
+            if not callback.budget.allows():
+                break
             if search.target_mode == "fixed" or search.experiment in targets:
                 run_search(search, targets.get(search.experiment, search.base.target), opts, mode, results, store,
                            callback, data_dir)
@@ -677,7 +711,7 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
     phase = seed_major(phase)
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
-    queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets)
+    queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget)
     tuner = tune.Tuner(
         trainable(opts),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
@@ -687,10 +721,14 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     tuner.fit()
     if callback.abort:
         raise IntrobenchError(callback.abort)
-    if queue.left:
-        drivers = sorted({why for why in queue.left.values() if why != "stored"})
-        callback.display.say(f"{len(queue.left)} trial(s) of phase {number} were left to another `suite run` of "
+    others = {key: why for key, why in queue.left.items() if why != TIME}
+    if others:
+        drivers = sorted({why for why in others.values() if why != "stored"})
+        callback.display.say(f"{len(others)} trial(s) of phase {number} were left to another `suite run` of "
                              f"this store ({', '.join(drivers) or 'which stored them first'})")
+    if len(others) < len(queue.left):
+        callback.display.say(f"time budget: {len(queue.left) - len(others)} trial(s) of phase {number} not "
+                             f"started (they would not have ended in time); `--resume` runs them")
     stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys())
 
 
@@ -699,15 +737,20 @@ class TrialQueue(Searcher):
     then (ResultsStore.claim): not stored meanwhile, not in the hands of another live `suite run` of the store.
     So two runs of one store, started at different times, share what is left rather than both run it."""
 
-    def __init__(self, suite: str, phase: list[Trial], cases: list[dict], store: ResultsStore, budgets: dict):
+    def __init__(self, suite: str, phase: list[Trial], cases: list[dict], store: ResultsStore, budgets: dict,
+                 time_budget: TimeBudget | None = None):
         super().__init__()
         self.suite, self.store, self.budgets, self.driver = suite, store, budgets, driver_id()
+        self.time_budget = time_budget or TimeBudget(None)
         self.queue = list(zip(phase, cases))
-        self.left: dict[str, str] = {}  # key -> why not taken: 'stored', or the driver that has it
+        self.left: dict[str, str] = {}  # key -> why not taken: 'stored', the driver that has it, or TIME
 
     def suggest(self, trial_id: str):
         while self.queue:
             trial, case = self.queue.pop(0)
+            if not self.time_budget.allows(trial.experiment):
+                self.left[trial.key] = TIME
+                continue
             why = self.store.claim(self.suite, trial.key, trial.label, self.budgets.get(trial.key), self.driver)
             if why is None:
                 return {"case": case}
@@ -716,6 +759,9 @@ class TrialQueue(Searcher):
 
     def on_trial_complete(self, trial_id: str, result=None, error: bool = False) -> None:
         pass  # the store callback writes the result
+
+
+TIME = "time budget"  # TrialQueue.left: not started, for want of time
 
 
 def seed_major(trials: list[Trial]) -> list[Trial]:

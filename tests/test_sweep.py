@@ -267,6 +267,51 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
     assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
+def test_a_time_budget_starts_only_trials_that_will_end_and_leaves_the_rest_unclaimed(tmp_path):
+    from ray.tune.search import Searcher
+
+    from benchmark.sweep import TIME, TimeBudget, TrialQueue
+
+    suite = load_suite(str(_write_slow_suite(tmp_path)))
+    phase = suite.trials()
+    store = ResultsStore(tmp_path / "r")
+    now = [0.0]
+    budget = TimeBudget(100, clock=lambda: now[0])
+    queue = TrialQueue(suite.name, phase, [{"n": i} for i in range(len(phase))], store, {}, budget)
+    assert queue.suggest("a") == {"case": {"n": 0}}  # nothing has ended yet: a trial starts while time is left
+    now[0] = 50.0
+    budget.finished(0, 50.0)  # it took 50 s, and 50 are left: one more fits, just not two
+    assert queue.suggest("b") == {"case": {"n": 1}}
+    now[0] = 60.0
+    assert (budget.allows(7), budget.spent) == (True, False)  # another experiment, none of it ended: it may start
+    assert queue.suggest("c") == Searcher.FINISHED and budget.spent
+    assert queue.left == {t.key: TIME for t in phase[2:]}
+    assert store.running(suite.name).keys() == {phase[0].key, phase[1].key}  # nothing claimed that did not start
+    now[0] = 100.0
+    assert not budget.allows(7) and TimeBudget(None).allows(0)
+
+
+def test_a_spent_time_budget_exits_cleanly_and_resume_runs_the_rest(tmp_path):
+    suite = tmp_path / "two.yaml"
+    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 20, forecasters: [none, extrapolate]}]\n")
+    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(tmp_path / "r"), "--json", "--no-progress",
+            "--wandb", "disabled"]
+    bad = introbench(*args, "--time-budget", "-3")
+    assert bad.returncode == 2 and "--time-budget: must be a positive number of seconds, got '-3'" in bad.stderr
+    spent = introbench(*args, "--time-budget", "0.001")  # spent before Ray is up: nothing may start
+    assert spent.returncode == 0, spent.stderr[-3000:]
+    assert "the time budget is spent: 2 trial(s) left for `--resume`" in spent.stderr
+    assert "time budget: 2 trial(s) of phase 0 not started" in spent.stderr
+    outcome = json.loads(spent.stdout.strip().splitlines()[-1])
+    assert (outcome["stored"], outcome["missing"], outcome["time_budget_spent"]) == (0, 2, True)
+    store = ResultsStore(tmp_path / "r")
+    assert store.rows() == [] and store.running(load_suite(str(suite)).name) == {}
+    rest = introbench(*args, "--resume", "--time-budget", "600")
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert json.loads(rest.stdout.strip().splitlines()[-1])["time_budget_spent"] is False
+    assert sorted(r["forecaster"] for r in store.rows()) == ["extrapolate", "none"]
+
+
 def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     suite = _write_slow_suite(tmp_path)
     results = tmp_path / "r"
