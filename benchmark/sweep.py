@@ -445,12 +445,15 @@ def _console_to(log_path: Path):
         console.close()
 
 
-def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: tuple[str, ...]) -> list[Trial]:
+def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: tuple[str, ...],
+                 wandb_mode: str = "disabled") -> list[Trial]:
     """Copy into ``store`` each trial of ``todo`` that a ``sources`` store holds under the same key (the same
     run config and seed: the same experiment, whichever suite ran it) and that ran to its end; the trials left
     to run. A copy keeps its curve, events, node and times, names its source in its summary (``copied_from``)
-    and has no W&B run here. A trial that stops at its target is never copied: a baseline_max target is this
-    suite's, and the source's curve ends at the source's."""
+    and gets a W&B run of its own here, replayed from its curve. A trial that stops at its target is never
+    copied: a baseline_max target is this suite's, and the source's curve ends at the source's."""
+    from .tracking import log_copy, wandb_environment
+
     if not sources:
         return todo
     found: dict[str, tuple[dict, Path]] = {}
@@ -462,12 +465,16 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
             raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
         wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
         found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+    if found and wandb_mode != "disabled":
+        print(f"reuse: writing the W&B runs of {len(found)} copied trial(s)", file=sys.stderr)
     for t in todo:
         if t.key in found:
             row, path = found[t.key]
-            store.write({**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
-                         "experiment": t.experiment, "wandb_dir": None,
-                         "summary": {**(row["summary"] or {}), "copied_from": str(path)}})
+            copy = {**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
+                    "experiment": t.experiment, "summary": {**(row["summary"] or {}), "copied_from": str(path)}}
+            with wandb_environment(store.folder):
+                copy["wandb_dir"] = log_copy(t.to_dict(), copy, wandb_mode)
+            store.write(copy)
     if found:
         print(f"reuse: {len(found)} trial(s) copied from {', '.join(sorted({str(p) for _, p in found.values()}))} "
               f"(the same run config and seed), not run again", file=sys.stderr)
@@ -527,8 +534,11 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
     busy = [t for t in todo if t.key in elsewhere]
     todo = [t for t in todo if t.key not in elsewhere]
+    mode, note = resolve_mode(opts.wandb)
+    if note:
+        print(note, file=sys.stderr)
     before = len(todo)
-    todo = reuse_stored(store, suite, todo, opts.reuse)
+    todo = reuse_stored(store, suite, todo, opts.reuse, mode)
     copied = before - len(todo)
     rerun = sum(stored.get(t.key, ("",))[0] == "failed" for t in todo)
     stale = sorted(label for key, (_, label) in stored.items() if key not in wanted)
@@ -548,9 +558,6 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             check_gpus(opts.gpus_per_trial, None)
         check_data(replace(t.config, data_dir=data_dir or t.config.data_dir) for t in todo)
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
-    mode, note = resolve_mode(opts.wandb)
-    if note:
-        print(note, file=sys.stderr)
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
                "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}
     with wandb_environment(results):

@@ -166,6 +166,20 @@ def run_id_of(folder: str | Path) -> str:
     return found.group(1) if found else Path(folder).name
 
 
+def log_copy(trial: dict, row: dict, mode: str) -> str | None:
+    """A trial copied in from another results store (`suite run --reuse`) gets its own W&B run in this suite's
+    group, replayed from the stored curve and jumps in the order they happened, so that the suite's W&B group
+    holds every trial; its config names the source. Returns the run's folder (None when W&B is disabled)."""
+    if mode == "disabled":
+        return None
+    live = TrialRun(trial, {**row["config"], "copied_from": row["summary"]["copied_from"]}, mode)
+    # at a jump's step: its evaluations (pre-, post-jump) first, then the jump, as the loop logged them
+    items = [(p["step"], 0, p) for p in row["curve"] or []] + [(e["step"], 1, e) for e in row["events"] or []]
+    for _, is_jump, item in sorted(items, key=lambda x: x[:2]):
+        (live.jump if is_jump else live.evaluation)(item)
+    return live.finish(summary=row["summary"])
+
+
 def log_resolution(folder: str, trial: dict, config: dict, summary: dict, mode: str) -> str | None:
     """A baseline_max baseline learns its target only after every baseline seed has run: this writes the
     resolved target and the summary scored against it into the same W&B run (resumed by id; offline, a second

@@ -469,7 +469,7 @@ def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tm
     (tmp_path / "b" / "results.sqlite").touch()  # b's own store, named as a source: refused
     own = introbench(*second, "--reuse", str(tmp_path / "b"))
     assert own.returncode == 2 and "is this suite's own --results" in own.stderr, own.stderr[-2000:]
-    run = introbench(*second, "--resume", "--reuse", str(tmp_path / "a"))
+    run = introbench(*second, "--resume", "--reuse", str(tmp_path / "a"), "--wandb", "offline")
     assert run.returncode == 0, run.stderr[-3000:]
     assert "reuse: 4 trial(s) copied from" in run.stderr
     outcome = json.loads(run.stdout.strip().splitlines()[-1])
@@ -481,8 +481,12 @@ def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tm
                                                   "mnist3 none s0", "mnist3 none s1"]
     for r in copies:  # the same trial: its curve and times, under this suite, with its source named
         src = a[r["key"]]
-        assert (r["suite"], r["curve"], r["started"], r["wandb_dir"]) == ("second", src["curve"], src["started"], None)
+        assert (r["suite"], r["curve"], r["started"]) == ("second", src["curve"], src["started"])
         assert r["summary"]["copied_from"] == str(tmp_path / "a" / "results.sqlite")
+        # and a W&B run of its own in this folder, replayed from its curve, as a trial run here has
+        assert r["wandb_dir"].startswith(str(tmp_path / "b" / "wandb"))
+        logged = wandb_inspect(r["wandb_dir"])
+        assert (logged["config"]["trial_key"], logged["summary"]["max_accuracy"]) == (r["key"], src["summary"]["max_accuracy"])
     # only introspection ran, against the target the copied baselines fix (the same as the first suite's)
     ran = [r for r in b.values() if r["key"] not in a]
     assert sorted(r["label"] for r in ran) == ["mnist3 introspection @10 s0", "mnist3 introspection @10 s1"]

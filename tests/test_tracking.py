@@ -75,3 +75,29 @@ def test_a_trial_run_logs_each_evaluation_and_jump_as_it_happens(tmp_path):
     first, last = wandb_inspect(folder), wandb_inspect(later)
     assert first["config"]["attempt"] == 2 and first["summary"]["max_accuracy"] == 0.6
     assert last["summary"]["target"] == 0.55 and last["summary"]["steps_to_target"] == 20
+
+
+def test_a_copied_trial_gets_a_wandb_run_replayed_from_its_stored_curve(tmp_path):
+    from benchmark.tracking import log_copy, wandb_environment
+    from tests.test_sweep import wandb_inspect
+
+    trial = {"suite": "beyond", "key": "k1", "label": "mnist1 none s0", "target_mode": "baseline_max"}
+    curve = [{"step": 0, "accuracy": 0.1, "loss": None, "phase": "eval"},
+             {"step": 10, "accuracy": 0.5, "loss": 1.0, "phase": "pre_jump"},
+             {"step": 10, "accuracy": 0.4, "loss": 1.0, "phase": "post_jump"},
+             {"step": 20, "accuracy": 0.6, "loss": 0.8, "phase": "eval"}]
+    row = {"config": {"task": "mnist1", "steps": 20, "target": 0.55}, "curve": curve,
+           "events": [{"step": 10, "mean_abs_change": 0.01, "seconds": 0.2}],
+           "summary": {"status": "finished", "steps_to_target": 20, "max_accuracy": 0.6, "target": 0.55,
+                       "copied_from": "/elsewhere/results.sqlite"}}
+    assert log_copy(trial, row, "disabled") is None
+    with wandb_environment(tmp_path):
+        folder = log_copy(trial, row, "offline")
+    assert folder.startswith(str(tmp_path))
+    rows = history_rows(folder)
+    assert list(rows) == [0, 10, 20] and rows[20]["accuracy"] == 0.6
+    assert {k: rows[10][k] for k in ("accuracy_before_jump", "accuracy", "jump")} == {
+        "accuracy_before_jump": 0.5, "accuracy": 0.4, "jump": 1}
+    run = wandb_inspect(folder)
+    assert run["config"]["copied_from"] == "/elsewhere/results.sqlite" and run["config"]["trial_key"] == "k1"
+    assert run["summary"]["steps_to_target"] == 20 and run["summary"]["target"] == 0.55
