@@ -472,8 +472,13 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
             row, path = found[t.key]
             copy = {**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
                     "experiment": t.experiment, "summary": {**(row["summary"] or {}), "copied_from": str(path)}}
-            with wandb_environment(store.folder):
-                copy["wandb_dir"] = log_copy(t.to_dict(), copy, wandb_mode)
+            try:
+                with wandb_environment(store.folder):
+                    copy["wandb_dir"] = log_copy(t.to_dict(), copy, wandb_mode)
+            except Exception as exc:  # noqa: BLE001 - the copy matters more than its W&B run
+                copy["wandb_dir"] = None
+                print(f"reuse: W&B: the run of {t.label} could not be written ({exc}); the copy is stored without "
+                      f"one", file=sys.stderr)
             store.write(copy)
     if found:
         print(f"reuse: {len(found)} trial(s) copied from {', '.join(sorted({str(p) for _, p in found.values()}))} "
