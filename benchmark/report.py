@@ -27,12 +27,12 @@ ROW_FIELDS = ("variant", "forecaster", "params", "jumps", "seeds", "seed_list", 
               "speedup_median_is_bound", "speedup_min", "speedup_max", "speedup_ci95", "max_accuracy_median",
               "max_accuracy_min", "max_accuracy_max", "max_accuracy_step", "accuracy_at", "lead_at", "stopped", "wall_clock",
               "forecast_seconds", "trained_on_task", "jumps_made", "guard_decisions", "jump_drop_median",
-              "jump_drop_worst", "jump_next_eval_median", "jump_recovered", "jump_followed")
+              "jump_drop_worst", "jump_next_eval_median", "jump_recovered", "jump_followed", "jump_size_median")
 
 COLUMNS = ["forecaster", "seeds (ok/div/fail)", "steps to target", "median-curve step", "speedup (paired)",
            "speedup 95% CI", "max acc", "acc @25/50/75/100%", "steps ahead @25/50/75/100%",
            "jump drop (worst) / next eval, pts",
-           "recovered by next eval", "wall s", "forecast s"]
+           "recovered by next eval", "jump size, mean abs dw", "wall s", "forecast s"]
 
 
 def build_report(results: str | Path, suite: str | None = None, out: str | Path | None = None,
@@ -269,16 +269,17 @@ def lead_cell(e: dict) -> str:
 
 def jump_cells(e: dict) -> list[str]:
     """A jump's immediate cost in accuracy points (median, worst) and where the next regular evaluation stands
-    against the pre-jump accuracy; '-' for a variant that never jumps."""
+    against the pre-jump accuracy, and the median jump's size; '-' for a variant that never jumps."""
     if not e.get("jumps_made"):
-        return ["-", "-"]
+        return ["-", "-", "-"]
     nxt = e["jump_next_eval_median"]
     cost = f"{e['jump_drop_median']:+.2f} ({e['jump_drop_worst']:+.2f}) / " + ("-" if nxt is None else f"{nxt:+.2f}")
     guard = e.get("guard_decisions")
     said = ""
     if guard:  # each rule's own decisions (jumps.GUARD_DECISIONS), in its order
         said = f" (guard: {', '.join(f'{n} {d}' for d, n in guard.items())})"
-    return [cost, f"{e['jump_recovered']}/{e['jump_followed']}{said}"]
+    size = e.get("jump_size_median")
+    return [cost, f"{e['jump_recovered']}/{e['jump_followed']}{said}", "-" if size is None else f"{size:.2e}"]
 
 
 def _score(value) -> str:

@@ -372,8 +372,11 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
 def jump_recovery(rows: Sequence[dict]) -> dict:
     """What each jump cost right away and whether the next grid evaluation won it back: per jump, the drop
     (accuracy right after - right before, in points) and the next regular evaluation after it minus right
-    before. A jump whose next evaluation is at or above its pre-jump accuracy has recovered."""
+    before. A jump whose next evaluation is at or above its pre-jump accuracy has recovered. Also the jump's
+    size as forecast (mean |w_jumped - w_t| over the weights, before any guard), which tells a jump that went
+    too far from one that went the wrong way."""
     drops, regains = [], []
+    sizes = [e["mean_abs_change"] for r in rows for e in r.get("events") or [] if e.get("mean_abs_change") is not None]
     for r in rows:
         curve = r.get("curve") or []
         for e in r.get("events") or []:
@@ -390,7 +393,7 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
     return {"jumps_made": len(drops), "guard_decisions": decisions or None, "jump_drop_median": median(drops),
             "jump_drop_worst": min(drops, default=None),
             "jump_next_eval_median": median(regains), "jump_recovered": sum(v >= 0 for v in regains),
-            "jump_followed": len(regains)}
+            "jump_followed": len(regains), "jump_size_median": median(sizes)}
 
 
 def first_line(error: str | None) -> str | None:

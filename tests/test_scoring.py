@@ -259,8 +259,8 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
     curve = [{"step": s, "accuracy": a, "phase": ph} for s, a, ph in [
         (0, 0.1, "eval"), (100, 0.80, "pre_jump"), (100, 0.70, "post_jump"), (200, 0.85, "eval"),
         (300, 0.86, "pre_jump"), (300, 0.60, "post_jump"), (400, 0.84, "eval")]]
-    events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70},
-              {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60}]
+    events = [{"step": 100, "accuracy_before": 0.80, "accuracy_after": 0.70, "mean_abs_change": 1e-3},
+              {"step": 300, "accuracy_before": 0.86, "accuracy_after": 0.60, "mean_abs_change": 3e-3}]
     # a run's summary counts each of its guard rule's decisions, those it never took at 0
     got = scoring.jump_recovery([
         {"curve": curve, "events": events, "summary": {"guard": {"kept": 1, "halved": 0, "undone": 1}}},
@@ -276,6 +276,8 @@ def test_jump_recovery_counts_each_jumps_drop_and_its_next_regular_evaluation():
     assert got["jumps_made"] == 2 and got["jump_recovered"] == 1 and got["jump_followed"] == 2
     assert got["jump_drop_median"] == pytest.approx(-18.0) and got["jump_drop_worst"] == pytest.approx(-26.0)
     assert got["jump_next_eval_median"] == pytest.approx((5.0 - 2.0) / 2)
+    assert got["jump_size_median"] == pytest.approx(2e-3) and jump_cells(got)[2] == "2.00e-03"
+    assert jump_cells({"jumps_made": 0}) == ["-", "-", "-"]
     assert scoring.jump_recovery([{"curve": curve, "events": []}])["jump_drop_median"] is None
 
 
