@@ -375,11 +375,11 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
     before. A jump whose next evaluation is at or above its pre-jump accuracy has recovered. Also the jump's
     size as forecast (mean |w_jumped - w_t| over the weights, before any guard), which tells a jump that went
     too far from one that went the wrong way."""
-    drops, regains = [], []
-    sizes = [e["mean_abs_change"] for r in rows for e in r.get("events") or [] if e.get("mean_abs_change") is not None]
+    drops, regains, sizes = [], [], []
     for r in rows:
         curve = r.get("curve") or []
         for e in r.get("events") or []:
+            sizes.append(e.get("mean_abs_change"))  # median() leaves out the None of an event without one
             if e.get("accuracy_before") is None or e.get("accuracy_after") is None:
                 continue
             drops.append(100 * (e["accuracy_after"] - e["accuracy_before"]))

@@ -467,14 +467,13 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
         found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
     if found and wandb_mode != "disabled":
         print(f"reuse: writing the W&B runs of {len(found)} copied trial(s)", file=sys.stderr)
-    for t in todo:
-        if t.key in found:
+    with wandb_environment(store.folder):
+        for t in (t for t in todo if t.key in found):
             row, path = found[t.key]
             copy = {**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
                     "experiment": t.experiment, "summary": {**(row["summary"] or {}), "copied_from": str(path)}}
             try:
-                with wandb_environment(store.folder):
-                    copy["wandb_dir"] = log_copy(t.to_dict(), copy, wandb_mode)
+                copy["wandb_dir"] = log_copy(t.to_dict(), copy, wandb_mode)
             except Exception as exc:  # noqa: BLE001 - the copy matters more than its W&B run
                 copy["wandb_dir"] = None
                 print(f"reuse: W&B: the run of {t.label} could not be written ({exc}); the copy is stored without "
@@ -573,7 +572,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     searches = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
     searches = [x for x in searches if pending(store, x)]
     if not todo and not searches:
-        return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": False}
+        return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent}
 
     env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
