@@ -179,6 +179,7 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
                  paper_differs=differs, scored_at=None)
     facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
     facts["platforms"] = platform_sentence(rows)
+    facts["guard_check"] = scoring.guard_check(variants)
     facts["plots"] = [p.name for p in _plots(name, variants, facts, out)]
     facts["failures"] = [f for v in variants for f in v.stats["failures"]]
     facts["search"] = search_outcome(samples, variants)
@@ -394,6 +395,31 @@ def glance_rows(suites: list[dict]) -> list[list[str]]:
     return rows
 
 
+GUARD_COLUMNS = ["suite", "experiment", "guard", "variants", "jumps",
+                 f"more than {scoring.JUMP_DROP_BAR:g} point below right after", "worst drop, points (variant)",
+                 f"within {scoring.JUMP_DROP_BAR:g} point?"]
+GUARD_NOTE = (f"Does a guarded jump cost at most {scoring.JUMP_DROP_BAR:g} point of test accuracy right away? Every "
+              "jump of each experiment's guarded variants, by guard: the test accuracy at the evaluation just after "
+              "the jump (and its guard's decision) against the one just before. '+guard' halves or undoes a jump "
+              "that raises the loss on fixed training batches, '+guard=line' scales it; '+guard=settle' judges "
+              "the jump later, so its drop right after is the jump's own.")
+
+
+def guard_rows(suites: list[dict]) -> list[list[str]]:
+    """scoring.guard_check of every experiment with guarded jumps, a row per guard rule (an experiment scored
+    again at another target has the same jumps, so it has no rows of its own)."""
+    rows = []
+    for s in suites:
+        for exp in s["experiments"]:
+            if exp.get("scored_at"):
+                continue
+            for g in exp.get("guard_check") or []:
+                within = "yes" if not g["over_bar"] else f"no: {g['over_bar']} of {g['jumps']}"
+                rows.append([s["suite"], exp["experiment"], g["rule"], str(g["variants"]), str(g["jumps"]),
+                             str(g["over_bar"]), f"{g['worst']:+.2f} (`{g['worst_variant']}`)", within])
+    return rows
+
+
 def _title(exp: dict) -> str:
     tgt = f"{exp['target']:.4f}" if exp["target"] else "none"
     return f"{exp['experiment']} (target {tgt}, budget {exp['budget']} steps)"
@@ -418,6 +444,11 @@ def _markdown(report: dict) -> str:
     if glance:
         lines += ["## At a glance", "", "| " + " | ".join(GLANCE_COLUMNS) + " |", "|" + " --- |" * len(GLANCE_COLUMNS)]
         lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in glance] + [""]
+    guarded = guard_rows(report["suites"])
+    if guarded:
+        lines += ["## Guarded jumps", "", GUARD_NOTE, "", "| " + " | ".join(GUARD_COLUMNS) + " |",
+                  "|" + " --- |" * len(GUARD_COLUMNS)]
+        lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in guarded] + [""]
     for s in report["suites"]:
         lines += [f"## Suite `{s['suite']}`", ""]
         lines += [f"> note: {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
@@ -478,6 +509,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
     text = env.get_template("results.md.j2").render(
         suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
         rules=RULES, glance_columns=GLANCE_COLUMNS, glance=glance_rows(suites),
+        guard_note=GUARD_NOTE, guard_columns=GUARD_COLUMNS, guarded=guard_rows(suites),
         columns=COLUMNS, title=_title, row_cells=row_cells, verdict_sentence=verdict_sentence,
         search_sentence=search_sentence, failure_lines=failure_lines)
     document.parent.mkdir(parents=True, exist_ok=True)
@@ -503,6 +535,12 @@ def _html(report: dict, out: Path) -> str:
         parts.append("<h2>At a glance</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in GLANCE_COLUMNS)
                      + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(plain(c))}</td>" for c in row)
                                          + "</tr>" for row in glance) + "</table>")
+    guarded = guard_rows(report["suites"])
+    if guarded:
+        parts.append(f"<h2>Guarded jumps</h2><p>{html.escape(GUARD_NOTE)}</p><table><tr>"
+                     + "".join(f"<th>{html.escape(c)}</th>" for c in GUARD_COLUMNS) + "</tr>"
+                     + "".join("<tr>" + "".join(f"<td>{html.escape(plain(c))}</td>" for c in row) + "</tr>"
+                               for row in guarded) + "</table>")
     for s in report["suites"]:
         parts.append(f"<h2>Suite {html.escape(s['suite'])}</h2>")
         parts += [f"<p class='note'>note: {html.escape(n)}</p>" for n in s["notes"]]

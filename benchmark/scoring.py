@@ -26,6 +26,8 @@ from typing import Iterable, Sequence
 FRACTIONS = ("25", "50", "75", "100")
 MISS = math.inf
 BOOTSTRAP_SAMPLES = 2000
+# What a guarded jump may cost right away (issue 14): accuracy just after at most this many points below just before
+JUMP_DROP_BAR = 1.0
 
 
 # ---------------------------------------------------------------- one run
@@ -392,6 +394,7 @@ def jump_recovery(rows: Sequence[dict]) -> dict:
             decisions[d] = decisions.get(d, 0) + n
     return {"jumps_made": len(drops), "guard_decisions": decisions or None, "jump_drop_median": median(drops),
             "jump_drop_worst": min(drops, default=None),
+            "jump_drops_over_bar": sum(d < -JUMP_DROP_BAR for d in drops),
             "jump_next_eval_median": median(regains), "jump_recovered": sum(v >= 0 for v in regains),
             "jump_followed": len(regains), "jump_size_median": median(sizes)}
 
@@ -501,6 +504,27 @@ def hardest_control(v: dict) -> dict | None:
     median): the bar a claim of beating the controls has to clear. None when no control was comparable."""
     judged = [c for c in v["controls"] if c["median"] is not None]
     return min(judged, key=lambda c: c["median"]) if judged else None
+
+
+def guard_check(variants: Sequence[VariantScore]) -> list[dict]:
+    """Do guarded jumps keep their promise of costing at most JUMP_DROP_BAR points right away? Per guard rule
+    ("+guard", "+guard=line", "+guard=settle"): the jumps its variants made, how many fell more than the bar
+    below the accuracy just before, and the worst drop with its variant. The settling guard judges a jump
+    later, so its drop right after is the jump's own, unguarded."""
+    rules: dict[str, dict] = {}
+    for v in variants:
+        guard, wait = _guarded(v)
+        if not guard or not v.stats.get("jumps_made"):
+            continue
+        rule = "+guard" + (f"={guard}" if isinstance(guard, str) else "") + (f"(steps={wait})" if wait else "")
+        r = rules.setdefault(rule, {"rule": rule, "variants": 0, "jumps": 0, "over_bar": 0, "worst": None,
+                                    "worst_variant": None})
+        r["variants"] += 1
+        r["jumps"] += v.stats["jumps_made"]
+        r["over_bar"] += v.stats["jump_drops_over_bar"]
+        if r["worst"] is None or v.stats["jump_drop_worst"] < r["worst"]:
+            r["worst"], r["worst_variant"] = v.stats["jump_drop_worst"], v.variant
+    return [rules[k] for k in sorted(rules)]
 
 
 def _guarded(v: VariantScore) -> tuple:

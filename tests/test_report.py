@@ -462,3 +462,37 @@ def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_pat
         r["summary"]["platform"] = amd
         again.write(r)
     assert build_report(tmp_path / "again", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"] is None
+
+
+def test_guarded_jumps_are_checked_against_the_one_point_bar_by_guard_rule(tmp_path):
+    """Each guard rule's jumps, counted where the accuracy just after fell more than 1 point below just before;
+    an unguarded variant's jumps, however costly, are not part of the check."""
+    def jumped(seed, guard, drops):
+        r = row("g", "extrapolate", seed, ramp(600), params={"ratio": 1.3}, jumps=[300, 400])
+        r["events"] = [{"step": s, "accuracy_before": 0.5, "accuracy_after": 0.5 + d / 100}
+                       for s, d in zip((300, 400), drops)]
+        if guard is not None:
+            r["config"]["guard"], r["key"] = guard, f"{r['key']}-{guard}"
+        return r
+
+    rows = [row("g", "none", s, ramp(1000)) for s in (0, 1)]
+    rows += [jumped(0, None, [-5.0, -6.0]), jumped(0, True, [-0.5, 0.0]), jumped(1, True, [-1.5, -0.2]),
+             jumped(0, "settle", [-3.0, -0.9]), jumped(0, "line", [])]  # a line search that never jumped
+    variants, _ = scoring.score_experiment(rows, 0.9)
+    halve, settle = scoring.guard_check(variants)
+    assert halve == {"rule": "+guard", "variants": 1, "jumps": 4, "over_bar": 1, "worst": pytest.approx(-1.5),
+                     "worst_variant": "extrapolate(ratio=1.3) @300/400 +guard"}
+    assert (settle["rule"], settle["jumps"], settle["over_bar"]) == ("+guard=settle", 2, 1)
+    store = ResultsStore(tmp_path)
+    for r in rows:
+        store.write(r)
+    assert main(["report", "--results", str(tmp_path), "--wandb", "disabled"]) == 0
+    md = (tmp_path / "report" / "report.md").read_text()
+    section = md[md.index("## Guarded jumps"):md.index("## Suite `g`")]
+    assert ("| g | mnist3 | +guard | 1 | 4 | 1 | -1.50 (`extrapolate(ratio=1.3) @300/400 +guard`) | no: 1 of 4 |"
+            in section)
+    assert "| g | mnist3 | +guard=settle | 1 | 2 | 1 | -3.00" in section and "| +guard=line |" not in section
+    assert "<h2>Guarded jumps</h2>" in (tmp_path / "report" / "report.html").read_text()
+    rows[4]["events"][0]["accuracy_after"] = 0.5  # no jump over the bar: the rule keeps its promise
+    variants, _ = scoring.score_experiment(rows, 0.9)
+    assert [(g["over_bar"], g["worst"]) for g in scoring.guard_check(variants)][0] == (0, pytest.approx(-0.5))
