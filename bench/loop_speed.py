@@ -3,7 +3,8 @@
     python bench/loop_speed.py                         # CPU, 1 thread: mnist3 and mnist1 at their paper batch
     python bench/loop_speed.py --device cuda           # GPU: mnist1, cifar1, alexnet at batch 128 (+ bf16, channels_last)
     python bench/loop_speed.py --tasks mnist1 --variants fp32,bf16   # a CPU with AMX: what bf16 autocast gains
-    python bench/loop_speed.py --tasks mnist1 --eval-batches 100,250,1000   # what one evaluation costs, in steps
+    python bench/loop_speed.py --tasks mnist1 --eval-batches 100,250,1000   # what one evaluation costs, in steps,
+                                                                            # and whether its logits change
 
 Both loops train the same model from the same seed on the same batches (in-memory data on the device; AlexNet on
 synthetic 224 px images, 1000 classes), prepared by the same `prepare_batch`. The bare loop never reads a value
@@ -129,6 +130,16 @@ def eval_seconds(task, data, device, batch: int, eval_batch: int, repeats: int) 
     return statistics.median(times)
 
 
+@torch.no_grad()
+def logits_at(task, data, device, eval_batch: int) -> torch.Tensor:
+    """A fresh model's logits on the whole test set, evaluated as the loop does at ``eval_batch``."""
+    model, _ = fresh(task, data, device, 0)
+    model.eval()
+    spec = spec_of(task, 1, eval_batch)
+    return torch.cat([model(loop.model_input(x, spec, device, train=False, generator=None))
+                      for x, _ in data.test_batches(eval_batch)])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
@@ -141,7 +152,8 @@ def main() -> None:
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} (default: all on cuda, fp32 on "
                                            "cpu; bf16 pays on a CPU with AMX or AVX512-BF16)")
     parser.add_argument("--eval-batches", help="also time one evaluation of the whole test set at each of these "
-                                               "batch sizes, e.g. 100,250,1000 (the loop's is 1000), in training steps")
+                                               "batch sizes, e.g. 100,250,1000 (the loop's: 100 on a CPU, 1000 on a GPU), in "
+                                               "training steps, and whether its logits are bitwise those at 1000")
     args = parser.parse_args()
     chosen = args.variants.split(",") if args.variants else None
     if chosen and (set(chosen) - set(VARIANTS) or "fp32" not in chosen):
@@ -177,10 +189,13 @@ def main() -> None:
                   f"   ratio {mo / mb:.3f} (target >= 0.95){gain}")
         if args.eval_batches and dataset_spec(task.dataset).in_memory:
             full = load_dataset(task.dataset, args.data_dir, device=device)  # the whole test set, as a trial has
+            reference = logits_at(task, full, device, 1000)
             for eb in (int(b) for b in args.eval_batches.split(",")):
                 secs = eval_seconds(task, full, device, batch, eb, args.repeats)
+                got = logits_at(task, full, device, eb)
+                same = "yes" if torch.equal(got, reference) else f"no (max |diff| {(got - reference).abs().max():.1e})"
                 print(f"{name:8s} evaluation of {full.x_test.shape[0]} test images at batch {eb:5d}: {secs:6.2f} s "
-                      f"= {secs * rates['fp32'][1]:5.0f} training steps (fp32)")
+                      f"= {secs * rates['fp32'][1]:5.0f} training steps (fp32); logits bitwise those at 1000: {same}")
 
 
 if __name__ == "__main__":

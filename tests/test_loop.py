@@ -155,3 +155,27 @@ def test_a_run_records_how_it_computed(data_dir):
     assert result.summary["status"] == "finished" and result.summary["jumps"] == [10]
     with pytest.raises(ConfigError, match="^precision: must be one of fp32, bf16"):
         RunConfig(task="mnist1", precision="fp8")
+
+
+def test_a_cpu_evaluates_in_small_batches_and_scores_as_a_batch_of_1000_does(data_dir):
+    """The CPU's evaluation batch (loop.EVAL_BATCH) is a speed setting, not a result: on real MNIST, mnist2's
+    convolutional network scores the same accuracy at every evaluation as at a batch of 1000 while it learns,
+    and evaluates in batches of 100."""
+    from benchmark.data import load_dataset
+    from tasks import create_task
+
+    task = create_task("mnist2")
+    data = load_dataset("mnist", data_dir, train_subset=500, test_subset=1000)
+    seen = []
+
+    def curve(eval_batch):
+        torch.manual_seed(0)
+        model = task.model(10)
+        model.register_forward_pre_hook(lambda m, args: None if m.training else seen.append(args[0].shape[0]))
+        spec = loop.LoopSpec(steps=40, batch_size=50, eval_every=10, target=None, eval_batch_size=eval_batch)
+        out = loop.train(model, task.optimizer(model.parameters()), data, spec, seed=0, progress=False)
+        return [p["accuracy"] for p in out.curve]
+
+    small = curve(None)
+    assert small == curve(1000) and small[-1] > small[0] + 0.5  # it learned, and scored alike throughout
+    assert loop.EVAL_BATCH["cpu"] == 100 and seen == [100] * 50 + [1000] * 5  # 5 evaluations of 1,000 images each
