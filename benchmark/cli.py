@@ -543,7 +543,8 @@ def _storage(text: str | None) -> str | None:
 
 
 def cmd_report(args) -> int:
-    from .report import COLUMNS, GLANCE_COLUMNS, build_report, glance_rows, plain, row_cells, write_document
+    from .report import (COLUMNS, GLANCE_COLUMNS, GUARD_COLUMNS, build_report, glance_rows, guard_rows, plain,
+                         row_cells, write_document)
 
     formats = tuple(f.strip() for f in args.format.split(",") if f.strip())
     bad = [f for f in formats if f not in ("md", "html")]
@@ -562,7 +563,11 @@ def cmd_report(args) -> int:
                 _table(f"{s['suite']}: {exp['experiment']} (target {exp['target']})", COLUMNS,
                        [row_cells(e) for e in exp["leaderboard"]])
         print("report: " + ", ".join(str(Path(report["out"]) / f"report.{f}") for f in formats))
-    glance = glance_rows([s for _, report in built for s in report["suites"]])
+    suites = [s for _, report in built for s in report["suites"]]
+    guarded = guard_rows(suites)
+    if guarded:
+        _table("guarded jumps", GUARD_COLUMNS, [[plain(c) for c in row] for row in guarded])
+    glance = glance_rows(suites)
     if glance:  # last, where a reader's eye lands: every judged experiment's verdict in a row
         _table("at a glance", GLANCE_COLUMNS, [[plain(c) for c in row] for row in glance])
     if args.document:

@@ -464,7 +464,7 @@ def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_pat
     assert build_report(tmp_path / "again", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"] is None
 
 
-def test_guarded_jumps_are_checked_against_the_one_point_bar_by_guard_rule(tmp_path):
+def test_guarded_jumps_are_checked_against_the_one_point_bar_by_guard_rule(tmp_path, capsys):
     """Each guard rule's jumps, counted where the accuracy just after fell more than 1 point below just before;
     an unguarded variant's jumps, however costly, are not part of the check."""
     def jumped(seed, guard, drops):
@@ -487,6 +487,7 @@ def test_guarded_jumps_are_checked_against_the_one_point_bar_by_guard_rule(tmp_p
     for r in rows:
         store.write(r)
     assert main(["report", "--results", str(tmp_path), "--wandb", "disabled"]) == 0
+    assert "guarded jumps" in capsys.readouterr().out  # on the console too, before the verdicts at a glance
     md = (tmp_path / "report" / "report.md").read_text()
     section = md[md.index("## Guarded jumps"):md.index("## Suite `g`")]
     assert ("| g | mnist3 | +guard | 1 | 4 | 1 | -1.50 (`extrapolate(ratio=1.3) @300/400 +guard`) | no: 1 of 4 |"
