@@ -438,17 +438,39 @@ RULES = ("Ranked by the censored median of steps to target over seeds (a seed th
 
 # ---------------------------------------------------------------- Markdown and HTML
 
+def md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
+    """A Markdown table's lines (a cell's '|' would end it early: written '/')."""
+    return (["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+            + ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows])
+
+
+def leaderboard_lines(exp: dict) -> list[str]:
+    """An experiment's leaderboard as a Markdown table."""
+    return md_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]])
+
+
+SEARCH_COLUMNS = ["sample", "score", "status"]
+
+
+def search_rows(found: dict) -> list[list[str]]:
+    """A search's ten best samples."""
+    return [[r["label"], _score(r["score"]), r["status"]] for r in found["ranked"][:10]]
+
+
+def html_table(columns: list[str], rows: list[list[str]]) -> str:
+    return ("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in columns) + "</tr>"
+            + "".join("<tr>" + "".join(f"<td>{html.escape(plain(str(c)))}</td>" for c in row) + "</tr>"
+                      for row in rows) + "</table>")
+
+
 def _markdown(report: dict) -> str:
     lines = ["# introbench leaderboard", "", f"From `{report['store']}`. {RULES}", ""]
     glance = glance_rows(report["suites"])
     if glance:
-        lines += ["## At a glance", "", "| " + " | ".join(GLANCE_COLUMNS) + " |", "|" + " --- |" * len(GLANCE_COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in glance] + [""]
+        lines += ["## At a glance", ""] + md_table(GLANCE_COLUMNS, glance) + [""]
     guarded = guard_rows(report["suites"])
     if guarded:
-        lines += ["## Guarded jumps", "", GUARD_NOTE, "", "| " + " | ".join(GUARD_COLUMNS) + " |",
-                  "|" + " --- |" * len(GUARD_COLUMNS)]
-        lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in guarded] + [""]
+        lines += ["## Guarded jumps", "", GUARD_NOTE, ""] + md_table(GUARD_COLUMNS, guarded) + [""]
     for s in report["suites"]:
         lines += [f"## Suite `{s['suite']}`", ""]
         lines += [f"> note: {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
@@ -464,16 +486,11 @@ def _markdown(report: dict) -> str:
                 lines += [verdict_sentence(exp["verdict"]), ""]
             if exp.get("platforms"):
                 lines += [exp["platforms"], ""]
-            lines += ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-            for e in exp["leaderboard"]:
-                lines.append("| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |")
-            lines.append("")
+            lines += leaderboard_lines(exp) + [""]
             if exp["failures"]:
                 lines += ["Failed trials:", ""] + [f"- {line}" for line in failure_lines(exp["failures"])] + [""]
             for found in exp["search"]:
-                lines += [search_sentence(found), "", "| sample | score | status |", "| --- | --- | --- |"]
-                lines += [f"| {r['label']} | {_score(r['score'])} | {r['status']} |" for r in found["ranked"][:10]]
-                lines.append("")
+                lines += [search_sentence(found), ""] + md_table(SEARCH_COLUMNS, search_rows(found)) + [""]
             lines += [f"![{p}]({p})" for p in exp["plots"]] + [""]
         if s["profile"]:
             lines += ["### Performance profile", "", PROFILE_NOTE, "", "| forecaster | score | experiments run |",
@@ -510,7 +527,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
         suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
         rules=RULES, glance_columns=GLANCE_COLUMNS, glance=glance_rows(suites),
         guard_note=GUARD_NOTE, guard_columns=GUARD_COLUMNS, guarded=guard_rows(suites),
-        columns=COLUMNS, title=_title, row_cells=row_cells, verdict_sentence=verdict_sentence,
+        title=_title, leaderboard_lines=leaderboard_lines, md_table=md_table, verdict_sentence=verdict_sentence,
         search_sentence=search_sentence, failure_lines=failure_lines)
     document.parent.mkdir(parents=True, exist_ok=True)
     tmp = document.with_suffix(".tmp")
@@ -532,15 +549,10 @@ def _html(report: dict, out: Path) -> str:
              f"{html.escape(RULES)}</p>"]
     glance = glance_rows(report["suites"])
     if glance:
-        parts.append("<h2>At a glance</h2><table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in GLANCE_COLUMNS)
-                     + "</tr>" + "".join("<tr>" + "".join(f"<td>{html.escape(plain(c))}</td>" for c in row)
-                                         + "</tr>" for row in glance) + "</table>")
+        parts.append("<h2>At a glance</h2>" + html_table(GLANCE_COLUMNS, glance))
     guarded = guard_rows(report["suites"])
     if guarded:
-        parts.append(f"<h2>Guarded jumps</h2><p>{html.escape(GUARD_NOTE)}</p><table><tr>"
-                     + "".join(f"<th>{html.escape(c)}</th>" for c in GUARD_COLUMNS) + "</tr>"
-                     + "".join("<tr>" + "".join(f"<td>{html.escape(plain(c))}</td>" for c in row) + "</tr>"
-                               for row in guarded) + "</table>")
+        parts.append(f"<h2>Guarded jumps</h2><p>{html.escape(GUARD_NOTE)}</p>" + html_table(GUARD_COLUMNS, guarded))
     for s in report["suites"]:
         parts.append(f"<h2>Suite {html.escape(s['suite'])}</h2>")
         parts += [f"<p class='note'>note: {html.escape(n)}</p>" for n in s["notes"]]
@@ -556,18 +568,13 @@ def _html(report: dict, out: Path) -> str:
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
             if exp.get("platforms"):
                 parts.append(f"<p class='note'>{html.escape(exp['platforms'])}</p>")
-            parts.append("<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS) + "</tr>")
-            for e in exp["leaderboard"]:
-                parts.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in row_cells(e)) + "</tr>")
-            parts.append("</table>")
+            parts.append(html_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]]))
             if exp["failures"]:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
                     f"<li>{html.escape(plain(line))}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
             for found in exp["search"]:
-                parts.append(f"<p>{html.escape(search_sentence(found))}</p><table><tr><th>sample</th><th>score</th>"
-                             "<th>status</th></tr>" + "".join(
-                                 f"<tr><td>{html.escape(r['label'])}</td><td>{_score(r['score'])}</td>"
-                                 f"<td>{r['status']}</td></tr>" for r in found["ranked"][:10]) + "</table>")
+                parts.append(f"<p>{html.escape(search_sentence(found))}</p>"
+                             + html_table(SEARCH_COLUMNS, search_rows(found)))
             parts += [_img(out, p) for p in exp["plots"]]
         if s["profile"]:
             parts.append(f"<h3>Performance profile</h3><p>{html.escape(PROFILE_NOTE)}</p><ul>" + "".join(
@@ -799,8 +806,6 @@ def wandb_report(report: dict, entity: str):
                             groupby="config.forecaster", groupby_aggfunc="median", groupby_rangefunc="minmax")]),
         ]
         for exp in s["experiments"]:
-            table = ["| " + " | ".join(COLUMNS) + " |", "|" + " --- |" * len(COLUMNS)]
-            table += ["| " + " | ".join(c.replace("|", "/") for c in row_cells(e)) + " |" for e in exp["leaderboard"]]
-            blocks += [wr.H3(_title(exp)), wr.MarkdownBlock(text="\n".join(table))]
+            blocks += [wr.H3(_title(exp)), wr.MarkdownBlock(text="\n".join(leaderboard_lines(exp)))]
     return wr.Report(project=PROJECT, entity=entity, title="introbench leaderboard",
                      description="Made by `introbench report` from the results store.", blocks=blocks)

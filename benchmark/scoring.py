@@ -501,8 +501,10 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
 
 def hardest_control(v: dict) -> dict | None:
     """Of a verdict's comparisons with the controls, the one its forecaster fares worst in (lowest paired
-    median): the bar a claim of beating the controls has to clear. None when no control was comparable."""
+    median): the bar a claim of beating the controls has to clear, of those on enough seeds to be judged when
+    any is (a control on its first seed or two is no bar yet). None when no control was comparable."""
     judged = [c for c in v["controls"] if c["median"] is not None]
+    judged = [c for c in judged if c["seeds"] >= MIN_PAIRED_SEEDS] or judged
     return min(judged, key=lambda c: c["median"]) if judged else None
 
 

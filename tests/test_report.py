@@ -317,6 +317,10 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     from benchmark.report import GLANCE_COLUMNS, glance_rows
 
     assert scoring.hardest_control(v) is control
+    # a control on 2 seeds, however hard, is no bar while one on enough seeds is
+    early = {**control, "reference": "extrapolate(ratio=2.0) @300", "median": 0.1, "seeds": 2}
+    assert scoring.hardest_control({**v, "controls": [control, early]}) is control
+    assert scoring.hardest_control({**v, "controls": [early]}) is early
     (glance,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "v", "verdict": v},
                                                             {"experiment": "w", "verdict": None}]}])
     assert len(glance) == len(GLANCE_COLUMNS)
