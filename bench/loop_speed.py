@@ -152,8 +152,9 @@ def main() -> None:
     parser.add_argument("--variants", help=f"comma-separated, of {', '.join(VARIANTS)} (default: all on cuda, fp32 on "
                                            "cpu; bf16 pays on a CPU with AMX or AVX512-BF16)")
     parser.add_argument("--eval-batches", help="also time one evaluation of the whole test set at each of these "
-                                               "batch sizes, e.g. 100,250,1000 (the loop's: 100 on a CPU, 1000 on a GPU), in "
-                                               "training steps, and whether its logits are bitwise those at 1000")
+                                               "batch sizes, e.g. 100,250,1000 (the loop's: 100 on a CPU, 1000 on "
+                                               "a GPU), in training steps, and whether its logits are bitwise "
+                                               "those at 1000")
     args = parser.parse_args()
     chosen = args.variants.split(",") if args.variants else None
     if chosen and (set(chosen) - set(VARIANTS) or "fp32" not in chosen):

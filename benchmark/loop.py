@@ -38,8 +38,8 @@ class RunResult:
 
 
 # The evaluation's batch by device. On a CPU a small batch keeps a network's activations in cache: a test pass at
-# 100 takes 0.4-0.8 of the time at 1000 for every paper and NiNo task, with logits bitwise equal to the batch of
-# 1000's (bench/loop_speed.py --eval-batches measures both); a GPU wants large batches.
+# 100 took 0.4-0.8 of the time at 1000 for the paper's and NiNo's networks (mnist3's small MLP: the same), with
+# logits bitwise those at 1000 (bench/loop_speed.py --eval-batches measures both); a GPU wants large batches.
 EVAL_BATCH = {"cpu": 100}
 EVAL_BATCH_DEFAULT = 1000
 
