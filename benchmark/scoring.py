@@ -245,14 +245,22 @@ def variant_of(row: dict) -> tuple[str, dict, list[int]]:
     return label + variant_marks(cfg), params, jumps
 
 
+def guard_mark(cfg: dict) -> str:
+    """A guarded trial's mark: '+guard' (halve or undo), '+guard=line', '+guard=settle' with the settling
+    guard's own wait when set ('+guard=settle(steps=300)'); '' when unguarded."""
+    guard = cfg.get("guard")
+    if not guard:
+        return ""
+    wait = f"(steps={cfg['settle_steps']})" if cfg.get("settle_steps") and guard == "settle" else ""
+    return "+guard" + (f"={guard}" if isinstance(guard, str) else "") + wait
+
+
 def variant_marks(cfg: dict) -> str:
     """What else makes a trial a variant of its own (its key differs too): guarded or gated jumps (never for
     the baseline, which does not jump; a settling guard's own wait when set), bf16, channels_last. A suite's
     trial labels carry the same marks."""
     jumping = cfg["forecaster"] != "none"
-    guard = cfg.get("guard")
-    marks = (" +guard" + (f"={guard}" if isinstance(guard, str) else "") if guard and jumping else "")
-    marks += f"(steps={cfg['settle_steps']})" if cfg.get("settle_steps") and guard == "settle" and jumping else ""
+    marks = f" {guard_mark(cfg)}" if cfg.get("guard") and jumping else ""
     marks += f" +gate{cfg['gate']:g}" if cfg.get("gate") is not None and jumping else ""
     return marks + "".join(f" [{n}={cfg[n]}]" for n in ("precision", "channels_last")
                            if cfg.get(n) not in (None, False, "fp32"))
@@ -515,10 +523,9 @@ def guard_check(variants: Sequence[VariantScore]) -> list[dict]:
     later, so its drop right after is the jump's own, unguarded."""
     rules: dict[str, dict] = {}
     for v in variants:
-        guard, wait = _guarded(v)
-        if not guard or not v.stats.get("jumps_made"):
+        rule = guard_mark(v.rows[0]["config"] if v.rows else {})
+        if not rule or not v.stats.get("jumps_made"):
             continue
-        rule = "+guard" + (f"={guard}" if isinstance(guard, str) else "") + (f"(steps={wait})" if wait else "")
         r = rules.setdefault(rule, {"rule": rule, "variants": 0, "jumps": 0, "over_bar": 0, "worst": None,
                                     "worst_variant": None})
         r["variants"] += 1
