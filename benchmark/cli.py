@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from .config import GUARD_RULES, SETTLE_STEPS
+from .config import CHECKPOINT_EVERY, GUARD_RULES, SETTLE_STEPS
 from .errors import IntrobenchError
 from .tracking import MODES as WANDB_MODES
 
@@ -52,6 +52,13 @@ def _positive_float(text: str) -> float:
     value = _float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = _float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text!r}")
     return value
 
 
@@ -119,6 +126,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=_positive_int, help="torch threads for this process")
     run.add_argument("--data-dir")
     run.add_argument("--out", help="write run.json (config, summary, curve, jump events) to this folder")
+    run.add_argument("--checkpoint", metavar="FILE",
+                     help="save the run's state to FILE as it trains, and resume from it if an earlier run of the "
+                          "same config left it there (killed halfway); deleted once the run ends")
+    run.add_argument("--checkpoint-every", type=_positive_float, default=CHECKPOINT_EVERY, metavar="SECONDS",
+                     help=f"seconds between checkpoints, taken at evaluations (default {CHECKPOINT_EVERY:g})")
     run.add_argument("--record-every", type=_positive_int,
                      help="record a weight history every N steps into --out (for `introbench analyze`)")
     run.add_argument("--record-weights", type=_positive_int, default=200_000,
@@ -164,6 +176,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="start only trials that will end within SECONDS of the command's start (judged by the "
                            "time this run's finished trials of the same experiment took); the rest stays for "
                            "--resume: for a walltime-limited job (a 10-minute device command, a cluster slot)")
+    srun.add_argument("--checkpoint-every", type=_non_negative_float, default=CHECKPOINT_EVERY, metavar="SECONDS",
+                      help="seconds between a trial's checkpoints in RESULTS/checkpoints, so that a trial cut short "
+                           f"(a killed command, a lost node) resumes where it was on `--resume` (default "
+                           f"{CHECKPOINT_EVERY:g}; 0: none)")
     srun.add_argument("--no-progress", action="store_true")
     srun.add_argument("--json", action="store_true")
 
@@ -332,7 +348,12 @@ def cmd_run(args) -> int:
     plan(config)  # every bad input fails here, before any data is read
     if args.record_every and not args.out:
         raise IntrobenchError("--record-every needs --out DIR to write the history to")
-    result = run(config, progress=not args.no_progress, out_dir=args.out)
+    if args.checkpoint_every != CHECKPOINT_EVERY and not args.checkpoint:
+        raise IntrobenchError("--checkpoint-every needs --checkpoint FILE to save to")
+    result = run(config, progress=not args.no_progress, out_dir=args.out, checkpoint=args.checkpoint,
+                 checkpoint_every=args.checkpoint_every)
+    if result.summary.get("checkpoint_note"):
+        print(f"introbench: {result.summary['checkpoint_note']}", file=sys.stderr)
     summary = dict(result.summary, jump_events=result.events)
     if args.compare_baseline and config.forecaster != "none":
         import dataclasses
@@ -460,7 +481,8 @@ def cmd_suite(args) -> int:
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
-                        bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget)
+                        bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget,
+                        checkpoint_every=args.checkpoint_every)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
@@ -506,8 +528,9 @@ def cmd_suite_status(args, suite) -> int:
     rows = []
     for r in status["rows"]:
         stored = "-" if r["finished"] is None else f"{r['finished']}/{r['diverged']}/{r['failed']}"
-        missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])})" if r["missing_seeds"] else str(r["missing"])) \
-            if r["missing"] else "-"
+        resumes = "".join(f"; s{x['seed']} from {x['step']}" for x in r["resumable"])  # checkpointed
+        missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])}{resumes})" if r["missing_seeds"]
+                   else str(r["missing"])) if r["missing"] else "-"
         each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
         going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
         rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,

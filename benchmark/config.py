@@ -18,6 +18,7 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
 
 GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
 GUARD_VALUES = "true, false, " + ", ".join(GUARD_RULES[:-1]) + " or " + GUARD_RULES[-1]  # for error messages
+CHECKPOINT_EVERY = 600.0  # seconds between a run's checkpoints: at most this much training is lost to a kill
 SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it, unless set
 SETTLE_STEPS_ROLE = "sets how long the settling guard waits"  # the error phrase of a settle_steps without it
 

@@ -107,20 +107,47 @@ class TensorData:
         return TensorData(*pick(self.x_train, self.y_train, train), *pick(self.x_test, self.y_test, test),
                           self.num_classes)
 
-    def train_batches(self, batch_size: int, generator: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    def train_batches(self, batch_size: int, generator: torch.Generator) -> "ShuffledBatches":
         """Endless shuffled minibatches, a fresh permutation each epoch (drawn on the data's device)."""
         n = self.x_train.shape[0]
         if batch_size > n:
             raise IntrobenchError(f"batch size {batch_size} is larger than the {n} training examples")
-        while True:
-            perm = torch.randperm(n, generator=generator, device=generator.device)
-            for i in range(0, n - batch_size + 1, batch_size):
-                idx = perm[i:i + batch_size]
-                yield self.x_train[idx], self.y_train[idx]
+        return ShuffledBatches(self, batch_size, generator)
 
     def test_batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for i in range(0, self.x_test.shape[0], batch_size):
             yield self.x_test[i:i + batch_size], self.y_test[i:i + batch_size]
+
+
+class ShuffledBatches:
+    """TensorData's endless minibatches: a permutation drawn from ``generator`` at the start of each epoch, its
+    examples in order of it, a last partial batch dropped. Its place (the epoch's permutation and how far into it)
+    is a state that a trial checkpoint saves, so a resumed run draws exactly the batches it would have."""
+
+    def __init__(self, data: TensorData, batch_size: int, generator: torch.Generator):
+        self.data, self.batch_size, self.generator = data, batch_size, generator
+        self.perm: torch.Tensor | None = None  # drawn lazily: the first batch draws the first epoch's
+        self.pos = 0
+
+    def __iter__(self):
+        return self
+
+    def __next__(self) -> tuple[torch.Tensor, torch.Tensor]:
+        n = self.data.x_train.shape[0]
+        if self.perm is None or self.pos + self.batch_size > n:
+            self.perm = torch.randperm(n, generator=self.generator, device=self.generator.device)
+            self.pos = 0
+        idx = self.perm[self.pos:self.pos + self.batch_size]
+        self.pos += self.batch_size
+        return self.data.x_train[idx], self.data.y_train[idx]
+
+    def state_dict(self) -> dict:
+        return {"perm": None if self.perm is None else self.perm.cpu(), "pos": self.pos}
+
+    def load_state_dict(self, state: dict) -> None:
+        perm = state["perm"]
+        self.perm = None if perm is None else perm.to(self.generator.device)
+        self.pos = int(state["pos"])
 
 
 SUBSET_MODES = ("balanced", "first")

@@ -84,6 +84,18 @@ class WeightHistory:
         self.bytes += self.param_bytes
         self.peak_bytes = max(self.peak_bytes, self.bytes)
 
+    def restore(self, snapshots: dict[int, list[torch.Tensor]]) -> None:
+        """The snapshots a checkpoint saved, each back where ``take`` keeps it."""
+        self.snapshots = {}
+        for step, copies in snapshots.items():
+            self.snapshots[int(step)] = [self._place(c, p) for c, p in zip(copies, self.params, strict=True)]
+        self.bytes = self.param_bytes * len(self.snapshots)
+
+    def _place(self, saved: torch.Tensor, p: torch.Tensor) -> torch.Tensor:
+        if self.on_host and p.device.type != "cpu":
+            return saved.pin_memory() if torch.cuda.is_available() else saved
+        return saved.to(p.device)
+
     def release_after(self, jump_index: int) -> None:
         for step in [s for s, last in self.last_use.items() if last == jump_index and s in self.snapshots]:
             del self.snapshots[step]
@@ -273,6 +285,23 @@ class JumpEngine:
         if hist.params and hist.params[0].device.type == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - start, float(total_change) / max(count, 1)
+
+    def state_dict(self) -> dict:
+        """For a trial checkpoint: the decisions so far, the snapshots still to be read, a settling guard's
+        pending jump. The gate's losses are not here: they are the curve's, which a resumed run replays to it."""
+        hist = self.history
+        return {"events": self.events, "skipped": self.skipped, "snapshots": hist.snapshots,
+                "peak_bytes": hist.peak_bytes, "pending": self.pending}
+
+    def load_state_dict(self, state: dict) -> None:
+        hist = self.history
+        self.events, self.skipped = list(state["events"]), list(state["skipped"])
+        hist.restore(state["snapshots"])
+        hist.peak_bytes = max(hist.bytes, state["peak_bytes"])
+        pending = state["pending"]
+        if pending is not None:
+            pending = {**pending, "weights": [w.to(p.device) for w, p in zip(pending["weights"], hist.params)]}
+        self.pending = pending
 
     def summary(self) -> dict:
         hist = self.history

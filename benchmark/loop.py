@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from . import scoring
+from .checkpoint import Checkpoint, rng_state, set_rng_state
 from .data import TensorData, prepare_batch
 
 Evaluate = Callable[[str], float]  # phase -> held-out accuracy (the point also lands on the curve)
@@ -28,6 +29,11 @@ class StepHook(Protocol):
     def on_step(self, step: int, model: nn.Module, optimizer: torch.optim.Optimizer, evaluate: Evaluate) -> None: ...
 
     def summary(self) -> dict: ...
+
+    # What a trial checkpoint saves of the hook, and gives back to it (after on_start) when the run resumes.
+    def state_dict(self) -> dict: ...
+
+    def load_state_dict(self, state: dict) -> None: ...
 
 
 @dataclass
@@ -118,8 +124,14 @@ def _accuracy(logits: torch.Tensor, y: torch.Tensor, metric: str) -> torch.Tenso
 def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSpec, *,
           scheduler=None, seed: int = 0, device: torch.device | str = "cpu",
           hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train",
-          on_eval: Callable[[dict], None] | None = None) -> RunResult:
-    """Train for spec.steps; ``on_eval`` sees every evaluation as it lands on the curve (live tracking)."""
+          on_eval: Callable[[dict], None] | None = None, checkpoint: Checkpoint | None = None,
+          on_restore: Callable[[list[dict], list[dict]], None] | None = None) -> RunResult:
+    """Train for spec.steps; ``on_eval`` sees every evaluation as it lands on the curve (live tracking).
+
+    Given a ``checkpoint``, the run resumes from the state saved there, if any (``on_restore`` then sees the
+    restored curve and jump events, in place of the evaluations it will not see again), and saves its state there
+    at grid evaluations while it trains. An in-memory dataset resumes exactly; a streamed one cannot place its
+    loader's workers mid-epoch, so it is never checkpointed."""
     device = torch.device(device)
     # Batches are drawn where the data lives: on the GPU for in-memory tensors there, else on the CPU.
     gen = torch.Generator(device=data.x_train.device if isinstance(data, TensorData) else "cpu")
@@ -162,16 +174,47 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
 
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    batches = data.train_batches(spec.batch_size, gen)
+    if checkpoint is not None and not hasattr(batches, "state_dict"):
+        checkpoint.note = "a streamed dataset cannot resume mid-epoch: this run keeps no checkpoint"
+        checkpoint = None
+    saved = checkpoint.load() if checkpoint is not None else None
+    if saved is not None:
+        model.load_state_dict(saved["model"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        gen.set_state(saved["generator"])
+        set_rng_state(saved["rng"], device)
+        batches.load_state_dict(saved["batches"])
+        curve.extend(saved["curve"])
+        eval_seconds = saved["eval_seconds"]
+        start -= saved["elapsed"]  # the curve's seconds go on from where they stood
+        step = saved["step"]
     model.train()
     for hook in hooks:
         hook.on_start(model, optimizer)
-    evaluate("eval")
+    if saved is not None:
+        for hook, state in zip(hooks, saved["hooks"], strict=True):
+            hook.load_state_dict(state)
+        if on_restore is not None:
+            on_restore(list(curve), [e for h in hooks for e in getattr(h, "events", [])])
+    else:
+        evaluate("eval")
     status = "finished"
     stopped_at = None
-    batches = data.train_batches(spec.batch_size, gen)
     bar = _progress(spec.steps, desc, progress)
+    bar.update(step)
     loss_fn = nn.CrossEntropyLoss()
-    for step in range(1, spec.steps + 1):
+
+    def state() -> dict:  # everything the rest of the run depends on, at the end of a grid step
+        return {"step": step, "steps": spec.steps, "curve": curve, "eval_seconds": eval_seconds,
+                "elapsed": time.perf_counter() - start, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "generator": gen.get_state(), "rng": rng_state(device), "batches": batches.state_dict(),
+                "hooks": [hook.state_dict() for hook in hooks]}
+
+    for step in range(step + 1, spec.steps + 1):
         x, y = next(batches)
         x = model_input(x, spec, device, train=True, generator=gen)
         y = y.to(device, non_blocking=True)
@@ -206,6 +249,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
                 stopped_at = step
                 bar.update(1)
                 break
+            if checkpoint is not None and checkpoint.due() and step < spec.steps:
+                checkpoint.save(state())
         bar.update(1)
     bar.close()
 
@@ -214,9 +259,19 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     summary["wall_clock"] = time.perf_counter() - start
     summary["eval_seconds"] = eval_seconds
     summary["peak_memory_bytes"] = _peak_memory(device)
+    if saved is not None:
+        summary["resumed_from"] = saved["step"]  # this process trained the steps after it
+        summary["seconds_before_resume"] = saved["elapsed"]  # what the steps before it took
     for hook in hooks:
         summary.update(hook.summary())
     return RunResult(summary=summary, curve=curve, events=[e for h in hooks for e in getattr(h, "events", [])])
+
+
+def logged_order(curve: list[dict], events: list[dict]) -> list[tuple[str, dict]]:
+    """A run's evaluations and jump events in the order the loop reported them: at a jump's step its
+    evaluations (pre-, post-jump) first, then the jump. ("eval", point) or ("jump", event)."""
+    items = [(p["step"], 0, "eval", p) for p in curve] + [(e["step"], 1, "jump", e) for e in events]
+    return [(kind, item) for _, _, kind, item in sorted(items, key=lambda x: x[:2])]
 
 
 def summarize(curve: list[dict], spec: LoopSpec, status: str) -> dict:

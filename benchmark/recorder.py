@@ -20,6 +20,8 @@ class EveryN:
     """A loop hook that records at step 0 (from ``on_start``) and every ``every`` steps."""
 
     every: int
+    steps: list[int]  # the recorded steps, and a row of weights for each
+    rows: list[torch.Tensor]
 
     def on_step(self, step: int, model, optimizer, evaluate) -> None:
         if step % self.every == 0:
@@ -30,6 +32,12 @@ class EveryN:
 
     def summary(self) -> dict:
         return {}
+
+    def state_dict(self) -> dict:  # the rows so far: a resumed run appends to them
+        return {"steps": self.steps, "rows": self.rows}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.steps, self.rows = list(state["steps"]), list(state["rows"])
 
 
 class HistoryRecorder(EveryN):

@@ -10,6 +10,7 @@ import torch
 
 from . import loop
 from .bank import BankRecorder
+from .checkpoint import CHECKPOINT_EVERY, Checkpoint
 from .config import SETTLE_STEPS, RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus, platform_of
@@ -77,7 +78,12 @@ def resolved_config(config: RunConfig) -> dict:
 
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
-        on_eval=None, on_jump=None) -> loop.RunResult:
+        on_eval=None, on_jump=None, checkpoint: str | os.PathLike | None = None,
+        checkpoint_every: float = CHECKPOINT_EVERY) -> loop.RunResult:
+    """One run. Given a ``checkpoint`` file, it resumes from the state saved there by an earlier, interrupted run
+    of the same config (its evaluations and jumps replayed to ``on_eval`` and ``on_jump``), saves its state there
+    every ``checkpoint_every`` seconds, and deletes the file once it has ended; the summary's
+    ``checkpoint_note`` says, in one line, what became of a checkpoint found (resumed, or why not)."""
     task, forecaster, jumps, target = plan(config)
     device = resolve_device(config.device)
     if config.threads:
@@ -121,8 +127,20 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         if on_eval is not None:
             on_eval(point)
 
+    def restored(curve: list[dict], events: list[dict]) -> None:  # a resumed run's past, as it was reported
+        for kind, item in loop.logged_order(curve, events):
+            if kind == "eval":
+                seen(item)
+            elif on_jump is not None:
+                on_jump(item)
+
+    saver = Checkpoint(checkpoint, config.key(), checkpoint_every) if checkpoint is not None else None
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
-                        hooks=hooks, progress=progress, desc=label, on_eval=seen)
+                        hooks=hooks, progress=progress, desc=label, on_eval=seen, checkpoint=saver,
+                        on_restore=restored)
+    if saver is not None and (saver.note or "resumed_from" in result.summary):
+        result.summary["checkpoint_note"] = saver.note or f"resumed from its checkpoint at step " \
+                                                          f"{result.summary['resumed_from']}"
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
                            "seed": config.seed, "device": str(device), "platform": platform_of(device),
@@ -135,6 +153,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             "jumps": list(jumps), "steps": task.steps, "dataset": task.dataset, "status": result.summary["status"]}))
     if out_dir is not None:
         save_run(out_dir, config, result, recorder)
+    if saver is not None:
+        saver.discard()  # the run has ended: its result, not the checkpoint, is what is kept
     return result
 
 

@@ -13,6 +13,7 @@ import re
 import time
 from statistics import median
 
+from .checkpoint import saved_progress
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
 from .store import ResultsStore
@@ -74,6 +75,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     statuses = store.statuses(suite.name)
     seconds = store.seconds(suite.name)
     running = store.running(suite.name)
+    saved = saved_progress(store.folder)  # trials cut short, resumable from their checkpoints
     now = time.time()
     # a running trial's whole time, from its pace so far: what a task that has stored nothing yet goes by
     pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
@@ -97,7 +99,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     for t in selected:
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
-            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": []})
+            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": []})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
@@ -109,6 +111,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         else:  # a failed trial is run again by --resume: it is still to do
             row["failed"] += status == "failed"
             row["missing_seeds"].append(t.config.seed)
+            if t.key in saved:
+                row["resumable"].append({"seed": t.config.seed, **saved[t.key]})
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
@@ -116,8 +120,9 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
+        done = sum(r["step"] / r["steps"] for r in row["resumable"])  # a checkpoint's share needs no rerun
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
-                    "left_seconds": _left(each, left + going)})
+                    "left_seconds": _left(each, left + going - done)})
     # a search is not a variant: --only leaves it out, as `suite run` does
     for x in suite.searches() if not only else ():
         if tasks and x.base.task not in tasks:
@@ -126,7 +131,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         each = estimate(by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
-                    "missing_seeds": None, "running": [], "missing": left, "trial_seconds": each,
+                    "missing_seeds": None, "running": [], "resumable": [], "missing": left, "trial_seconds": each,
                     "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,

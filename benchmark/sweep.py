@@ -30,6 +30,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from . import scoring
+from .checkpoint import CHECKPOINT_EVERY, checkpoint_path
 from .errors import IntrobenchError
 from .selection import select_tasks, select_variants
 from .store import ResultsStore, driver_id, unfinished
@@ -57,6 +58,7 @@ class SweepOptions:
     bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
     reuse: tuple[str, ...] = ()  # results folders whose trials of the same key are copied in, not run again
     time_budget: float | None = None  # seconds: start no trial that would not end by then (TimeBudget)
+    checkpoint_every: float = CHECKPOINT_EVERY  # seconds between a grid trial's checkpoints (0: none)
 
 
 def format_error(exc: BaseException) -> str:
@@ -110,7 +112,11 @@ def trial_fn(config: dict) -> None:
                                                eval_every=resolved["eval_every"], steps=resolved["steps"])
             tune.report(report)
 
-        result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump)
+        # a grid trial cut short (a killed command, a lost node) resumes from its checkpoint on its next attempt
+        saves = case.get("checkpoint_every") and "search" not in case
+        result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump,
+                     checkpoint=checkpoint_path(case["results"], trial["key"]) if saves else None,
+                     checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY)
     except Exception as exc:
         error = format_error(exc)
         live.finish(error=error)
@@ -184,7 +190,16 @@ def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | N
             "seed": run_cfg["seed"], "status": status, "error": error, "config": run_cfg,
             "summary": payload["summary"] if payload else None, "curve": payload["curve"] if payload else None,
             "events": payload["events"] if payload else None, "node": node, "wandb_dir": wandb_dir,
-            "started": started, "finished": now, "seconds": (now - started) if started else None}
+            "started": started, "finished": now, "seconds": _took(started, now, payload)}
+
+
+def _took(started: float | None, ended: float | None, payload: dict | None) -> float | None:
+    """A trial's time: this attempt's, and, for one resumed from its checkpoint, the time its steps before the
+    checkpoint took (so a resumed trial counts as a whole one in `suite status` and the time budget)."""
+    if not (started and ended):
+        return None
+    before = (payload or {}).get("summary", {}).get("seconds_before_resume") or 0.0
+    return ended - started + before
 
 
 class LiveDisplay:
@@ -346,8 +361,10 @@ class StoreCallback(Callback):
                                  f"its node")
         if payload is None and t.get("role") == "search" and "error" not in res:
             payload, status, error = self._stopped(t, trial.trial_id), "stopped", None
+        if payload and payload["summary"].get("checkpoint_note"):
+            self.display.say(f"{t['label']}: {payload['summary']['checkpoint_note']}")
         if status == "finished" and res.get("started") and res.get("ended"):
-            self.budget.finished(t.get("experiment"), res["ended"] - res["started"])
+            self.budget.finished(t.get("experiment"), _took(res["started"], res["ended"], payload))
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
                                   wandb_dir=wandb_dir, started=res.get("started"),
                                   ended=res.get("ended") or (res.get("timestamp") if status == "stopped" else None)))
@@ -703,7 +720,8 @@ def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
 def trial_case(opts: SweepOptions, mode: str, data_dir, target: float | None, **what) -> dict:
     """What a Tune trial is given: what it runs (``trial=`` a grid trial, or ``search=`` a search) and how."""
     return {"target": target, "gpus": opts.gpus_per_trial, "wandb_mode": mode, "plugins": worker_plugins(opts),
-            "data_dir": data_dir, "device": opts.device, "driver_node": driver_node(), "bank": opts.bank, **what}
+            "data_dir": data_dir, "device": opts.device, "driver_node": driver_node(), "bank": opts.bank,
+            "results": str(Path(opts.results).resolve()), "checkpoint_every": opts.checkpoint_every, **what}
 
 
 def trainable(opts: SweepOptions):

@@ -173,10 +173,10 @@ def log_copy(trial: dict, row: dict, mode: str) -> str | None:
     if mode == "disabled":
         return None
     live = TrialRun(trial, {**row["config"], "copied_from": row["summary"]["copied_from"]}, mode)
-    # at a jump's step: its evaluations (pre-, post-jump) first, then the jump, as the loop logged them
-    items = [(p["step"], 0, p) for p in row["curve"] or []] + [(e["step"], 1, e) for e in row["events"] or []]
-    for _, is_jump, item in sorted(items, key=lambda x: x[:2]):
-        (live.jump if is_jump else live.evaluation)(item)
+    from .loop import logged_order
+
+    for kind, item in logged_order(row["curve"] or [], row["events"] or []):
+        (live.jump if kind == "jump" else live.evaluation)(item)
     return live.finish(summary=row["summary"])
 
 

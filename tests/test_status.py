@@ -2,6 +2,7 @@ import json
 
 import pytest
 
+from benchmark.checkpoint import Checkpoint, checkpoint_path
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
@@ -68,6 +69,18 @@ def test_status_counts_seeds_and_estimates_what_is_left(tmp_path):
     assert [(r["task"], r["variant"]) for r in only["rows"]] == [("mnist4", "none"), ("mnist4", "introspection")]
     with pytest.raises(IntrobenchError, match="--tasks: the suite has no task 'mnist9'"):
         suite_status(suite, store, tasks=("mnist9",))
+
+
+def test_status_counts_a_checkpointed_trial_as_partly_done_and_says_where_it_resumes(tmp_path, capsys):
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {"mnist3 extrapolate(ratio=1.3) s0": 40.0})
+    cut = next(t for t in suite.trials() if t.label == "mnist3 extrapolate(ratio=1.3) s2")
+    Checkpoint(checkpoint_path(store.folder, cut.key), cut.config.key()).save({"step": 250, "steps": 1000})
+    ext = next(r for r in suite_status(suite, store)["rows"] if r["variant"] == "extrapolate(ratio=1.3)")
+    assert ext["resumable"] == [{"seed": 2, "step": 250, "steps": 1000}]
+    assert (ext["missing_seeds"], ext["left_seconds"]) == ([1, 2, 3], 40.0 * 2.75)  # a quarter of s2 is done
+    main(["suite", "status", str(tmp_path / "st.yaml"), "--results", str(store.folder)])
+    assert "3 (s1-s3; s2 from 250)" in capsys.readouterr().out
 
 
 def test_status_falls_back_to_the_experiment_then_the_task(tmp_path):

@@ -10,7 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
+from benchmark.run import run
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
 from benchmark.sweep import SweepOptions, run_suite
@@ -317,13 +319,16 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     results = tmp_path / "r"
     store = ResultsStore(results)
     cmd = [sys.executable, "-m", "benchmark.cli", "suite", "run", str(suite), "--workers", "1", "--results",
-           str(results), "--no-progress", "--wandb", "disabled"]
+           str(results), "--no-progress", "--wandb", "disabled", "--checkpoint-every", "0.001"]
     proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and len(store.keys("slow")) < 2 and proc.poll() is None:
         time.sleep(0.5)
-    while time.time() < deadline and not store.running("slow") and proc.poll() is None:
-        time.sleep(0.1)  # between two trials nothing runs for a moment
+    checkpoints = results / "checkpoints"
+    # mid-trial: past the running trial's first checkpoint (a trial's own is deleted as it ends)
+    while time.time() < deadline and not list(checkpoints.glob("*.pt")) and proc.poll() is None:
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGSTOP)  # everything stands still while the test looks
     before = store.keys("slow")
     assert proc.poll() is None, proc.stderr.read().decode()[-3000:]  # the suite died on its own: say why
     assert len(before) >= 2, "no trial finished in time"
@@ -332,6 +337,9 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     assert running["driver"].endswith(f":{proc.pid}") and running["key"] not in before
     os.killpg(proc.pid, signal.SIGKILL)  # the driver and its Ray processes die at once, mid-trial
     proc.wait(timeout=60)
+    (cut,) = checkpoints.glob("*.pt")
+    assert cut.stem == running["key"]
+    cut_at = torch.load(cut, weights_only=True)["step"]
     # its mark is still in the table, but a dead driver runs nothing: not shown, and a resume clears it
     assert store.running("slow") == {}
     with store._db() as conn:
@@ -356,6 +364,16 @@ def test_killed_suite_resumes_without_losing_or_repeating_a_trial(tmp_path):
     for r in rows:  # what was stored before the kill was not run again
         if r["key"] in stored_before:
             assert r["finished"] == stored_before[r["key"]]
+    # the trial cut short went on from its checkpoint, and ended as it would have with no kill
+    (again_row,) = [r for r in rows if r["key"] == running["key"]]
+    assert again_row["summary"]["resumed_from"] == cut_at > 0
+    # its time is the whole trial's: the attempt that resumed it and the steps before the cut
+    assert again_row["seconds"] > again_row["summary"]["seconds_before_resume"] > 0
+    trial = next(t for t in load_suite(str(suite)).trials() if t.key == running["key"])
+    whole = run(trial.config, progress=False)
+    assert [(p["step"], p["accuracy"], p["loss"]) for p in again_row["curve"]] == \
+        [(p["step"], p["accuracy"], p["loss"]) for p in whole.curve]
+    assert list(checkpoints.glob("*")) == []
     with store._db() as conn:
         assert conn.execute("SELECT count(*) FROM running").fetchone()[0] == 0
 

@@ -1,0 +1,100 @@
+"""Trial checkpoints: a run killed halfway (a session's end, a preempted node, a 10-minute device command)
+resumes from its last checkpoint instead of from step 0, and ends exactly as the uninterrupted run would.
+
+At a grid evaluation, once ``every`` seconds have passed since the last save, the loop writes everything its
+future depends on: the model, optimizer and scheduler states, the step, the curve so far, the batch stream's
+place and the random generators' states, and each hook's state (the jump engine's snapshots and pending guard
+decision, the recorders' rows). One file per run, replaced atomically, deleted by whoever stores the result.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import torch
+
+from .config import CHECKPOINT_EVERY
+
+FORMAT = 1
+
+
+class Checkpoint:
+    """Where one run's checkpoint lives, and when the next is due. ``key``: the run's config key, so a file left
+    by another configuration is never resumed from."""
+
+    def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic):
+        self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
+        self.last = clock()
+        self.saved_step: int | None = None
+        self.note: str | None = None  # why a file found there was not resumed from
+
+    def due(self) -> bool:
+        return self.clock() - self.last >= self.every
+
+    def load(self) -> dict | None:
+        """The saved state, or None when there is none to resume (a file of another run or format is set aside
+        with a note, never resumed from)."""
+        if not self.path.is_file():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as exc:  # noqa: BLE001 - a torn or foreign file: start afresh, and say so
+            self.note = f"checkpoint {self.path} unreadable ({type(exc).__name__}: {exc}); starting from step 0"
+            return None
+        if state.get("format") != FORMAT or state.get("key") != self.key:
+            self.note = (f"checkpoint {self.path} is of another run (key {state.get('key')}, format "
+                         f"{state.get('format')}); starting from step 0")
+            return None
+        return state
+
+    def save(self, state: dict) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        torch.save({"format": FORMAT, "key": self.key, **state}, tmp)
+        os.replace(tmp, self.path)  # a kill mid-write leaves the previous checkpoint whole
+        # how far it stands, for `suite status` (which should not read a model to learn it)
+        where = progress_path(self.path)
+        where.with_name(where.name + ".tmp").write_text(json.dumps({"step": state["step"], "steps": state["steps"]}))
+        os.replace(where.with_name(where.name + ".tmp"), where)
+        self.last = self.clock()
+        self.saved_step = state["step"]
+
+    def discard(self) -> None:
+        self.path.unlink(missing_ok=True)
+        progress_path(self.path).unlink(missing_ok=True)
+
+
+def progress_path(path: Path) -> Path:
+    return path.with_suffix(".json")
+
+
+def saved_progress(folder: str | os.PathLike) -> dict[str, dict]:
+    """Suite trial key -> {"step", "steps"} of each checkpoint in a results folder."""
+    out = {}
+    for p in sorted((Path(folder) / "checkpoints").glob("*.json")):
+        try:
+            out[p.stem] = json.loads(p.read_text())
+        except (OSError, ValueError):
+            continue  # being replaced, or torn: the checkpoint itself is what resumes
+    return out
+
+
+def checkpoint_path(folder: str | os.PathLike, key: str) -> Path:
+    """A suite trial's checkpoint file in its results folder."""
+    return Path(folder) / "checkpoints" / f"{key}.pt"
+
+
+def rng_state(device: torch.device) -> dict:
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device: torch.device) -> None:
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
