@@ -21,18 +21,32 @@ from .config import CHECKPOINT_EVERY
 FORMAT = 1
 
 
-class Checkpoint:
-    """Where one run's checkpoint lives, and when the next is due. ``key``: the run's config key, so a file left
-    by another configuration is never resumed from."""
+class TrialCut(Exception):
+    """A run stopped at its deadline (a suite's time budget), its state saved for the next attempt."""
 
-    def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic):
+    def __init__(self, step: int):
+        super().__init__(f"cut at step {step} by its deadline; its checkpoint resumes it")
+        self.step = step
+
+
+class Checkpoint:
+    """Where one run's checkpoint lives, when the next is due, and when the run must stop (``deadline``, wall-clock
+    seconds since the epoch: it crosses processes). ``key``: the run's config key, so a file left by another
+    configuration is never resumed from."""
+
+    def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic,
+                 deadline: float | None = None):
         self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
+        self.deadline = deadline
         self.last = clock()
         self.saved_step: int | None = None
         self.note: str | None = None  # why a file found there was not resumed from
 
     def due(self) -> bool:
         return self.clock() - self.last >= self.every
+
+    def past_deadline(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
 
     def load(self) -> dict | None:
         """The saved state, or None when there is none to resume (a file of another run or format is set aside

@@ -173,9 +173,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
     srun.add_argument("--time-budget", type=_positive_float, metavar="SECONDS",
-                      help="start only trials that will end within SECONDS of the command's start (judged by the "
-                           "time this run's finished trials of the same experiment took); the rest stays for "
-                           "--resume: for a walltime-limited job (a 10-minute device command, a cluster slot)")
+                      help="for a walltime-limited job (a 10-minute device command, a cluster slot): trials run "
+                           "until SECONDS after the command's start, and one still running then stops at its next "
+                           "evaluation, saved for --resume to go on from (a trial with no checkpoint, of a streamed "
+                           "dataset or with --checkpoint-every 0, starts only if it will end in time, judged by this "
+                           "run's finished trials of its experiment); what did not start stays for --resume")
     srun.add_argument("--checkpoint-every", type=_non_negative_float, default=CHECKPOINT_EVERY, metavar="SECONDS",
                       help="seconds between a trial's checkpoints in RESULTS/checkpoints, so that a trial cut short "
                            f"(a killed command, a lost node) resumes where it was on `--resume` (default "
@@ -498,8 +500,10 @@ def cmd_suite(args) -> int:
               f"`introbench report --results {args.results}` lists them, `--resume` reruns them", file=sys.stderr)
         return 1
     if missing and outcome["time_budget_spent"]:  # what was asked for: the rest is for the next slot
-        print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` (not started, so "
-              f"none was cut short)", file=sys.stderr)
+        cut = outcome["cut_at_budget"]
+        print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` ("
+              + (f"{cut} of them stopped at the budget's end and resume from their checkpoints, the rest not started)"
+                 if cut else "not started, so none was cut short)"), file=sys.stderr)
         return 0
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from . import scoring
-from .checkpoint import Checkpoint, rng_state, set_rng_state
+from .checkpoint import Checkpoint, TrialCut, rng_state, set_rng_state
 from .data import TensorData, prepare_batch
 
 Evaluate = Callable[[str], float]  # phase -> held-out accuracy (the point also lands on the curve)
@@ -130,7 +130,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
 
     Given a ``checkpoint``, the run resumes from the state saved there, if any (``on_restore`` then sees the
     restored curve and jump events, in place of the evaluations it will not see again), and saves its state there
-    at grid evaluations while it trains. An in-memory dataset resumes exactly; a streamed one cannot place its
+    at grid evaluations while it trains; past the checkpoint's deadline it saves and raises TrialCut at the next
+    grid evaluation. An in-memory dataset resumes exactly; a streamed one cannot place its
     loader's workers mid-epoch, so it is never checkpointed."""
     device = torch.device(device)
     # Batches are drawn where the data lives: on the GPU for in-memory tensors there, else on the CPU.
@@ -249,8 +250,12 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
                 stopped_at = step
                 bar.update(1)
                 break
-            if checkpoint is not None and checkpoint.due() and step < spec.steps:
-                checkpoint.save(state())
+            if checkpoint is not None and step < spec.steps:
+                cut = checkpoint.past_deadline()  # stop here, and resume here on the next attempt
+                if cut or checkpoint.due():
+                    checkpoint.save(state())
+                if cut:
+                    raise TrialCut(step)
         bar.update(1)
     bar.close()
 

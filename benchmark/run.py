@@ -79,10 +79,11 @@ def resolved_config(config: RunConfig) -> dict:
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
         on_eval=None, on_jump=None, checkpoint: str | os.PathLike | None = None,
-        checkpoint_every: float = CHECKPOINT_EVERY) -> loop.RunResult:
+        checkpoint_every: float = CHECKPOINT_EVERY, deadline: float | None = None) -> loop.RunResult:
     """One run. Given a ``checkpoint`` file, it resumes from the state saved there by an earlier, interrupted run
     of the same config (its evaluations and jumps replayed to ``on_eval`` and ``on_jump``), saves its state there
-    every ``checkpoint_every`` seconds, and deletes the file once it has ended; the summary's
+    every ``checkpoint_every`` seconds, and deletes the file once it has ended (given a ``deadline`` too, in
+    seconds since the epoch, a run still training then saves and raises TrialCut instead); the summary's
     ``checkpoint_note`` says, in one line, what became of a checkpoint found (resumed, or why not)."""
     task, forecaster, jumps, target = plan(config)
     device = resolve_device(config.device)
@@ -134,7 +135,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             elif on_jump is not None:
                 on_jump(item)
 
-    saver = Checkpoint(checkpoint, config.key(), checkpoint_every) if checkpoint is not None else None
+    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline) if checkpoint is not None \
+        else None
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=seen, checkpoint=saver,
                         on_restore=restored)

@@ -185,6 +185,11 @@ class ResultsStore:
             rows = [dict(r) for r in conn.execute("SELECT * FROM running WHERE suite = ?", (suite,))]
         return {r["key"]: r for r in rows if driver_alive(r["driver"], r["updated"])}
 
+    def release(self, suite: str, key: str) -> None:
+        """Drop one trial's running mark without a result (cut at a time budget: `--resume` takes it again)."""
+        with self._db() as conn, conn:
+            conn.execute("DELETE FROM running WHERE suite = ? AND key = ?", (suite, key))
+
     def forget_running(self, driver: str | None = None) -> None:
         """Drop the running marks of ``driver`` (a run ending, its unfinished trials with it), or of every
         driver that is gone."""

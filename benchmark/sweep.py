@@ -30,7 +30,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from . import scoring
-from .checkpoint import CHECKPOINT_EVERY, checkpoint_path
+from .checkpoint import CHECKPOINT_EVERY, TrialCut, checkpoint_path
 from .errors import IntrobenchError
 from .selection import select_tasks, select_variants
 from .store import ResultsStore, driver_id, unfinished
@@ -116,7 +116,12 @@ def trial_fn(config: dict) -> None:
         saves = case.get("checkpoint_every") and "search" not in case
         result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump,
                      checkpoint=checkpoint_path(case["results"], trial["key"]) if saves else None,
-                     checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY)
+                     checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY,
+                     deadline=case.get("deadline") if saves else None)
+    except TrialCut as cut:  # the time budget's end: saved, and not a result
+        live.finish(summary={"status": "cut", "stopped_at": cut.step})
+        tune.report({"cut": cut.step, "started": started, "ended": time.time()})
+        return
     except Exception as exc:
         error = format_error(exc)
         live.finish(error=error)
@@ -235,12 +240,13 @@ class LiveDisplay:
             self.running[trial_id].update(step=step, accuracy=accuracy)
             self._refresh()
 
-    def ended(self, trial_id: str, failed: bool) -> None:
+    def ended(self, trial_id: str, failed: bool, done: bool = True) -> None:
+        """A trial's end: done (its result stored), failed, or neither (cut at the time budget, to resume)."""
         info = self.running.pop(trial_id, None)
-        if info:
+        if info and done:
             self.finished_steps += self.budgets.get(info["key"], info["step"])  # a search sample: as far as it got
         self.failed += failed
-        self.done += not failed
+        self.done += done and not failed
         self._refresh()
 
     def eta(self) -> str:
@@ -280,24 +286,29 @@ class LiveDisplay:
 
 
 class TimeBudget:
-    """`suite run --time-budget`: a walltime (a 10-minute device command, a cluster job's limit) in which to
-    start only trials that will end. A trial starts if the time left holds the median time this run's finished
-    trials of its experiment took (before one has finished: while any time is left); the phases and searches
-    after the budget is spent do not start. What it does not start stays for `--resume`, never half run."""
+    """`suite run --time-budget`: a walltime (a 10-minute device command, a cluster job's limit). A trial that
+    can resume from a checkpoint starts while any time is left, and one still running at the end stops at its
+    next evaluation, saved for `--resume` (``wall_deadline`` tells it when; ``cut`` names it). Any other trial (a
+    streamed dataset's, or with checkpoints off) starts only if it will end: if the time left holds the median
+    time this run's finished trials of its experiment took (before one has finished: while any time is left).
+    The phases and searches after the budget is spent do not start. Nothing is lost: what did not start stays
+    for `--resume`, and what was cut resumes where it stopped."""
 
     def __init__(self, seconds: float | None, clock=time.monotonic):
         self.clock = clock
         self.deadline = None if seconds is None else clock() + seconds
+        self.wall_deadline = None if seconds is None else time.time() + seconds  # for the trials' own clocks
         self.took: dict[int, list[float]] = {}  # experiment -> this run's finished trials' seconds
-        self.spent = False  # something was not started for want of time
+        self.spent = False  # something was not started, or was cut, for want of time
+        self.cut: dict[str, str] = {}  # key -> label of each trial stopped at the deadline
 
     def finished(self, experiment: int, seconds: float) -> None:
         self.took.setdefault(experiment, []).append(seconds)
 
-    def allows(self, experiment: int | None = None) -> bool:
+    def allows(self, experiment: int | None = None, resumable: bool = False) -> bool:
         if self.deadline is None:
             return True
-        took = self.took.get(experiment)
+        took = [] if resumable else self.took.get(experiment)  # a resumable trial may be cut: any time will do
         now = self.clock()
         fits = now < self.deadline and now + (median(took) if took else 0.0) <= self.deadline
         self.spent |= not fits
@@ -347,6 +358,14 @@ class StoreCallback(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
         t = self._trial(trial)
+        if "cut" in res:  # stopped at the time budget's end: nothing to store, its checkpoint resumes it
+            self.budget.cut[t["key"]] = t["label"]
+            self.budget.spent = True
+            self.store.release(t["suite"], t["key"])
+            self.display.say(f"{t['label']}: stopped at step {res['cut']} at the time budget's end; `--resume` goes "
+                             f"on from its checkpoint")
+            self.display.ended(trial.trial_id, failed=False, done=False)
+            return
         payload = json.loads(res["payload"]) if "payload" in res else None
         status = payload["summary"]["status"] if payload else "failed"
         error = None if payload else res.get("error") or "the trial ended without a result"
@@ -589,7 +608,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     searches = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
     searches = [x for x in searches if pending(store, x)]
     if not todo and not searches:
-        return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent}
+        return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
+                "cut_at_budget": 0}
 
     env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -611,7 +631,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
-    return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent}
+    return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
+            "cut_at_budget": len(budget.cut)}
 
 
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
@@ -739,8 +760,10 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
     phase = seed_major(phase)
-    space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict()) for t in phase]
-    queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget)
+    space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict(),
+                        deadline=callback.budget.wall_deadline) for t in phase]
+    queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget,
+                       resumable=resumable_trials(phase, opts))
     tuner = tune.Tuner(
         trainable(opts),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
@@ -758,7 +781,7 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     if len(others) < len(queue.left):
         callback.display.say(f"time budget: {len(queue.left) - len(others)} trial(s) of phase {number} not "
                              f"started (they would not have ended in time); `--resume` runs them")
-    stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys())
+    stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys() - callback.budget.cut.keys())
 
 
 class TrialQueue(Searcher):
@@ -767,17 +790,18 @@ class TrialQueue(Searcher):
     So two runs of one store, started at different times, share what is left rather than both run it."""
 
     def __init__(self, suite: str, phase: list[Trial], cases: list[dict], store: ResultsStore, budgets: dict,
-                 time_budget: TimeBudget | None = None):
+                 time_budget: TimeBudget | None = None, resumable: set[str] = frozenset()):
         super().__init__()
         self.suite, self.store, self.budgets, self.driver = suite, store, budgets, driver_id()
         self.time_budget = time_budget or TimeBudget(None)
+        self.resumable = resumable  # keys of trials that keep checkpoints: the budget may cut them
         self.queue = list(zip(phase, cases))
         self.left: dict[str, str] = {}  # key -> why not taken: 'stored', the driver that has it, or TIME
 
     def suggest(self, trial_id: str):
         while self.queue:
             trial, case = self.queue.pop(0)
-            if not self.time_budget.allows(trial.experiment):
+            if not self.time_budget.allows(trial.experiment, resumable=trial.key in self.resumable):
                 self.left[trial.key] = TIME
                 continue
             why = self.store.claim(self.suite, trial.key, trial.label, self.budgets.get(trial.key), self.driver)
@@ -791,6 +815,17 @@ class TrialQueue(Searcher):
 
 
 TIME = "time budget"  # TrialQueue.left: not started, for want of time
+
+
+def resumable_trials(phase: list[Trial], opts: SweepOptions) -> set[str]:
+    """The keys of the trials that keep checkpoints: every one of an in-memory dataset, unless checkpoints are
+    off (a streamed dataset cannot resume mid-epoch)."""
+    if not opts.checkpoint_every:
+        return set()
+    from .data import dataset_spec
+    from .run import plan
+
+    return {t.key for t in phase if dataset_spec(plan(t.config)[0].dataset).in_memory}
 
 
 def seed_major(trials: list[Trial]) -> list[Trial]:

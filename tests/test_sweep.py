@@ -624,3 +624,31 @@ def test_a_search_interrupted_and_resumed_runs_its_samples_once_then_the_best_on
     text = (results / "report" / "report.md").read_text()
     assert "Search for extrapolate: 6 samples" in text and "Best found: `extrapolate(" in text
     assert "the suite's schedule `extrapolate(ratio=1.3) @10/15/20`" in text
+
+
+def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_there(tmp_path):
+    suite = tmp_path / "long.yaml"  # one trial of 20-40 s, far longer than the budget leaves it
+    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 30000, eval_every: 100, forecasters: "
+                     "[none]}]\n")
+    results = tmp_path / "r"
+    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(results), "--json", "--no-progress",
+            "--wandb", "disabled"]
+    cut = introbench(*args, "--time-budget", "14")
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    assert "stopped at step" in cut.stderr and "at the time budget's end" in cut.stderr
+    assert ("the time budget is spent: 1 trial(s) left for `--resume` (1 of them stopped at the budget's end and "
+            "resume from their checkpoints, the rest not started)") in cut.stderr
+    outcome = json.loads(cut.stdout.strip().splitlines()[-1])
+    assert (outcome["stored"], outcome["missing"], outcome["cut_at_budget"]) == (0, 1, 1)
+    store = ResultsStore(results)
+    (key,) = [t.key for t in load_suite(str(suite)).trials()]
+    assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
+    saved = torch.load(results / "checkpoints" / f"{key}.pt", weights_only=True)["step"]
+    assert 0 < saved < 30000 and saved % 100 == 0
+    rest = introbench(*args, "--resume")
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    (row,) = store.rows("long")
+    assert row["summary"]["resumed_from"] == saved and row["curve"][-1]["step"] == 30000
+    steps = [p["step"] for p in row["curve"]]
+    assert steps == list(range(0, 30001, 100))  # every evaluation, once: the restored ones and the new ones
+    assert not (results / "checkpoints" / f"{key}.pt").exists()
