@@ -7,6 +7,8 @@ import math
 import torch
 from torch import nn
 
+from .pooling import MaxPool2d
+
 
 def _init(module: nn.Module, weight_fn, bias: float | None = 0.0) -> nn.Module:
     weight_fn(module.weight)
@@ -52,9 +54,9 @@ class N0(ConvDropoutFC):
     def __init__(self, num_classes: int = 10):
         t = _trunc(0.1)  # TF tutorial defaults: truncated normal 0.1, bias 0.1
         super().__init__(nn.Sequential(
-            _init(nn.Conv2d(1, 8, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
-            _init(nn.Conv2d(8, 16, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
-            _init(nn.Conv2d(16, 32, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2, ceil_mode=True),
+            _init(nn.Conv2d(1, 8, 5, padding=2), t, 0.1), nn.ReLU(), MaxPool2d(2, 2, ceil_mode=True),
+            _init(nn.Conv2d(8, 16, 5, padding=2), t, 0.1), nn.ReLU(), MaxPool2d(2, 2, ceil_mode=True),
+            _init(nn.Conv2d(16, 32, 5, padding=2), t, 0.1), nn.ReLU(), MaxPool2d(2, 2, ceil_mode=True),
         ), 512, num_classes, 0.1)  # 28 -> 14 -> 7 -> 4 (SAME pooling); 4 * 4 * 32 = 512
 
 
@@ -62,8 +64,8 @@ class MNIST1(ConvDropoutFC):
     def __init__(self, num_classes: int = 10):
         t = _trunc(0.01)
         super().__init__(nn.Sequential(
-            _init(nn.Conv2d(1, 32, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2),
-            _init(nn.Conv2d(32, 64, 5, padding=2), t, 0.1), nn.ReLU(), nn.MaxPool2d(2, 2),
+            _init(nn.Conv2d(1, 32, 5, padding=2), t, 0.1), nn.ReLU(), MaxPool2d(2, 2),
+            _init(nn.Conv2d(32, 64, 5, padding=2), t, 0.1), nn.ReLU(), MaxPool2d(2, 2),
         ), 3136, num_classes, 0.01)  # 28 -> 14 -> 7; 7 * 7 * 64 = 3136
 
 
@@ -73,8 +75,8 @@ class LeNet(nn.Module):
     def __init__(self, num_classes: int = 10):
         super().__init__()
         self.features = nn.Sequential(
-            _init(nn.Conv2d(1, 20, 5), _caffe_xavier), nn.MaxPool2d(2, 2),
-            _init(nn.Conv2d(20, 50, 5), _caffe_xavier), nn.MaxPool2d(2, 2),
+            _init(nn.Conv2d(1, 20, 5), _caffe_xavier), MaxPool2d(2, 2),
+            _init(nn.Conv2d(20, 50, 5), _caffe_xavier), MaxPool2d(2, 2),
         )  # 28 -> 24 -> 12 -> 8 -> 4; 4 * 4 * 50 = 800
         self.fc1 = _init(nn.Linear(800, 500), _caffe_xavier)
         self.fc2 = _init(nn.Linear(500, num_classes), _caffe_xavier)
@@ -120,9 +122,9 @@ class CIFAR1(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             _init(nn.Conv2d(3, 64, 5, padding=2), _normal(1e-4), 0.0), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.MaxPool2d(3, 2, padding=1),
+            MaxPool2d(3, 2, padding=1),
             _init(nn.Conv2d(64, 64, 5, padding=2), _normal(1e-4), 0.1), nn.BatchNorm2d(64), nn.ReLU(),
-            nn.MaxPool2d(3, 2, padding=1),
+            MaxPool2d(3, 2, padding=1),
         )  # 24 -> 12 -> 6; 6 * 6 * 64 = 2304
         self.classifier = nn.Sequential(
             _init(nn.Linear(2304, 384), _normal(0.04), 0.1), nn.ReLU(),
@@ -141,13 +143,13 @@ class AlexNetLRN(nn.Module):
         super().__init__()
         self.features = nn.Sequential(
             nn.Conv2d(3, 96, 11, stride=4, padding=2), nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0), nn.MaxPool2d(3, 2),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0), MaxPool2d(3, 2),
             nn.Conv2d(96, 256, 5, padding=2), nn.ReLU(inplace=True),
-            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0), nn.MaxPool2d(3, 2),
+            nn.LocalResponseNorm(5, alpha=1e-4, beta=0.75, k=2.0), MaxPool2d(3, 2),
             nn.Conv2d(256, 384, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(384, 384, 3, padding=1), nn.ReLU(inplace=True),
             nn.Conv2d(384, 256, 3, padding=1), nn.ReLU(inplace=True),
-            nn.MaxPool2d(3, 2),
+            MaxPool2d(3, 2),
         )
         self.pool = nn.AdaptiveAvgPool2d((6, 6))
         self.classifier = nn.Sequential(
