@@ -81,16 +81,20 @@ class Checkpoint:
         progress_path(self.path).unlink(missing_ok=True)
 
 
+PROGRESS = ".progress.json"
+
+
 def progress_path(path: Path) -> Path:
-    return path.with_suffix(".json")
+    """The small file beside a checkpoint that says how far it stands: <name>.progress.json."""
+    return path.with_name(path.stem + PROGRESS)
 
 
 def saved_progress(folder: str | os.PathLike) -> dict[str, dict]:
     """Suite trial key -> {"step", "steps"} of each checkpoint in a results folder."""
     out = {}
-    for p in sorted((Path(folder) / "checkpoints").glob("*.json")):
+    for p in sorted((Path(folder) / "checkpoints").glob("*" + PROGRESS)):
         try:
-            out[p.stem] = json.loads(p.read_text())
+            out[p.name[:-len(PROGRESS)]] = json.loads(p.read_text())
         except (OSError, ValueError):
             continue  # being replaced, or torn: the checkpoint itself is what resumes
     return out

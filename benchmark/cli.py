@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--checkpoint", metavar="FILE",
                      help="save the run's state to FILE as it trains, and resume from it if an earlier run of the "
                           "same config left it there (killed halfway); deleted once the run ends")
-    run.add_argument("--checkpoint-every", type=_positive_float, default=CHECKPOINT_EVERY, metavar="SECONDS",
+    run.add_argument("--checkpoint-every", type=_positive_float, metavar="SECONDS",
                      help=f"seconds between checkpoints, taken at evaluations (default {CHECKPOINT_EVERY:g})")
     run.add_argument("--record-every", type=_positive_int,
                      help="record a weight history every N steps into --out (for `introbench analyze`)")
@@ -350,10 +350,10 @@ def cmd_run(args) -> int:
     plan(config)  # every bad input fails here, before any data is read
     if args.record_every and not args.out:
         raise IntrobenchError("--record-every needs --out DIR to write the history to")
-    if args.checkpoint_every != CHECKPOINT_EVERY and not args.checkpoint:
+    if args.checkpoint_every is not None and not args.checkpoint:
         raise IntrobenchError("--checkpoint-every needs --checkpoint FILE to save to")
     result = run(config, progress=not args.no_progress, out_dir=args.out, checkpoint=args.checkpoint,
-                 checkpoint_every=args.checkpoint_every)
+                 checkpoint_every=args.checkpoint_every or CHECKPOINT_EVERY)
     if result.summary.get("checkpoint_note"):
         print(f"introbench: {result.summary['checkpoint_note']}", file=sys.stderr)
     summary = dict(result.summary, jump_events=result.events)

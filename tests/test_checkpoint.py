@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from benchmark import loop
-from benchmark.checkpoint import Checkpoint
+from benchmark.checkpoint import Checkpoint, progress_path
 from benchmark.config import RunConfig
 from benchmark.data import load_dataset
 from benchmark.recorder import load_history
@@ -59,6 +59,8 @@ def test_a_run_killed_halfway_resumes_from_its_checkpoint_and_ends_as_the_uninte
         run(config, progress=False, checkpoint=path, checkpoint_every=0, on_eval=kill_at(kill))
     saved = torch.load(path, weights_only=True)
     assert saved["step"] == (kill - 1) // 5 * 5 > 0  # the last grid evaluation before the kill
+    # how far it stands, beside it, for `suite status` (which reads no model)
+    assert json.loads(progress_path(path).read_text()) == {"step": saved["step"], "steps": 30}
     seen, jumps = [], []
     resumed = run(config, progress=False, checkpoint=path, checkpoint_every=0, out_dir=tmp_path / "resumed",
                   on_eval=seen.append, on_jump=jumps.append)
@@ -77,7 +79,7 @@ def test_a_run_killed_halfway_resumes_from_its_checkpoint_and_ends_as_the_uninte
     # the weights' trajectory, every 5 steps to the last: bitwise the uninterrupted run's
     a, b = load_history(tmp_path / "whole"), load_history(tmp_path / "resumed")
     assert torch.equal(a["steps"], b["steps"]) and torch.equal(a["weights"], b["weights"])
-    assert not path.exists()  # the run has ended: its result is what is kept
+    assert not path.exists() and not progress_path(path).exists()  # ended: its result is what is kept
 
 
 def test_a_checkpoint_of_another_run_or_a_torn_one_is_never_resumed_from(tmp_path, data_dir):
