@@ -39,7 +39,6 @@ class Checkpoint:
         self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
         self.deadline = deadline
         self.last = clock()
-        self.saved_step: int | None = None
         self.note: str | None = None  # why a file found there was not resumed from
 
     def due(self) -> bool:
@@ -71,10 +70,10 @@ class Checkpoint:
         os.replace(tmp, self.path)  # a kill mid-write leaves the previous checkpoint whole
         # how far it stands, for `suite status` (which should not read a model to learn it)
         where = progress_path(self.path)
-        where.with_name(where.name + ".tmp").write_text(json.dumps({"step": state["step"], "steps": state["steps"]}))
-        os.replace(where.with_name(where.name + ".tmp"), where)
+        tmp = where.with_name(where.name + ".tmp")
+        tmp.write_text(json.dumps({"step": state["step"], "steps": state["steps"]}))
+        os.replace(tmp, where)
         self.last = self.clock()
-        self.saved_step = state["step"]
 
     def discard(self) -> None:
         self.path.unlink(missing_ok=True)
