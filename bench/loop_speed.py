@@ -67,6 +67,11 @@ def fresh(task, data, device, seed: int, channels_last: bool = False):
 def bare(task, data, spec: loop.LoopSpec, device, seed: int) -> float:
     """A hand-written loop: the same batches and preparation, no hooks, no reads back from the device."""
     model, opt = fresh(task, data, device, seed, spec.channels_last)
+    return bare_steps(model, opt, data, spec, device, seed)
+
+
+def bare_steps(model: nn.Module, opt, data, spec: loop.LoopSpec, device, seed: int) -> float:
+    """``spec.steps`` steps of ``model`` by the bare loop, from the seed's batch order; steps/s."""
     gen = torch.Generator(device=data.x_train.device).manual_seed(seed)
     batches = data.train_batches(spec.batch_size, gen)
     loss_fn = nn.CrossEntropyLoss()

@@ -4,8 +4,8 @@ time for each task whose network pools, and whether the weights after the steps 
     python bench/pool_speed.py --data-dir ../shared/data                       # cifar1, mnist1, mnist2, n0
     python bench/pool_speed.py --tasks cifar1 --steps 40 --repeats 3 --data-dir ../shared/data
 
-Both variants train the same model from the same seed on the same real batches, one torch thread; repeats are
-interleaved so drift hits both alike, and the median is reported.
+Both variants train the same model from the same seed on the same real batches by loop_speed's bare loop, one
+torch thread; repeats are interleaved so drift hits both alike, and the median is reported.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from loop_speed import fresh, spec_of, task_data  # noqa: E402
+from loop_speed import bare_steps, fresh, spec_of, task_data  # noqa: E402
 
 from benchmark import loop  # noqa: E402
 from tasks.pooling import MaxPool2d  # noqa: E402
@@ -38,27 +38,17 @@ def with_nn_pools(model: nn.Module) -> nn.Module:
 
 def train(task, data, steps: int, old: bool, seed: int = 0) -> tuple[float, float, list[torch.Tensor]]:
     """(steps/s, seconds of one evaluation of the test set, the weights after the steps)."""
-    model, opt = fresh(task, data, torch.device("cpu"), seed)
+    cpu = torch.device("cpu")
+    model, opt = fresh(task, data, cpu, seed)
     if old:
-        model = with_nn_pools(model)
+        model = with_nn_pools(model)  # a pool holds no parameters: the optimizer still holds them all
     spec = spec_of(task, steps, task.batch_size)
-    gen = torch.Generator().manual_seed(seed)
-    batches = data.train_batches(task.batch_size, gen)
-    loss_fn = nn.CrossEntropyLoss()
-    model.train()
-    start = time.perf_counter()
-    for _ in range(steps):
-        x, y = next(batches)
-        loss = loss_fn(model(loop.model_input(x, spec, torch.device("cpu"), train=True, generator=gen)), y)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-    rate = steps / (time.perf_counter() - start)
+    rate = bare_steps(model, opt, data, spec, cpu, seed)
     model.eval()
     start = time.perf_counter()
     with torch.no_grad():
         for x, _ in data.test_batches(loop.EVAL_BATCH["cpu"]):
-            model(loop.model_input(x, spec, torch.device("cpu"), train=False, generator=None))
+            model(loop.model_input(x, spec, cpu, train=False, generator=None))
     return rate, time.perf_counter() - start, [p.detach().clone() for p in model.parameters()]
 
 

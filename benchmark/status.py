@@ -58,6 +58,9 @@ def labels_by_task(labels: list[str]) -> str:
     return "; ".join(parts)
 
 
+RECENT = 10  # how many of a group's newest stored trials tell its next trial's time
+
+
 def _left(each: float | None, missing: float) -> float | None:
     """The time ``missing`` trials of ``each`` seconds take on one worker (a running trial counts as the share
     of it still to go); None when nothing tells ``each``."""
@@ -68,8 +71,8 @@ def _left(each: float | None, missing: float) -> float | None:
 
 def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict:
     """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
-    worker: the median time of the variant's stored trials, else of its experiment's, else of its task's in this
-    suite; None where nothing comparable has run yet (counted in ``unestimated``)."""
+    worker: the median time of the variant's newest stored trials, else of its experiment's, else of its task's in
+    this suite; None where nothing comparable has run yet (counted in ``unestimated``)."""
     trials = suite.trials()
     selected = select_variants(select_tasks(trials, tasks), only)
     statuses = store.statuses(suite.name)
@@ -81,9 +84,12 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
             if r["step"] and r["steps"]}
 
+    order = {k: i for i, k in enumerate(seconds)}
+
     def typical(keys, of=seconds) -> float | None:
-        """The median of ``of`` (stored times, or running trials' paces) over those of ``keys`` it has."""
-        took = [of[k] for k in keys if k in of]
+        """The median of ``of`` (stored times, or running trials' paces) over the newest ``RECENT`` of ``keys`` it
+        has: the code gets faster, and a trial stored months ago says little of the next one's time."""
+        took = [of[k] for k in sorted((k for k in keys if k in of), key=lambda k: order.get(k, -1))[-RECENT:]]
         return median(took) if took else None
 
     def estimate(*groups) -> float | None:

@@ -247,12 +247,13 @@ class ResultsStore:
 
     def seconds(self, suite: str) -> dict[str, float]:
         """key -> how long it ran, for every stored trial of a suite that ran to its end (finished or diverged:
-        a failed trial's time says nothing about the next attempt's)."""
+        a failed trial's time says nothing about the next attempt's), oldest first."""
         if not self.path.exists():
             return {}
         with self._db() as conn:
             return {k: s for k, s in conn.execute("SELECT key, seconds FROM trials WHERE suite = ? AND status != "
-                                                  "'failed' AND seconds IS NOT NULL", (suite,))}
+                                                  "'failed' AND seconds IS NOT NULL ORDER BY finished, key",
+                                                  (suite,))}
 
     def find(self, keys) -> dict[str, dict]:
         """key -> the stored row, of any suite, of each of ``keys`` that ran to its end (finished or diverged)."""

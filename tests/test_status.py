@@ -90,6 +90,24 @@ def test_status_falls_back_to_the_experiment_then_the_task(tmp_path):
     assert (ext["trial_seconds"], ext["left_seconds"]) == (150.0, 600.0)
 
 
+def test_status_judges_by_the_newest_trials(tmp_path, monkeypatch):
+    import benchmark.status
+    monkeypatch.setattr(benchmark.status, "RECENT", 2)
+    suite = _suite(tmp_path)
+    store = _store(tmp_path, suite, {})
+    by_label = {t.label: t for t in suite.trials()}
+    # stored out of order: s0 is the oldest and ran on slower code
+    for label, seconds, finished in (("mnist3 none s2", 120.0, 3.0), ("mnist3 none s0", 500.0, 1.0),
+                                     ("mnist3 none s1", 100.0, 2.0)):
+        t = by_label[label]
+        store.write({"suite": suite.name, "key": t.key, "label": label, "experiment": t.experiment,
+                     "task": "mnist3", "forecaster": "none", "seed": t.config.seed, "status": "finished",
+                     "config": t.config.to_dict(), "seconds": seconds, "finished": finished})
+    rows = {r["variant"]: r for r in suite_status(suite, store)["rows"] if r["task"] == "mnist3"}
+    assert rows["none"]["trial_seconds"] == 110.0  # s1 and s2, not s0's 500
+    assert rows["extrapolate(ratio=1.3)"]["trial_seconds"] == 110.0  # the experiment's newest, too
+
+
 def test_suite_status_command(tmp_path, capsys):
     suite = _suite(tmp_path)
     _store(tmp_path, suite, {"mnist3 none s0": 3600.0, "mnist3 none s1": 3600.0})
