@@ -13,7 +13,7 @@ torch.set_num_threads(1)  # one torch thread per process: two threads slow ten-f
 
 @pytest.fixture(scope="session")
 def data_dir() -> Path:
-    path = Path(os.environ["INTROBENCH_DATA"])
+    path = Path(os.environ["INTROBENCH_DATA"]).resolve()  # as given relative, it means nothing from another cwd
     if not (path / "MNIST" / "raw").is_dir():
         pytest.fail(f"the real datasets are expected at {path} (set INTROBENCH_DATA)")
     return path
