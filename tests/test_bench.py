@@ -30,9 +30,8 @@ def test_every_benchmark_is_listed():
 @pytest.mark.parametrize("script", [s for s, run in RUNS.items() if run])
 def test_benchmark_runs(script, data_dir, tmp_path):
     args, says = RUNS[script]
-    if "--data-dir" not in args and script in ("loop_speed.py", "pool_speed.py"):
-        args = [*args, "--data-dir", str(data_dir)]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "INTROBENCH_DATA": str(data_dir)}  # absolute: cwd is tmp_path
+    # the data by $INTROBENCH_DATA, absolute: the run's cwd is tmp_path
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "INTROBENCH_DATA": str(data_dir)}
     proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env,
                           cwd=tmp_path, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]

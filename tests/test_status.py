@@ -3,6 +3,7 @@ import json
 import pytest
 
 from benchmark.checkpoint import Checkpoint, checkpoint_path
+from benchmark import status as status_module
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
@@ -91,8 +92,7 @@ def test_status_falls_back_to_the_experiment_then_the_task(tmp_path):
 
 
 def test_status_judges_by_the_newest_trials(tmp_path, monkeypatch):
-    import benchmark.status
-    monkeypatch.setattr(benchmark.status, "RECENT", 2)
+    monkeypatch.setattr(status_module, "RECENT", 2)
     suite = _suite(tmp_path)
     store = _store(tmp_path, suite, {})
     by_label = {t.label: t for t in suite.trials()}
