@@ -2,8 +2,8 @@ import json
 
 import pytest
 
-from benchmark.checkpoint import Checkpoint, checkpoint_path
 from benchmark import status as status_module
+from benchmark.checkpoint import Checkpoint, checkpoint_path
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
