@@ -117,7 +117,11 @@ def test_beyond_runs_every_jumping_forecaster_guarded_and_not_on_the_same_seeds_
         assert len(seeds) >= (10 if task in ("fm16", "c10_16") else 5)
         assert not any(c.guard for c in configs if c.forecaster == "none")
         variants = {(c.forecaster, str(sorted(c.forecaster_params.items()))) for c in configs if c.forecaster != "none"}
-        assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 5
+        assert {f for f, _ in variants} == {"introspection", "extrapolate", "deltanet"} and len(variants) == 6
+        # the control at each of deltanet's horizons
+        ratios = {f: sorted(dict(c.forecaster_params)["ratio"] for c in configs if c.forecaster == f
+                            and c.seed == 0 and not c.guard) for f in ("extrapolate", "deltanet")}
+        assert ratios["extrapolate"] == ratios["deltanet"] == [1.3, 2.0]
         for name, params in variants:
             for guard in GUARDS.get(task, (False, True)):
                 assert sorted(c.seed for c in configs if (c.forecaster, str(sorted(c.forecaster_params.items())))
