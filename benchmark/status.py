@@ -84,12 +84,11 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
             if r["step"] and r["steps"]}
 
-    order = {k: i for i, k in enumerate(seconds)}
-
     def typical(keys, of=seconds) -> float | None:
-        """The median of ``of`` (stored times, or running trials' paces) over the newest ``RECENT`` of ``keys`` it
-        has: the code gets faster, and a trial stored months ago says little of the next one's time."""
-        took = [of[k] for k in sorted((k for k in keys if k in of), key=lambda k: order.get(k, -1))[-RECENT:]]
+        """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of
+        ``keys`` it has: the code gets faster, and a trial stored months ago says little of the next one's time."""
+        keys = set(keys)
+        took = [v for k, v in of.items() if k in keys][-RECENT:]
         return median(took) if took else None
 
     def estimate(*groups) -> float | None:

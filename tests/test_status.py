@@ -35,16 +35,18 @@ def _suite(tmp_path):
     return load_suite(str(path))
 
 
-def _store(tmp_path, suite, took: dict, status: dict | None = None):
-    """Stores the trials named in ``took`` (label -> seconds) as finished, or as ``status[label]``."""
+def _store(tmp_path, suite, took: dict, status: dict | None = None, finished: dict | None = None):
+    """Stores the trials named in ``took`` (label -> seconds) as finished, or as ``status[label]``, at the time
+    ``finished[label]`` where given (else now)."""
     store = ResultsStore(tmp_path / "res")
     by_label = {t.label: t for t in suite.trials()}
     for label, seconds in took.items():
         t = by_label[label]
+        at = {"finished": finished[label]} if finished and label in finished else {}
         store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": t.experiment,
                      "task": t.config.task, "forecaster": t.config.forecaster, "seed": t.config.seed,
                      "status": (status or {}).get(label, "finished"), "config": t.config.to_dict(),
-                     "seconds": seconds})
+                     "seconds": seconds, **at})
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in suite.trials()])
     return store
 
@@ -94,15 +96,9 @@ def test_status_falls_back_to_the_experiment_then_the_task(tmp_path):
 def test_status_judges_by_the_newest_trials(tmp_path, monkeypatch):
     monkeypatch.setattr(status_module, "RECENT", 2)
     suite = _suite(tmp_path)
-    store = _store(tmp_path, suite, {})
-    by_label = {t.label: t for t in suite.trials()}
     # stored out of order: s0 is the oldest and ran on slower code
-    for label, seconds, finished in (("mnist3 none s2", 120.0, 3.0), ("mnist3 none s0", 500.0, 1.0),
-                                     ("mnist3 none s1", 100.0, 2.0)):
-        t = by_label[label]
-        store.write({"suite": suite.name, "key": t.key, "label": label, "experiment": t.experiment,
-                     "task": "mnist3", "forecaster": "none", "seed": t.config.seed, "status": "finished",
-                     "config": t.config.to_dict(), "seconds": seconds, "finished": finished})
+    store = _store(tmp_path, suite, {"mnist3 none s2": 120.0, "mnist3 none s0": 500.0, "mnist3 none s1": 100.0},
+                   finished={"mnist3 none s2": 3.0, "mnist3 none s0": 1.0, "mnist3 none s1": 2.0})
     rows = {r["variant"]: r for r in suite_status(suite, store)["rows"] if r["task"] == "mnist3"}
     assert rows["none"]["trial_seconds"] == 110.0  # s1 and s2, not s0's 500
     assert rows["extrapolate(ratio=1.3)"]["trial_seconds"] == 110.0  # the experiment's newest, too
