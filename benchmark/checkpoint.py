@@ -35,11 +35,14 @@ class Checkpoint:
     configuration is never resumed from."""
 
     def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic,
-                 deadline: float | None = None):
+                 deadline: float | None = None, start=None):
         self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
         self.deadline = deadline
         self.last = clock()
         self.note: str | None = None  # why a file found there was not resumed from
+        # with no file of its own: () -> a state to start from (a fork of the baseline), or None
+        self.start = start
+        self.started_from: int | None = None  # the step of the state ``start`` gave
 
     def due(self) -> bool:
         return self.clock() - self.last >= self.every
@@ -51,7 +54,10 @@ class Checkpoint:
         """The saved state, or None when there is none to resume (a file of another run or format is set aside
         with a note, never resumed from)."""
         if not self.path.is_file():
-            return None
+            state = self.start() if self.start is not None else None
+            if state is not None:
+                self.started_from = state["step"]
+            return state
         try:
             state = torch.load(self.path, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - a torn or foreign file: start afresh, and say so

@@ -293,6 +293,11 @@ class JumpEngine:
         return {"events": self.events, "skipped": self.skipped, "snapshots": hist.snapshots,
                 "peak_bytes": hist.peak_bytes, "pending": self.pending}
 
+    @staticmethod
+    def forked_state(snapshots: dict[int, list[torch.Tensor]]) -> dict:
+        """The state of an engine that has trained to a point before its first jump, holding these snapshots."""
+        return {"events": [], "skipped": [], "snapshots": snapshots, "peak_bytes": 0, "pending": None}
+
     def load_state_dict(self, state: dict) -> None:
         hist = self.history
         self.events, self.skipped = list(state["events"]), list(state["skipped"])

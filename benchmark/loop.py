@@ -30,7 +30,8 @@ class StepHook(Protocol):
 
     def summary(self) -> dict: ...
 
-    # What a trial checkpoint saves of the hook, and gives back to it (after on_start) when the run resumes.
+    # What a trial checkpoint saves of the hook, and gives back to it (after on_start) when the run resumes; a hook
+    # with ``checkpointed = False`` keeps nothing and is left out of checkpoints.
     def state_dict(self) -> dict: ...
 
     def load_state_dict(self, state: dict) -> None: ...
@@ -125,14 +126,16 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
           scheduler=None, seed: int = 0, device: torch.device | str = "cpu",
           hooks: Sequence[StepHook] = (), progress: bool = True, desc: str = "train",
           on_eval: Callable[[dict], None] | None = None, checkpoint: Checkpoint | None = None,
-          on_restore: Callable[[list[dict], list[dict]], None] | None = None) -> RunResult:
+          on_restore: Callable[[list[dict], list[dict]], None] | None = None,
+          on_grid: Callable[[int, Callable[[], dict]], None] | None = None) -> RunResult:
     """Train for spec.steps; ``on_eval`` sees every evaluation as it lands on the curve (live tracking).
 
     Given a ``checkpoint``, the run resumes from the state saved there, if any (``on_restore`` then sees the
     restored curve and jump events, in place of the evaluations it will not see again), and saves its state there
     at grid evaluations while it trains; past the checkpoint's deadline it saves and raises TrialCut at the next
     grid evaluation. An in-memory dataset resumes exactly; a streamed one cannot place its
-    loader's workers mid-epoch, so it is never checkpointed."""
+    loader's workers mid-epoch, so it is never checkpointed. ``on_grid(step, state)`` is called at each grid
+    evaluation with a function giving the loop's state as a checkpoint would save it (a baseline's forks)."""
     device = torch.device(device)
     # Batches are drawn where the data lives: on the GPU for in-memory tensors there, else on the CPU.
     gen = torch.Generator(device=data.x_train.device if isinstance(data, TensorData) else "cpu")
@@ -195,8 +198,9 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
     model.train()
     for hook in hooks:
         hook.on_start(model, optimizer)
+    kept = [hook for hook in hooks if getattr(hook, "checkpointed", True)]
     if saved is not None:
-        for hook, state in zip(hooks, saved["hooks"], strict=True):
+        for hook, state in zip(kept, saved["hooks"], strict=True):
             hook.load_state_dict(state)
         if on_restore is not None:
             on_restore(list(curve), [e for h in hooks for e in getattr(h, "events", [])])
@@ -213,7 +217,7 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
                 "elapsed": time.perf_counter() - start, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict() if scheduler is not None else None,
                 "generator": gen.get_state(), "rng": rng_state(device), "batches": batches.state_dict(),
-                "hooks": [hook.state_dict() for hook in hooks]}
+                "hooks": [hook.state_dict() for hook in kept]}
 
     for step in range(step + 1, spec.steps + 1):
         x, y = next(batches)
@@ -245,6 +249,8 @@ def train(model: nn.Module, optimizer: torch.optim.Optimizer, data, spec: LoopSp
             running_loss.zero_()
             running_n = 0
             bar.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{curve[-1]['accuracy']:.4f}")
+            if on_grid is not None:
+                on_grid(step, state)
             # this step's grid evaluation (or the post-jump one standing for it) is the scored one
             if spec.stop_at_target and spec.target is not None and curve[-1]["accuracy"] >= spec.target:
                 stopped_at = step

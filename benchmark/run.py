@@ -14,6 +14,8 @@ from .checkpoint import CHECKPOINT_EVERY, Checkpoint
 from .config import SETTLE_STEPS, RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus, platform_of
+from .forks import ForkWriter, forks_folder, prefix_key, source_for
+from .forks import load as load_fork
 from .jumps import JumpEngine, PlateauGate
 from .recorder import HistoryRecorder
 
@@ -79,12 +81,19 @@ def resolved_config(config: RunConfig) -> dict:
 
 def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike | None = None,
         on_eval=None, on_jump=None, checkpoint: str | os.PathLike | None = None,
-        checkpoint_every: float = CHECKPOINT_EVERY, deadline: float | None = None) -> loop.RunResult:
+        checkpoint_every: float = CHECKPOINT_EVERY, deadline: float | None = None,
+        forks: str | os.PathLike | None = None, fork_points: dict[int, list[int]] | None = None,
+        forks_only: bool = False) -> loop.RunResult:
     """One run. Given a ``checkpoint`` file, it resumes from the state saved there by an earlier, interrupted run
     of the same config (its evaluations and jumps replayed to ``on_eval`` and ``on_jump``), saves its state there
     every ``checkpoint_every`` seconds, and deletes the file once it has ended (given a ``deadline`` too, in
     seconds since the epoch, a run still training then saves and raises TrialCut instead); the summary's
-    ``checkpoint_note`` says, in one line, what became of a checkpoint found (resumed, or why not)."""
+    ``checkpoint_note`` says, in one line, what became of a checkpoint found (resumed, or why not).
+
+    ``forks``, a results folder (with a ``checkpoint``): a jumped run with no checkpoint of its own starts from
+    its baseline's fork there when there is one (benchmark.forks), and a baseline given ``fork_points`` (fork
+    point -> snapshot steps up to it) writes them there (``forks_only``: and stops after the last, raising
+    ForksWritten)."""
     task, forecaster, jumps, target = plan(config)
     device = resolve_device(config.device)
     if config.threads:
@@ -110,11 +119,12 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
     gate = PlateauGate(config.gate) if config.gate is not None and jumps else None
     if jumps:
         guard = loop.loss_probe(data, spec, device, config.seed) if config.guard else None
-        hooks.append(JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
-                                chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
-                                seed=config.seed, on_jump=on_jump, guard=guard,
-                                guard_mode=config.guard if isinstance(config.guard, str) else "halve", gate=gate,
-                                settle_steps=config.settle_steps or SETTLE_STEPS))
+        engine = JumpEngine(forecaster, jumps, steps=task.steps, history_on_host=config.history_on_host,
+                            chunk_size=config.chunk_size, reset_optimizer=config.reset_optimizer,
+                            seed=config.seed, on_jump=on_jump, guard=guard,
+                            guard_mode=config.guard if isinstance(config.guard, str) else "halve", gate=gate,
+                            settle_steps=config.settle_steps or SETTLE_STEPS)
+        hooks.append(engine)
     recorder = HistoryRecorder(config.record_every, config.record_weights, config.seed) if config.record_every else None
     if recorder:
         hooks.append(recorder)
@@ -135,12 +145,26 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             elif on_jump is not None:
                 on_jump(item)
 
-    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline) if checkpoint is not None \
-        else None
+    writer, start = None, None
+    if forks is not None and checkpoint is not None:
+        if fork_points and not jumps:
+            prefix = prefix_key(config)
+            writer = ForkWriter(forks_folder(forks) / prefix, prefix, fork_points, fresh=not Path(checkpoint).is_file(),
+                                only=forks_only)
+            hooks.append(writer)
+        elif jumps and (source := source_for(config, forks)) is not None:
+            def start():  # the baseline's state at the fork point, with the snapshots this run's jumps read
+                found = load_fork(source)
+                return None if found is None else {**found[0], "hooks": [engine.forked_state(found[1])]}
+    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start) \
+        if checkpoint is not None else None
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=seen, checkpoint=saver,
-                        on_restore=restored)
-    if saver is not None and (saver.note or "resumed_from" in result.summary):
+                        on_restore=restored, on_grid=writer.at_grid if writer is not None else None)
+    if saver is not None and saver.started_from is not None:
+        result.summary["forked_from"] = saver.started_from  # its baseline trained the steps before
+        result.summary["checkpoint_note"] = f"started from its baseline's fork at step {saver.started_from}"
+    elif saver is not None and (saver.note or "resumed_from" in result.summary):
         result.summary["checkpoint_note"] = saver.note or f"resumed from its checkpoint at step " \
                                                           f"{result.summary['resumed_from']}"
     result.summary.update({"task": task.name, "forecaster": config.forecaster,

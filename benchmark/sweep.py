@@ -117,7 +117,9 @@ def trial_fn(config: dict) -> None:
         result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump,
                      checkpoint=checkpoint_path(case["results"], trial["key"]) if saves else None,
                      checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY,
-                     deadline=case.get("deadline") if saves else None)
+                     deadline=case.get("deadline") if saves else None,
+                     # a baseline writes forks for the jumped trials of its seed; they start from them
+                     forks=case["results"] if saves else None, fork_points=dict(case.get("fork_points") or []))
     except TrialCut as cut:  # the time budget's end: saved, and not a result
         live.finish(summary={"status": "cut", "stopped_at": cut.step})
         tune.report({"cut": cut.step, "started": started, "ended": time.time()})
@@ -622,21 +624,62 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     for x in searches:  # a search's samples and its best one's seeds, at most
         steps = plan(x.base)[0].steps
         budgets.update({f"{x.name}#{i}": steps for i in range(x.samples + len(x.seeds))})
+    from . import forks
+
+    # Forks need checkpoints, and a banked trial records its trajectory from step 0; on a cluster they stay on
+    # the node that wrote them.
+    forking = bool(opts.checkpoint_every) and not opts.bank
+    unstored = {t.key for t in trials} - store.keys(suite.name)
+    fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
+    if forking and not opts.address:
+        write_forks(forks.missing(trials, fork_points, fork_sources, {t.key for t in todo}, results), opts, data_dir,
+                    budget)
     with _console_to(results / "ray.log") as console:
         total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
         display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
                               console, opts.progress)
         try:
-            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget)
+            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget,
+                        fork_points)
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
+            # the forks of trials now stored are spent (a cut or failed one's wait for --resume)
+            forks.prune(results, fork_sources, {t.key for t in trials} - store.keys(suite.name))
     return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
             "cut_at_budget": len(budget.cut)}
 
 
+def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget) -> None:
+    """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
+    there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker."""
+    if not jobs:
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    from .forks import write_prefix
+
+    most = max(max(points) for _, points in jobs.values())
+    print(f"forks: {len(jobs)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
+          f"jumped trials start there", file=sys.stderr)
+    with ProcessPoolExecutor(min(opts.workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {}
+        for trial, points in jobs.values():
+            case = {"trial": trial.to_dict(), "data_dir": data_dir, "device": opts.device, "gpus": opts.gpus_per_trial}
+            config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
+            futures[trial.label] = pool.submit(write_prefix, config, str(Path(opts.results).resolve()),
+                                               sorted(points.items()), budget.wall_deadline)
+        for label, future in futures.items():
+            try:
+                print(f"forks: {label}: {future.result()}", file=sys.stderr)
+            except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
+                print(f"forks: {label}: failed ({type(exc).__name__}: {exc}); its jumped trials train from step 0",
+                      file=sys.stderr)
+
+
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
-                budget: TimeBudget) -> None:
+                budget: TimeBudget, fork_points: dict | None = None) -> None:
     import ray
 
     from .preflight import check_gpus
@@ -670,13 +713,13 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         callback = StoreCallback(store, display, budget)
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
-            _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir)
+            _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir, fork_points)
         with wandb_environment(results):
             targets = resolve_targets(store, suite, trials, mode)
         second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
                   and t.experiment in targets]
         if second:
-            _fit(suite.name, second, 1, targets, opts, mode, results, callback, data_dir)
+            _fit(suite.name, second, 1, targets, opts, mode, results, callback, data_dir, fork_points)
         from .search import run_search
 
         for search in searches:
@@ -753,15 +796,19 @@ def trainable(opts: SweepOptions):
 
 
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
-         callback, data_dir):
+         callback, data_dir, fork_points: dict | None = None):
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
     # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
-    phase = seed_major(phase)
+    # Baselines that write forks run workers - 1 seeds ahead, so a seed's jumped trials find them written.
+    fork_points = fork_points or {}
+    phase = seed_major(phase, lead=opts.workers - 1, leaders=set(fork_points))
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict(),
-                        deadline=callback.budget.wall_deadline) for t in phase]
+                        deadline=callback.budget.wall_deadline,
+                        **({"fork_points": sorted(fork_points[t.key].items())} if t.key in fork_points else {}))
+             for t in phase]
     queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget,
                        resumable=resumable_trials(phase, opts))
     tuner = tune.Tuner(
@@ -828,9 +875,10 @@ def resumable_trials(phase: list[Trial], opts: SweepOptions) -> set[str]:
     return {t.key for t in phase if dataset_spec(plan(t.config)[0].dataset).in_memory}
 
 
-def seed_major(trials: list[Trial]) -> list[Trial]:
-    """The run order: by experiment, then seed, keeping the suite's order of methods within a seed."""
-    return sorted(trials, key=lambda t: (t.experiment, t.config.seed))
+def seed_major(trials: list[Trial], lead: int = 0, leaders: set[str] = frozenset()) -> list[Trial]:
+    """The run order: by experiment, then seed, keeping the suite's order of methods within a seed; the
+    ``leaders`` (baselines writing forks) ``lead`` seeds earlier."""
+    return sorted(trials, key=lambda t: (t.experiment, t.config.seed - (lead if t.key in leaders else 0)))
 
 
 def stopped_early(store: ResultsStore, suite: str, keys: set[str]) -> None:

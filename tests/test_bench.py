@@ -14,6 +14,9 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 RUNS = {
     "folder_throughput.py": (["--images", "64", "--batches", "2", "--batch", "8", "--workers", "0"],
                              ["supply/demand"]),
+    # the forked trial must end bit for bit as the one trained from step 0
+    "fork_speed.py": (["--task", "mnist3", "--steps", "30", "--jumps", "20,25", "--eval-every", "5"],
+                      ["| mnist3 introspection @20/25 | 30 | 15 |", "| yes |"]),
     "jump_cost.py": (["--tasks", "mnist1"], ["introspection", "quadratic"]),
     "loop_speed.py": (["--tasks", "mnist3", "--steps", "5", "--repeats", "1"], ["bare", "introbench", "ratio"]),
     # the swapped-in nn.MaxPool2d must train to the same weights, bit for bit

@@ -2,6 +2,7 @@
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -652,3 +653,32 @@ def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_
     steps = [p["step"] for p in row["curve"]]
     assert steps == list(range(0, 30001, 100))  # every evaluation, once: the restored ones and the new ones
     assert not (results / "checkpoints" / f"{key}.pt").exists()
+
+
+def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_would_from_step_0(tmp_path):
+    (tmp_path / "fork.yaml").write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, "
+                                        "target: baseline_max, jumps: [20, 25], seeds: 2, "
+                                        "forecasters: [none, introspection, extrapolate]}\n")
+    flags = ["--results", str(tmp_path / "r"), "--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
+    first = introbench("suite", "run", str(tmp_path / "fork.yaml"), "--only", "none", *flags)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # the baselines wrote forks for their seeds' jumped trials, still to run: the state at 15 and the weights
+    # the jumps read up to it
+    folders = sorted((tmp_path / "r" / "checkpoints" / "forks").iterdir())
+    assert len(folders) == 2 and all((f / "state-15.pt").is_file() and (f / "w-0.pt").is_file() for f in folders)
+    shutil.rmtree(folders[1])  # lost (or written by an older version): its stored baseline trains again to 15
+    rest = introbench("suite", "run", str(tmp_path / "fork.yaml"), "--resume", *flags)
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    assert "forks: 1 stored baseline(s) train again, to step 15 at most" in rest.stderr
+    assert "forks written to step 15" in rest.stderr
+    rows = ResultsStore(tmp_path / "r").rows("fork")
+    assert len(rows) == 6
+    from benchmark.config import RunConfig
+    from tests.test_checkpoint import untimed
+
+    for r in rows:  # each jumped trial started from its seed's baseline at 15, and stored the whole run's curve
+        assert r["summary"].get("forked_from") == (None if r["forecaster"] == "none" else 15), r["label"]
+        if r["forecaster"] != "none":
+            config = RunConfig.from_dict({k: v for k, v in r["config"].items() if k in RunConfig.__dataclass_fields__})
+            assert untimed(r["curve"]) == untimed(run(config, progress=False).curve), r["label"]
+    assert not list((tmp_path / "r" / "checkpoints" / "forks").glob("*"))  # every dependent stored: spent, removed

@@ -1,0 +1,207 @@
+"""Forked trials: until its first jump, a jumped trial trains exactly as its baseline does (the same seed, batches
+and random draws; the jump engine only reads the weights), so it can start from the baseline's state at the last
+grid evaluation before that jump instead of from step 0, and end bit for bit as if it had trained those steps.
+
+A baseline given a fork plan writes, under ``<results>/checkpoints/forks/<prefix key>/``, the trainable weights at
+every step a dependent's forecaster will read (``w-<step>.pt``) and its whole loop state at each fork point
+(``state-<step>.pt``). A dependent starts from them when all its files are there and their prefix key is its own;
+otherwise it trains from step 0 as before. So a fork can save time and never changes a result.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+
+from .config import RunConfig
+from .jumps import snapshot_step
+
+FORMAT = 1
+# What a jumped trial sets and its baseline does not; everything else must match for the two to train alike.
+JUMP_SETTINGS = {"forecaster": "none", "forecaster_params": {}, "jumps": None, "reset_optimizer": False,
+                 "guard": False, "settle_steps": None, "gate": None}
+
+
+def prefix_key(config: RunConfig) -> str:
+    """The key of what ``config`` trains up to its first jump: the same run without jumps, and without its target
+    unless it stops there (a baseline_max target is filled into the jumped trials only, and changes no step)."""
+    return replace(config, **JUMP_SETTINGS, **({} if config.stop_at_target else {"target": None})).key()
+
+
+def forks_folder(results: str | os.PathLike) -> Path:
+    return Path(results) / "checkpoints" / "forks"
+
+
+@dataclass(frozen=True)
+class ForkSource:
+    """Where a jumped trial may start: its prefix's folder, the fork point, the snapshot steps it reads up to it."""
+
+    folder: str
+    prefix: str
+    step: int
+    steps: tuple[int, ...]
+
+
+def source_for(config: RunConfig, results: str | os.PathLike) -> ForkSource | None:
+    """The fork a trial may start from; None when it cannot fork: it does not jump, its first jump comes before
+    the first grid evaluation after step 0, or it records its trajectory from step 0 on (a history, a bank)."""
+    from .run import plan
+
+    if config.record_every or config.bank:
+        return None
+    task, forecaster, jumps, _ = plan(config)
+    if not jumps:
+        return None
+    step = (jumps[0] - 1) // task.eval_every * task.eval_every  # the last grid evaluation before the first jump
+    if step <= 0:
+        return None
+    steps = sorted({s for t in jumps for f in forecaster.fractions if (s := snapshot_step(f, t)) <= step})
+    prefix = prefix_key(config)
+    return ForkSource(str(forks_folder(results) / prefix), prefix, step, tuple(steps))
+
+
+def suite_plan(trials, unstored: set[str], results: str | os.PathLike) -> tuple[dict, dict]:
+    """For a suite's trials: baseline key -> {fork point: snapshot steps up to it} for the dependents still to run
+    (``unstored``), and dependent key -> its ForkSource (for each jumped trial whose baseline is in the suite)."""
+    baselines = {prefix_key(t.config): t.key for t in trials if t.config.forecaster == "none"}
+    points: dict[str, dict[int, set[int]]] = {}
+    sources = {}
+    for t in trials:
+        source = source_for(t.config, results) if t.config.forecaster != "none" else None
+        if source is None or source.prefix not in baselines:
+            continue
+        sources[t.key] = source
+        if t.key in unstored:
+            points.setdefault(baselines[source.prefix], {}).setdefault(source.step, set()).update(source.steps)
+    return {k: {f: sorted(s) for f, s in p.items()} for k, p in points.items()}, sources
+
+
+def _save(obj, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a dependent never reads half a file
+
+
+class ForksWritten(Exception):
+    """A run that trains only to write forks (a stored baseline's prefix) has written its last one."""
+
+
+class ForkWriter:
+    """A baseline's loop hook: writes the weights at the snapshot steps and, through ``at_grid``, the loop state at
+    the fork points. It keeps nothing in memory, so it is not part of the baseline's own checkpoint; ``fresh``:
+    the run starts at step 0 (a resumed one must not write its restored weights as step 0's); ``only``: the run
+    is there for its forks, and stops (ForksWritten) once the last is written."""
+
+    checkpointed = False
+
+    def __init__(self, folder: str | os.PathLike, prefix: str, points: dict[int, list[int]], fresh: bool,
+                 only: bool = False):
+        self.folder, self.prefix, self.fresh, self.only = Path(folder), prefix, fresh, only
+        self.points = {int(f): [int(s) for s in steps] for f, steps in points.items()}
+        self.steps = {s for steps in self.points.values() for s in steps}
+        self.params: list[torch.Tensor] = []
+
+    def _weights(self, step: int) -> None:
+        _save({"format": FORMAT, "prefix": self.prefix, "step": step, "weights": [p.detach() for p in self.params]},
+              self.folder / f"w-{step}.pt")
+
+    def on_start(self, model, optimizer) -> None:
+        self.params = [p for p in model.parameters() if p.requires_grad]  # the jump engine's order
+        if self.fresh and 0 in self.steps:
+            self._weights(0)
+
+    def on_step(self, step: int, model, optimizer, evaluate) -> None:
+        if step in self.steps:
+            self._weights(step)
+
+    def at_grid(self, step: int, state) -> None:
+        if step in self.points:
+            _save({"format": FORMAT, "prefix": self.prefix, **state(), "hooks": []}, self.folder / f"state-{step}.pt")
+            if self.only and step == max(self.points):
+                raise ForksWritten
+
+    def summary(self) -> dict:
+        return {}
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+def written(folder: str | os.PathLike, points: dict[int, list[int]]) -> bool:
+    """Whether a baseline's forks for these points are all on disk."""
+    folder = Path(folder)
+    return all((folder / f"state-{f}.pt").is_file() and all((folder / f"w-{s}.pt").is_file() for s in steps)
+               for f, steps in points.items())
+
+
+def missing(trials, points: dict, sources: dict, todo: set[str], results: str | os.PathLike) -> dict:
+    """Stored baselines (not in ``todo``) that jumped trials about to run (in ``todo``) would fork from, but whose
+    forks are not all written: baseline key -> (its trial, the fork points to write)."""
+    by_key = {t.key: t for t in trials}
+    wanted = {s.prefix for k, s in sources.items() if k in todo}
+    out = {}
+    for key, pts in points.items():
+        prefix = prefix_key(by_key[key].config)
+        if key not in todo and prefix in wanted and not written(forks_folder(results) / prefix, pts):
+            out[key] = (by_key[key], pts)
+    return out
+
+
+def write_prefix(run_config: dict, results: str, points: list, deadline: float | None) -> str:
+    """Train a stored baseline again, from step 0 (or where an earlier attempt was cut), only up to its last fork
+    point, writing its forks; a deadline cuts it, saved in its fork folder for the next attempt. What became of
+    it, in words."""
+    from .checkpoint import Checkpoint, TrialCut
+    from .run import run
+
+    config = RunConfig.from_dict(run_config)
+    saved = forks_folder(results) / prefix_key(config) / "run.pt"
+    try:
+        run(config, progress=False, checkpoint=saved, forks=results, fork_points=dict(points), deadline=deadline,
+            forks_only=True)
+    except ForksWritten:
+        Checkpoint(saved, config.key()).discard()
+        return f"forks written to step {max(dict(points))}"
+    except TrialCut as cut:
+        return f"cut at step {cut.step} by the time budget (resumes)"
+    return "ended before its last fork point: no fork there"
+
+
+def load(source: ForkSource) -> tuple[dict, dict[int, list[torch.Tensor]]] | None:
+    """The loop state at the fork point and the snapshots up to it, or None when any file is missing or is not
+    of this prefix (the trial then trains from step 0)."""
+    folder = Path(source.folder)
+    try:
+        state = torch.load(folder / f"state-{source.step}.pt", map_location="cpu", weights_only=True)
+        snapshots = {}
+        for s in source.steps:
+            saved = torch.load(folder / f"w-{s}.pt", map_location="cpu", weights_only=True)
+            if saved.get("format") != FORMAT or saved.get("prefix") != source.prefix:
+                return None
+            snapshots[s] = saved["weights"]
+    except (OSError, RuntimeError, EOFError):
+        return None
+    if state.get("format") != FORMAT or state.get("prefix") != source.prefix or state.get("step") != source.step:
+        return None
+    return state, snapshots
+
+
+def prune(results: str | os.PathLike, sources: dict, unstored: set[str]) -> int:
+    """Remove the fork folders of a suite (``sources``: dependent key -> ForkSource) that no unstored dependent
+    needs any more; another suite's in the same store are left alone. Returns how many were removed."""
+    needed = {s.prefix for key, s in sources.items() if key in unstored}
+    gone = 0
+    for prefix in sorted({s.prefix for s in sources.values()} - needed):
+        folder = forks_folder(results) / prefix
+        if folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
+            gone += 1
+    return gone

@@ -1,0 +1,102 @@
+"""Forked trials: a jumped trial started from its baseline's state before its first jump ends bit for bit as the
+same trial trained from step 0, and starts from nothing that is not its own prefix."""
+
+import shutil
+
+import pytest
+
+from benchmark import forks
+from benchmark.config import RunConfig
+from benchmark.run import run
+from benchmark.suites import load_suite
+from tests.test_checkpoint import TIMING, untimed
+
+# What a fork must carry: snapshots read by a later jump (10, before the fork point at 15), a settling guard's
+# fixed batches, dropout and Adam (n0's global random state and moments), momentum and a schedule (mnist2).
+CASES = {
+    "mnist3 introspection": dict(task="mnist3", forecaster="introspection"),
+    "mnist2 extrapolate, settling guard": dict(task="mnist2", forecaster="extrapolate", guard="settle",
+                                               settle_steps=4),
+    "n0 deltanet, halving guard (dropout, Adam)": dict(task="n0", forecaster="deltanet", guard=True),
+}
+FORK = ("forked_from", "resumed_from", "seconds_before_resume", "checkpoint_note")
+
+
+def jumped(settings, seed=3):
+    return RunConfig(**settings, reduced=True, seed=seed, eval_every=5, jumps=(20, 25))
+
+
+def baseline_of(config):
+    return RunConfig(task=config.task, reduced=True, seed=config.seed, eval_every=5)
+
+
+def write_forks(config, results):
+    source = forks.source_for(config, results)
+    run(baseline_of(config), progress=False, checkpoint=results / "base.pt", forks=results,
+        fork_points={source.step: list(source.steps)})
+    return source
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_a_forked_trial_ends_bit_for_bit_as_the_same_trial_trained_from_step_0(case, tmp_path, data_dir):
+    config = jumped(CASES[case])
+    whole = run(config, progress=False)
+    source = write_forks(config, tmp_path)
+    # the last grid evaluation before the jump at 20; the snapshots up to it, 10 read by the jump at 25
+    assert source.step == 15 and source.prefix == baseline_of(config).key()
+    if config.forecaster == "introspection":
+        assert source.steps == (0, 8, 10, 14)
+    folder = tmp_path / "checkpoints" / "forks" / source.prefix
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["state-15.pt", *(f"w-{s}.pt" for s in source.steps)])
+    seen, jumps = [], []
+    forked = run(config, progress=False, checkpoint=tmp_path / "trial.pt", forks=tmp_path, on_eval=seen.append,
+                 on_jump=jumps.append)
+    assert forked.summary["forked_from"] == 15
+    assert forked.summary["checkpoint_note"] == "started from its baseline's fork at step 15"
+    assert untimed(forked.curve) == untimed(whole.curve) and untimed(forked.events) == untimed(whole.events)
+    assert whole.events and all("guard" in e for e in whole.events) == bool(config.guard)
+    # the live trackers heard the whole run: the baseline's part replayed, then the rest as it trained
+    assert untimed(seen) == untimed(whole.curve) and untimed(jumps) == untimed(whole.events)
+    assert {k: v for k, v in forked.summary.items() if k not in TIMING + FORK} == \
+        {k: v for k, v in whole.summary.items() if k not in TIMING}
+
+
+def test_a_fork_of_another_run_or_with_a_file_missing_is_never_started_from(tmp_path, data_dir):
+    config = jumped(CASES["mnist3 introspection"])
+    whole = run(config, progress=False)
+    other = jumped(CASES["mnist3 introspection"], seed=4)  # the same schedule, another seed's baseline
+    theirs = write_forks(other, tmp_path / "other")
+    ours = forks.source_for(config, tmp_path)
+    shutil.copytree(theirs.folder, ours.folder)
+    result = run(config, progress=False, checkpoint=tmp_path / "trial.pt", forks=tmp_path)
+    assert "forked_from" not in result.summary and untimed(result.curve) == untimed(whole.curve)
+    shutil.rmtree(ours.folder)
+    write_forks(config, tmp_path)
+    (forks.forks_folder(tmp_path) / ours.prefix / "w-8.pt").unlink()  # a snapshot the first jump reads
+    result = run(config, progress=False, checkpoint=tmp_path / "trial.pt", forks=tmp_path)
+    assert "forked_from" not in result.summary and untimed(result.curve) == untimed(whole.curve)
+
+
+def test_a_run_that_records_its_trajectory_or_jumps_before_the_first_evaluation_does_not_fork(tmp_path):
+    config = jumped(CASES["mnist3 introspection"])
+    assert forks.source_for(config, tmp_path) is not None
+    for changed in (dict(record_every=5), dict(bank=str(tmp_path / "bank")), dict(jumps=(5, 25)),
+                    dict(forecaster="none", jumps=None)):
+        assert forks.source_for(RunConfig(**{**config.to_dict(), **changed}), tmp_path) is None, changed
+
+
+def test_the_suite_plan_forks_cifar1_at_the_evaluation_before_each_schedule_s_first_jump(tmp_path):
+    trials = load_suite("paper-cifar").trials()
+    by_label = {t.label: t for t in trials}
+    base = by_label["cifar1 none [channels_last=True] s2"]
+    todo = {t.key for t in trials if t.config.seed == 2}
+    points, sources = forks.suite_plan(trials, todo, tmp_path)
+    assert set(points) == {t.key for t in trials if t.config.forecaster == "none" and t.config.seed == 2}
+    # Set 1 (12000/17000) and Set 3 (12000/15000/19000) fork at 11500, Set 4 at 13500, Set 2 at 14500
+    assert sorted(points[base.key]) == [11500, 13500, 14500]
+    set1 = sources[by_label["cifar1 introspection @12000/17000 [channels_last=True] s2"].key]
+    # w_0, w_0.4t and w_0.7t of the jump at 12000; w_0.4t of the one at 17000 (its w_0.7t, 11900, comes after)
+    assert (set1.step, set1.steps, set1.prefix) == (11500, (0, 4800, 6800, 8400), base.key)
+    assert set(set1.steps) <= set(points[base.key][11500])
+    assert len(sources) == 60 and all(s.prefix in {t.key for t in trials if t.config.forecaster == "none"}
+                                      for s in sources.values())
