@@ -533,12 +533,16 @@ def cmd_suite_status(args, suite) -> int:
     for r in status["rows"]:
         stored = "-" if r["finished"] is None else f"{r['finished']}/{r['diverged']}/{r['failed']}"
         resumes = "".join(f"; s{x['seed']} from {x['step']}" for x in r["resumable"])  # checkpointed
+        resumes += "".join(f"; forked at {step}" for step in sorted({x["step"] for x in r["forked"]}))
         missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])}{resumes})" if r["missing_seeds"]
                    else str(r["missing"])) if r["missing"] else "-"
+        if r["prefix_seeds"]:  # stored baselines that train again to write their forks
+            missing += (f" ({seed_ranges(x['seed'] for x in r['prefix_seeds'])} again to "
+                        f"{max(x['step'] for x in r['prefix_seeds'])} for forks)")
         each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
         going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
         rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,
-                     _hours(r["left_seconds"]) if r["missing"] or r["running"] else "-"])
+                     _hours(r["left_seconds"]) if r["missing"] or r["running"] or r["prefix_seeds"] else "-"])
     _table(f"suite {suite.name}: {status['store']}" + ("" if status["store_exists"] else " (no store yet)"),
            ["task", "variant", "trials", "finished/diverged/failed", "running (step)", "to run (seeds)", "s per trial",
             "left, 1 worker"], rows)

@@ -44,6 +44,7 @@ class ForkSource:
     prefix: str
     step: int
     steps: tuple[int, ...]
+    budget: int  # the trial's steps: it trains budget - step of them itself
 
 
 def source_for(config: RunConfig, results: str | os.PathLike) -> ForkSource | None:
@@ -61,7 +62,7 @@ def source_for(config: RunConfig, results: str | os.PathLike) -> ForkSource | No
         return None
     steps = sorted({s for t in jumps for f in forecaster.fractions if (s := snapshot_step(f, t)) <= step})
     prefix = prefix_key(config)
-    return ForkSource(str(forks_folder(results) / prefix), prefix, step, tuple(steps))
+    return ForkSource(str(forks_folder(results) / prefix), prefix, step, tuple(steps), task.steps)
 
 
 def suite_plan(trials, unstored: set[str], results: str | os.PathLike) -> tuple[dict, dict]:

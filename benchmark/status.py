@@ -13,6 +13,7 @@ import re
 import time
 from statistics import median
 
+from . import forks
 from .checkpoint import saved_progress
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
@@ -83,6 +84,11 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     # a running trial's whole time, from its pace so far: what a task that has stored nothing yet goes by
     pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
             if r["step"] and r["steps"]}
+    # a jumped trial still to run starts from its baseline's fork, and a stored baseline whose forks are not
+    # written trains again up to its last fork point first (benchmark.forks)
+    unstored = {t.key for t in trials} - {k for k, (s, _) in statuses.items() if s in ("finished", "diverged")}
+    points, sources = forks.suite_plan(trials, unstored, store.folder)
+    rewrite = forks.missing(trials, points, sources, unstored, store.folder)
 
     def typical(keys, of=seconds) -> float | None:
         """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of
@@ -104,7 +110,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     for t in selected:
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
-            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": []})
+            "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": [],
+            "forked": [], "prefix_seeds": [], "share": 0.0})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
@@ -118,6 +125,14 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
             row["missing_seeds"].append(t.config.seed)
             if t.key in saved:
                 row["resumable"].append({"seed": t.config.seed, **saved[t.key]})
+            elif t.key in sources:  # the steps before its fork point are its baseline's
+                row["forked"].append({"seed": t.config.seed, "step": sources[t.key].step})
+                row["share"] -= sources[t.key].step / sources[t.key].budget
+        if t.key in rewrite:
+            fork_steps = max(rewrite[t.key][1])
+            row["prefix_seeds"].append({"seed": t.config.seed, "step": fork_steps})
+            prefix = forks.prefix_key(t.config)
+            row["share"] += fork_steps / next(x.budget for x in sources.values() if x.prefix == prefix)
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
@@ -126,8 +141,9 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
         done = sum(r["step"] / r["steps"] for r in row["resumable"])  # a checkpoint's share needs no rerun
+        share = row.pop("share")  # forked trials' shares not trained, baselines' prefixes trained again
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
-                    "left_seconds": _left(each, left + going - done)})
+                    "left_seconds": _left(each, left + going - done + share)})
     # a search is not a variant: --only leaves it out, as `suite run` does
     for x in suite.searches() if not only else ():
         if tasks and x.base.task not in tasks:

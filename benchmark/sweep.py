@@ -118,8 +118,10 @@ def trial_fn(config: dict) -> None:
                      checkpoint=checkpoint_path(case["results"], trial["key"]) if saves else None,
                      checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY,
                      deadline=case.get("deadline") if saves else None,
-                     # a baseline writes forks for the jumped trials of its seed; they start from them
-                     forks=case["results"] if saves else None, fork_points=dict(case.get("fork_points") or []))
+                     # a baseline writes forks for the jumped trials of its seed; they start from them (on the
+                     # driver's node: the one whose disk the suite run cleans up)
+                     forks=case["results"] if saves and not away else None,
+                     fork_points=dict(case.get("fork_points") or []))
     except TrialCut as cut:  # the time budget's end: saved, and not a result
         live.finish(summary={"status": "cut", "stopped_at": cut.step})
         tune.report({"cut": cut.step, "started": started, "ended": time.time()})

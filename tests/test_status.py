@@ -171,3 +171,23 @@ def test_status_shows_running_trials_and_paces_a_task_with_nothing_stored(tmp_pa
     assert f"0 of 4 trials stored; 2 running (`suite run` {', '.join(sorted([driver_id(), 'otherhost:1']))}); " \
            "2 to run" in out
     assert "(and leaves the running ones to their run)." in out
+
+
+def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baselines_fork_run(tmp_path, capsys):
+    path = tmp_path / "fk.yaml"
+    path.write_text(json.dumps({"name": "fk", "experiments": [
+        {"task": "mnist3", "forecasters": ["none", "extrapolate"], "seeds": 2, "reduced": True, "steps": 40,
+         "eval_every": 5, "jumps": [10, 30]}]}))
+    suite = load_suite(str(path))
+    store = _store(tmp_path, suite, {"mnist3 none s0": 400.0, "mnist3 none s1": 400.0})
+    rows = {r["variant"]: r for r in suite_status(suite, store)["rows"]}
+    # each jumped trial starts at its baseline's fork at 5 of its 40 steps; both baselines are stored, so each
+    # trains again to 5 first (no fork written yet)
+    jumped = rows["extrapolate @10/30"]
+    assert [x["step"] for x in jumped["forked"]] == [5, 5]
+    assert jumped["left_seconds"] == pytest.approx(400.0 * 2 * (1 - 5 / 40))
+    assert rows["none"]["prefix_seeds"] == [{"seed": 0, "step": 5}, {"seed": 1, "step": 5}]
+    assert rows["none"]["left_seconds"] == pytest.approx(400.0 * 2 * 5 / 40)
+    main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
+    out = capsys.readouterr().out
+    assert "2 (s0-s1; forked at 5)" in out and "(s0-s1 again to 5 for forks)" in out
