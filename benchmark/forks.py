@@ -156,7 +156,8 @@ def missing(trials, points: dict, sources: dict, todo: set[str], results: str | 
     return out
 
 
-def write_prefix(run_config: dict, results: str, points: list, deadline: float | None) -> str:
+def write_prefix(run_config: dict, results: str, points: list, deadline: float | None,
+                 progress: bool = False) -> str:
     """Train a stored baseline again, from step 0 (or where an earlier attempt was cut), only up to its last fork
     point, writing its forks; a deadline cuts it, saved in its fork folder for the next attempt. What became of
     it, in words."""
@@ -166,7 +167,7 @@ def write_prefix(run_config: dict, results: str, points: list, deadline: float |
     config = RunConfig.from_dict(run_config)
     saved = forks_folder(results) / prefix_key(config) / "run.pt"
     try:
-        run(config, progress=False, checkpoint=saved, forks=results, fork_points=dict(points), deadline=deadline,
+        run(config, progress=progress, checkpoint=saved, forks=results, fork_points=dict(points), deadline=deadline,
             forks_only=True)
     except ForksWritten:
         Checkpoint(saved, config.key()).discard()

@@ -665,13 +665,15 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget) ->
     most = max(max(points) for _, points in jobs.values())
     print(f"forks: {len(jobs)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
           f"jumped trials start there", file=sys.stderr)
-    with ProcessPoolExecutor(min(opts.workers, len(jobs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+    processes = min(opts.workers, len(jobs))
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {}
         for trial, points in jobs.values():
             case = {"trial": trial.to_dict(), "data_dir": data_dir, "device": opts.device, "gpus": opts.gpus_per_trial}
             config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
             futures[trial.label] = pool.submit(write_prefix, config, str(Path(opts.results).resolve()),
-                                               sorted(points.items()), budget.wall_deadline)
+                                               sorted(points.items()), budget.wall_deadline,
+                                               opts.progress and processes == 1)  # one bar at a time
         for label, future in futures.items():
             try:
                 print(f"forks: {label}: {future.result()}", file=sys.stderr)
