@@ -10,6 +10,7 @@ otherwise it trains from step 0 as before. So a fork can save time and never cha
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 from dataclasses import dataclass, replace
@@ -206,4 +207,6 @@ def prune(results: str | os.PathLike, sources: dict, unstored: set[str]) -> int:
         if folder.is_dir():
             shutil.rmtree(folder, ignore_errors=True)
             gone += 1
+    with contextlib.suppress(OSError):  # the forks folder itself, once empty
+        forks_folder(results).rmdir()
     return gone
