@@ -36,8 +36,12 @@ def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
     unknown = [p for p, found in hits.items() if not found]
     if unknown:
         variants = sorted(set(names.values()))
-        raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}; its variants: "
-                              + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
+        # a variant named without the settings its label goes on with ('[channels_last=True]', '+guard')
+        near = [v for p in unknown for v in variants if v.startswith(p + " ")]
+        hint = (f" (with their settings: {'; '.join(near[:3])}{' ...' if len(near) > 3 else ''}; a glob "
+                f"{unknown[0] + ' *'!r} takes them all)") if near else ""
+        raise IntrobenchError(f"--only: no variant of the suite matches {', '.join(map(repr, unknown))}{hint}; its "
+                              f"variants: " + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
     wanted = set().union(*hits.values())
     experiments = {t.experiment for t in trials if names[t.key] in wanted}
     return [t for t in trials

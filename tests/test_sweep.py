@@ -559,6 +559,15 @@ def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     with pytest.raises(IntrobenchError, match=r"--only: no variant of the suite matches 'deltanet\*'; its variants: "
                                               r"extrapolate\(ratio=1.3\); "):
         select_variants(trials, ("none", "deltanet*"))
+    # named without the settings its label goes on with: the error names the variants it meant
+    with pytest.raises(IntrobenchError, match=r"matches 'introspection x'; its variants"):
+        select_variants(trials, ("introspection x",))
+    cifar = load_suite("paper-cifar").trials()  # every label there ends in its suite-wide [channels_last=True]
+    with pytest.raises(IntrobenchError, match=r"matches 'introspection @12000/17000' \(with their settings: "
+                                              r"introspection @12000/17000 \[channels_last=True\]; a glob "
+                                              r"'introspection @12000/17000 \*' takes them all\); its variants"):
+        select_variants(cifar, ("introspection @12000/17000",))
+    assert len(select_variants(cifar, ("introspection @12000/17000 *",))) == 10  # and its baselines
 
 
 SEARCH_SUITE = textwrap.dedent("""
