@@ -628,8 +628,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         budgets.update({f"{x.name}#{i}": steps for i in range(x.samples + len(x.seeds))})
     from . import forks
 
-    # Forks need checkpoints, and a banked trial records its trajectory from step 0; on a cluster they stay on
-    # the node that wrote them.
+    # Forks need checkpoints, and a banked trial records its trajectory from step 0; on a cluster only the
+    # driver's node's trials use them, so no stored baseline trains again for them there.
     forking = bool(opts.checkpoint_every) and not opts.bank
     unstored = {t.key for t in trials} - store.keys(suite.name)
     fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
