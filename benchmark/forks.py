@@ -56,7 +56,12 @@ def source_for(config: RunConfig, results: str | os.PathLike) -> ForkSource | No
     if config.record_every or config.bank:
         return None
     task, forecaster, jumps, _ = plan(config)
-    if not jumps:
+    return source_of(config, task, forecaster, jumps, results)
+
+
+def source_of(config: RunConfig, task, forecaster, jumps, results: str | os.PathLike) -> ForkSource | None:
+    """source_for, given the run's plan (benchmark.run.plan) already made."""
+    if config.record_every or config.bank or not jumps:
         return None
     step = (jumps[0] - 1) // task.eval_every * task.eval_every  # the last grid evaluation before the first jump
     if step <= 0:

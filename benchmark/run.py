@@ -14,7 +14,7 @@ from .checkpoint import CHECKPOINT_EVERY, Checkpoint
 from .config import SETTLE_STEPS, RunConfig
 from .data import dataset_spec, load_dataset
 from .environment import available_cpus, platform_of
-from .forks import ForkWriter, forks_folder, prefix_key, source_for
+from .forks import ForkWriter, forks_folder, prefix_key, source_of
 from .forks import load as load_fork
 from .jumps import JumpEngine, PlateauGate
 from .recorder import HistoryRecorder
@@ -152,7 +152,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             writer = ForkWriter(forks_folder(forks) / prefix, prefix, fork_points, fresh=not Path(checkpoint).is_file(),
                                 only=forks_only)
             hooks.append(writer)
-        elif jumps and (source := source_for(config, forks)) is not None:
+        elif (source := source_of(config, task, forecaster, jumps, forks)) is not None:  # planned above
             def start():  # the baseline's state at the fork point, with the snapshots this run's jumps read
                 found = load_fork(source)
                 return None if found is None else {**found[0], "hooks": [engine.forked_state(found[1])]}

@@ -17,7 +17,7 @@ from . import forks
 from .checkpoint import saved_progress
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
-from .store import ResultsStore
+from .store import ResultsStore, unfinished
 from .suites import Suite
 
 LABEL = re.compile(r"^(?P<task>\S+) (?P<variant>.+) s(?P<seed>\d+)$")
@@ -86,7 +86,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
             if r["step"] and r["steps"]}
     # a jumped trial still to run starts from its baseline's fork, and a stored baseline whose forks are not
     # written trains again up to its last fork point first (benchmark.forks)
-    unstored = {t.key for t in trials} - {k for k, (s, _) in statuses.items() if s in ("finished", "diverged")}
+    unstored = {t.key for t in unfinished(statuses, trials)}
     points, sources = forks.suite_plan(trials, unstored, store.folder)
     rewrite = forks.missing(trials, points, sources, unstored, store.folder)
 

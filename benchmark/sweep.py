@@ -631,7 +631,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     # Forks need checkpoints, and a banked trial records its trajectory from step 0; on a cluster only the
     # driver's node's trials use them, so no stored baseline trains again for them there.
     forking = bool(opts.checkpoint_every) and not opts.bank
-    unstored = {t.key for t in trials} - store.keys(suite.name)
+    unstored = {t.key for t in unfinished(store.statuses(suite.name), trials)}  # a failed one runs again
     fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
     if forking and not opts.address:
         write_forks(forks.missing(trials, fork_points, fork_sources, {t.key for t in todo}, results), opts, data_dir,
@@ -647,7 +647,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
             # the forks of trials now stored are spent (a cut or failed one's wait for --resume)
-            forks.prune(results, fork_sources, {t.key for t in trials} - store.keys(suite.name))
+            forks.prune(results, fork_sources, {t.key for t in unfinished(store.statuses(suite.name), trials)})
     return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
             "cut_at_budget": len(budget.cut)}
 
