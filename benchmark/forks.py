@@ -162,19 +162,20 @@ def missing(trials, points: dict, sources: dict, todo: set[str], results: str | 
     return out
 
 
-def write_prefix(run_config: dict, results: str, points: list, deadline: float | None,
-                 progress: bool = False) -> str:
+def write_prefix(run_config: dict, results: str, points: list, deadline: float | None, evaluations=None,
+                 name: str = "") -> str:
     """Train a stored baseline again, from step 0 (or where an earlier attempt was cut), only up to its last fork
-    point, writing its forks; a deadline cuts it, saved in its fork folder for the next attempt. What became of
-    it, in words."""
+    point, writing its forks; a deadline cuts it, saved in its fork folder for the next attempt. Each evaluation's
+    step goes to the ``evaluations`` queue as (name, step). What became of it, in words."""
     from .checkpoint import Checkpoint, TrialCut
     from .run import run
 
     config = RunConfig.from_dict(run_config)
     saved = forks_folder(results) / prefix_key(config) / "run.pt"
     try:
-        run(config, progress=progress, checkpoint=saved, forks=results, fork_points=dict(points), deadline=deadline,
-            forks_only=True)
+        report = (lambda point: evaluations.put((name, point["step"]))) if evaluations is not None else None
+        run(config, progress=False, on_eval=report, checkpoint=saved, forks=results, fork_points=dict(points),
+            deadline=deadline, forks_only=True)
     except ForksWritten:
         Checkpoint(saved, config.key()).discard()
         return f"forks written to step {max(dict(points))}"

@@ -218,6 +218,7 @@ class LiveDisplay:
         self.total, self.skipped, self.budgets, self.stream = total, skipped, budgets, stream
         self.done = self.failed = 0
         self.running: dict[str, dict] = {}
+        self.aside_runs: dict[str, dict] = {}  # runs that are no trial (a baseline again for its forks): not in the ETA
         self.finished_steps = 0
         self.start = time.time()
         self.live = None
@@ -253,6 +254,20 @@ class LiveDisplay:
         self.done += done and not failed
         self._refresh()
 
+    def aside(self, key: str, label: str, steps: int) -> None:
+        """Show a run that is no trial of the suite (a stored baseline again for its forks) until aside_end."""
+        self.aside_runs[key] = {"label": label, "step": 0, "steps": steps}
+        self._refresh()
+
+    def aside_step(self, key: str, step: int) -> None:
+        if key in self.aside_runs:
+            self.aside_runs[key]["step"] = step
+            self._refresh()
+
+    def aside_end(self, key: str) -> None:
+        self.aside_runs.pop(key, None)
+        self._refresh()
+
     def eta(self) -> str:
         total = sum(self.budgets.values())
         done = self.finished_steps + sum(r["step"] for r in self.running.values())
@@ -268,7 +283,7 @@ class LiveDisplay:
 
         head = Text(f"trials: {self.skipped + self.done}/{self.total} done, {len(self.running)} running, "
                     f"{self.failed} failed; ETA {self.eta()}")
-        if not self.running:
+        if not self.running and not self.aside_runs:
             return head
         table = Table(show_edge=False)
         for col in ("running trial", "step", "accuracy"):
@@ -277,6 +292,8 @@ class LiveDisplay:
             budget = self.budgets.get(r["key"])
             table.add_row(r["label"], f"{r['step']}/{budget}" if budget else str(r["step"]),
                           "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}")
+        for r in self.aside_runs.values():
+            table.add_row(r["label"], f"{r['step']}/{r['steps']}", "-")
         return Group(head, table)
 
     def _refresh(self) -> None:
@@ -633,16 +650,21 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     forking = bool(opts.checkpoint_every) and not opts.bank
     unstored = {t.key for t in unfinished(store.statuses(suite.name), trials)}  # a failed one runs again
     fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
-    if forking and not opts.address:
-        write_forks(forks.missing(trials, fork_points, fork_sources, {t.key for t in todo}, results), opts, data_dir,
-                    budget)
+
+    def refork(phase) -> None:
+        """Stored baselines train again for the forks of the jumped trials about to run (``phase``), no sooner:
+        baselines still to run go first, and forks written for trials that then wait are lost with the machine."""
+        if forking and not opts.address:
+            write_forks(forks.missing(trials, fork_points, fork_sources, {t.key for t in phase}, results), opts,
+                        data_dir, budget, display)
+
     with _console_to(results / "ray.log") as console:
         total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
         display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
                               console, opts.progress)
         try:
             _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget,
-                        fork_points)
+                        fork_points, refork)
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
@@ -652,38 +674,52 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             "cut_at_budget": len(budget.cut)}
 
 
-def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget) -> None:
+def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay) -> None:
     """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
-    there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker."""
+    there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker,
+    each shown in the live display with its step (its evaluations come back through a queue)."""
     if not jobs:
         return
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from queue import Empty
 
     from .forks import write_prefix
 
     most = max(max(points) for _, points in jobs.values())
-    print(f"forks: {len(jobs)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
-          f"jumped trials start there", file=sys.stderr)
-    processes = min(opts.workers, len(jobs))
-    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+    display.say(f"forks: {len(jobs)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
+                f"jumped trials start there")
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager, ProcessPoolExecutor(min(opts.workers, len(jobs)), mp_context=context) as pool:
+        evaluations = manager.Queue()
         futures = {}
-        for trial, points in jobs.values():
+        for key, (trial, points) in jobs.items():
             case = {"trial": trial.to_dict(), "data_dir": data_dir, "device": opts.device, "gpus": opts.gpus_per_trial}
             config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
-            futures[trial.label] = pool.submit(write_prefix, config, str(Path(opts.results).resolve()),
-                                               sorted(points.items()), budget.wall_deadline,
-                                               opts.progress and processes == 1)  # one bar at a time
-        for label, future in futures.items():
-            try:
-                print(f"forks: {label}: {future.result()}", file=sys.stderr)
-            except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
-                print(f"forks: {label}: failed ({type(exc).__name__}: {exc}); its jumped trials train from step 0",
-                      file=sys.stderr)
+            display.aside(key, f"{trial.label}, again for its forks", max(points))
+            futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
+                                budget.wall_deadline, evaluations, key)] = (key, trial.label)
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            while True:
+                try:
+                    key, step = evaluations.get_nowait()
+                except Empty:
+                    break
+                display.aside_step(key, step)
+            for future in done:
+                key, name = futures[future]
+                display.aside_end(key)
+                try:
+                    display.say(f"forks: {name}: {future.result()}")
+                except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
+                    display.say(f"forks: {name}: failed ({type(exc).__name__}: {exc}); its jumped trials train "
+                                f"from step 0")
 
 
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
-                budget: TimeBudget, fork_points: dict | None = None) -> None:
+                budget: TimeBudget, fork_points: dict | None = None, refork=lambda phase: None) -> None:
     import ray
 
     from .preflight import check_gpus
@@ -717,12 +753,15 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         callback = StoreCallback(store, display, budget)
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
+            refork(first)
             _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir, fork_points)
         with wandb_environment(results):
             targets = resolve_targets(store, suite, trials, mode)
         second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
                   and t.experiment in targets]
         if second:
+            if callback.budget.allows(resumable=True):
+                refork(second)
             _fit(suite.name, second, 1, targets, opts, mode, results, callback, data_dir, fork_points)
         from .search import run_search
 

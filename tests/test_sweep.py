@@ -270,6 +270,30 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
     assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
+def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
+    import io
+
+    from rich.console import Console
+
+    from benchmark.sweep import LiveDisplay
+
+    display = LiveDisplay(2, 0, {"k": 100}, io.StringIO(), enabled=False)
+    display.started("t", "k", "mnist3 extrapolate s0")
+    display.progress("t", 50, 0.9)
+    display.aside("b", "mnist3 none s1, again for its forks", 15)
+    display.aside_step("b", 10)
+    shown = io.StringIO()
+    Console(file=shown, width=200).print(display._render())
+    assert "mnist3 none s1, again for its forks" in shown.getvalue() and "10/15" in shown.getvalue()
+    assert "50/100" in shown.getvalue()
+    import time
+
+    display.start = time.time() - 100.5  # half the trials' steps in 100 s: 100 s left, whatever the fork run did
+    assert display.eta() == "00:01:40"
+    display.aside_end("b")
+    assert display.eta() == "00:01:40" and display.aside_runs == {}
+
+
 def test_a_time_budget_starts_only_trials_that_will_end_and_leaves_the_rest_unclaimed(tmp_path):
     from ray.tune.search import Searcher
 
@@ -665,21 +689,28 @@ def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_
 
 
 def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_would_from_step_0(tmp_path):
-    (tmp_path / "fork.yaml").write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, "
-                                        "target: baseline_max, jumps: [20, 25], seeds: 2, "
-                                        "forecasters: [none, introspection, extrapolate]}\n")
+    suite = tmp_path / "fork.yaml"
+    text = ("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, target: baseline_max, "
+            "jumps: [20, 25], seeds: 1, forecasters: [none, introspection, extrapolate]}\n")
+    suite.write_text(text)
     flags = ["--results", str(tmp_path / "r"), "--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
-    first = introbench("suite", "run", str(tmp_path / "fork.yaml"), "--only", "none", *flags)
+    first = introbench("suite", "run", str(suite), "--only", "none", *flags)
     assert first.returncode == 0, first.stderr[-3000:]
-    # the baselines wrote forks for their seeds' jumped trials, still to run: the state at 15 and the weights
-    # the jumps read up to it
-    folders = sorted((tmp_path / "r" / "checkpoints" / "forks").iterdir())
-    assert len(folders) == 2 and all((f / "state-15.pt").is_file() and (f / "w-0.pt").is_file() for f in folders)
-    shutil.rmtree(folders[1])  # lost (or written by an older version): its stored baseline trains again to 15
-    rest = introbench("suite", "run", str(tmp_path / "fork.yaml"), "--resume", *flags)
+    # the baseline wrote forks for its seed's jumped trials, still to run: the state at 15 and the weights the
+    # jumps read up to it
+    (folder,) = (tmp_path / "r" / "checkpoints" / "forks").iterdir()
+    assert (folder / "state-15.pt").is_file() and (folder / "w-0.pt").is_file()
+    shutil.rmtree(folder)  # lost with the machine: its stored baseline trains again to 15, but only when needed
+    suite.write_text(text.replace("seeds: 1", "seeds: 2"))  # the same trials for s0, and seed 1's to run
+    # seed 1's baseline comes first, and the jumped trials wait for it (their target is the baselines' max): with
+    # no time for them, seed 0's baseline does not train again for forks they would not use yet
+    spent = introbench("suite", "run", str(suite), "--resume", "--time-budget", "1", *flags)
+    assert spent.returncode == 0, spent.stderr[-3000:]
+    assert "train again" not in spent.stderr and not (tmp_path / "r" / "checkpoints" / "forks" / folder.name).exists()
+    rest = introbench("suite", "run", str(suite), "--resume", *flags)
     assert rest.returncode == 0, rest.stderr[-3000:]
     assert "forks: 1 stored baseline(s) train again, to step 15 at most" in rest.stderr
-    assert "forks written to step 15" in rest.stderr
+    assert "forks: mnist3 none s0: forks written to step 15" in rest.stderr
     rows = ResultsStore(tmp_path / "r").rows("fork")
     assert len(rows) == 6
     from benchmark.config import RunConfig
