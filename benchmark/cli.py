@@ -192,6 +192,9 @@ def build_parser() -> argparse.ArgumentParser:
     sstat.add_argument("--tasks", type=_names, default=(), help="only these tasks' trials, e.g. mnist2,mnist3")
     sstat.add_argument("--only", action="append", default=[], metavar="VARIANT",
                        help="only this variant's trials (and its experiments' baselines), as in `suite run`")
+    sstat.add_argument("--reuse", action="append", default=[], metavar="RESULTS",
+                       help="as `suite run --reuse`: the trials it would copy from this results folder are not to "
+                            "run, and its trials of the same training time those with nothing stored here; repeatable")
     sstat.add_argument("--workers", type=_positive_int, default=2,
                        help="concurrent trials the estimate divides the remaining time by (default 2)")
     sstat.add_argument("--json", action="store_true")
@@ -525,7 +528,7 @@ def cmd_suite_status(args, suite) -> int:
     from .store import ResultsStore
 
     store = ResultsStore(args.results)
-    status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only))
+    status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only), reuse=tuple(args.reuse))
     if args.json:
         print(json.dumps(status))
         return 0
@@ -536,6 +539,8 @@ def cmd_suite_status(args, suite) -> int:
         resumes += "".join(f"; forked at {step}" for step in sorted({x["step"] for x in r["forked"]}))
         missing = (f"{r['missing']} ({seed_ranges(r['missing_seeds'])}{resumes})" if r["missing_seeds"]
                    else str(r["missing"])) if r["missing"] else "-"
+        if r["copied"]:
+            missing += f" ({seed_ranges(r['copied'])} copied by --reuse)"
         if r["prefix_seeds"]:  # stored baselines that train again to write their forks
             missing += (f" ({seed_ranges(x['seed'] for x in r['prefix_seeds'])} again to "
                         f"{max(x['step'] for x in r['prefix_seeds'])} for forks)")
@@ -547,8 +552,9 @@ def cmd_suite_status(args, suite) -> int:
            ["task", "variant", "trials", "finished/diverged/failed", "running (step)", "to run (seeds)", "s per trial",
             "left, 1 worker"], rows)
     left = status["left_seconds"]
-    stored = status["trials"] - status["missing"] - status["running"]
+    stored = status["trials"] - status["missing"] - status["running"] - status["copied"]
     line = (f"{stored} of {status['trials']} trials stored; "
+            + (f"{status['copied']} to copy by --reuse; " if status["copied"] else "")
             + (f"{status['running']} running (`suite run` {', '.join(status['drivers'])}); " if status["running"]
                else "") + f"{status['missing']} to run"
             + (f" ({status['failed']} failed, rerun by --resume)" if status["failed"] else ""))
@@ -559,7 +565,7 @@ def cmd_suite_status(args, suite) -> int:
             line += f", plus {status['unestimated']} trial(s) with nothing comparable stored or running yet"
     if status["missing"]:
         narrowed = (f" --tasks {','.join(args.tasks)}" if args.tasks else "") + "".join(
-            f" --only {shlex.quote(v)}" for v in args.only)
+            f" --only {shlex.quote(v)}" for v in args.only) + "".join(f" --reuse {shlex.quote(r)}" for r in args.reuse)
         line += (f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them"
                  + (" (and leaves the running ones to their run)." if status["running"] else "."))
     print(line)

@@ -149,17 +149,37 @@ def written(folder: str | os.PathLike, points: dict[int, list[int]]) -> bool:
                for f, steps in points.items())
 
 
-def missing(trials, points: dict, sources: dict, todo: set[str], results: str | os.PathLike) -> dict:
-    """Stored baselines (not in ``todo``) that jumped trials about to run (in ``todo``) would fork from, but whose
-    forks are not all written: baseline key -> (its trial, the fork points to write)."""
+def missing(trials, points: dict, sources: dict, todo: set[str], results: str | os.PathLike,
+            unstored: set[str] = frozenset()) -> dict:
+    """Stored baselines (neither in ``todo`` nor ``unstored``) that jumped trials about to run (in ``todo``) would
+    fork from, but whose forks are not all written: baseline key -> (its trial, the fork points to write)."""
     by_key = {t.key: t for t in trials}
     wanted = {s.prefix for k, s in sources.items() if k in todo}
     out = {}
     for key, pts in points.items():
         prefix = prefix_key(by_key[key].config)
-        if key not in todo and prefix in wanted and not written(forks_folder(results) / prefix, pts):
+        stored = key not in todo and key not in unstored
+        if stored and prefix in wanted and not written(forks_folder(results) / prefix, pts):
             out[key] = (by_key[key], pts)
     return out
+
+
+def batches(ordered: list, needs, size: int) -> list[list]:
+    """``ordered`` (trials in their run order) cut into consecutive batches, each needing at most ``size``
+    stored baselines to train again for its forks (``needs(trial)``: the baseline key it waits on, or None). Each
+    batch's baselines train again just before it runs, ``size`` at a time (one a worker), so a run cut by its
+    time budget has trained again only the baselines of the seeds it reached."""
+    out: list[list] = [[]]
+    waits: set = set()
+    for t in ordered:
+        key = needs(t)
+        if key is not None and key not in waits and len(waits) == max(size, 1):
+            out.append([])
+            waits = set()
+        out[-1].append(t)
+        if key is not None:
+            waits.add(key)
+    return [b for b in out if b]
 
 
 def write_prefix(run_config: dict, results: str, points: list, deadline: float | None, evaluations=None,

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import replace
 from statistics import median
 
 from . import forks
 from .checkpoint import saved_progress
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
-from .store import ResultsStore, unfinished
+from .store import ResultsStore, reusable, unfinished
 from .suites import Suite
 
 LABEL = re.compile(r"^(?P<task>\S+) (?P<variant>.+) s(?P<seed>\d+)$")
@@ -59,6 +60,18 @@ def labels_by_task(labels: list[str]) -> str:
     return "; ".join(parts)
 
 
+def _training(config: dict) -> str | None:
+    """What a stored trial trained, whatever its forecaster and seed (forks.prefix_key at seed 0); None for a
+    config this version cannot read."""
+    from .config import RunConfig
+
+    try:
+        known = {k: v for k, v in config.items() if k in RunConfig.__dataclass_fields__}
+        return forks.prefix_key(replace(RunConfig.from_dict(known), seed=0))
+    except Exception:  # noqa: BLE001 - an old row: it only helps an estimate
+        return None
+
+
 RECENT = 10  # how many of a group's newest stored trials tell its next trial's time
 
 
@@ -70,10 +83,13 @@ def _left(each: float | None, missing: float) -> float | None:
     return None if each is None else each * missing
 
 
-def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = ()) -> dict:
+def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = (),
+                 reuse: tuple[str, ...] = ()) -> dict:
     """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
     worker: the median time of the variant's newest stored trials, else of its experiment's, else of its task's in
-    this suite; None where nothing comparable has run yet (counted in ``unestimated``)."""
+    this suite, else of the same training (task, budget and settings, any forecaster) in the ``reuse`` stores;
+    None where nothing comparable has run yet (counted in ``unestimated``). The trials that `suite run --reuse`
+    would copy from those stores are counted apart (``copied``), not as still to run."""
     trials = suite.trials()
     selected = select_variants(select_tasks(trials, tasks), only)
     statuses = store.statuses(suite.name)
@@ -87,6 +103,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     # a jumped trial still to run starts from its baseline's fork, and a stored baseline whose forks are not
     # written trains again up to its last fork point first (benchmark.forks)
     unstored = {t.key for t in unfinished(statuses, trials)}
+    copied = reusable(store, [t for t in selected if t.key in unstored and t.key not in running], reuse)
+    unstored -= copied.keys()
     points, sources = forks.suite_plan(trials, unstored, store.folder)
     rewrite = forks.missing(trials, points, sources, unstored, store.folder)
 
@@ -96,6 +114,13 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         keys = set(keys)
         took = [v for k, v in of.items() if k in keys][-RECENT:]
         return median(took) if took else None
+
+    elsewhere: dict[str, list[float]] = {}  # the same training's times in the reuse stores, oldest first
+    for source in reuse:
+        for config, took in ResultsStore(source).timings():
+            shape = _training(config)
+            if shape:
+                elsewhere.setdefault(shape, []).append(took)
 
     def estimate(*groups) -> float | None:
         """A trial's time: stored times before running paces, the narrowest group of keys first."""
@@ -111,7 +136,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
             "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": [],
-            "forked": [], "prefix_seeds": [], "share": 0.0})
+            "forked": [], "prefix_seeds": [], "share": 0.0, "copied": [],
+            "training": forks.prefix_key(replace(t.config, seed=0))})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
@@ -120,6 +146,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
             r = running[t.key]
             row["running"].append({"seed": t.config.seed, "step": r["step"], "steps": r["steps"],
                                    "accuracy": r["accuracy"], "seconds": now - r["started"], "driver": r["driver"]})
+        elif t.key in copied:
+            row["copied"].append(t.config.seed)
         else:  # a failed trial is run again by --resume: it is still to do
             row["failed"] += status == "failed"
             row["missing_seeds"].append(t.config.seed)
@@ -136,7 +164,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
-        each = estimate(keys, by_experiment[index], by_task[row["task"]])
+        took = elsewhere.get(row.pop("training"), [])[-RECENT:]
+        each = estimate(keys, by_experiment[index], by_task[row["task"]]) or (median(took) if took else None)
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
@@ -152,11 +181,12 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         each = estimate(by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
-                    "missing_seeds": None, "running": [], "resumable": [], "missing": left, "trial_seconds": each,
-                    "left_seconds": _left(each, left)})
+                    "missing_seeds": None, "running": [], "resumable": [], "copied": [], "missing": left,
+                    "trial_seconds": each, "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,
         "trials": sum(r["trials"] for r in out), "missing": sum(r["missing"] for r in out),
+        "copied": sum(len(r["copied"]) for r in out),
         "running": sum(len(r["running"]) for r in out),
         "drivers": sorted({x["driver"] for r in out for x in r["running"]}),
         "failed": sum(r["failed"] or 0 for r in out),

@@ -270,6 +270,15 @@ class ResultsStore:
                         found[r["key"]] = _decoded(r)
         return found
 
+    def timings(self) -> list[tuple[dict, float]]:
+        """(run config, seconds) of every stored trial, of any suite, that ran to its end, oldest first."""
+        if not self.path.exists():
+            return []
+        with self._db() as conn:
+            return [(json.loads(c), s) for c, s in conn.execute(
+                "SELECT config, seconds FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
+                "ORDER BY finished, key")]
+
     def keys(self, suite: str) -> set[str]:
         if not self.path.exists():
             return set()
@@ -288,3 +297,21 @@ class ResultsStore:
             return []
         with self._db() as conn:
             return [s for (s,) in conn.execute("SELECT DISTINCT suite FROM trials ORDER BY suite")]
+
+
+def reusable(store: ResultsStore, todo, sources) -> dict[str, tuple[dict, Path]]:
+    """key -> (row, its store's path) of each trial of ``todo`` that a ``sources`` results folder holds under the
+    same key, run to its end: what `suite run --reuse` copies rather than runs (the first source that has it).
+    A trial that stops at its target is never among them: a baseline_max target is its own suite's."""
+    from .errors import IntrobenchError
+
+    found: dict[str, tuple[dict, Path]] = {}
+    for source in sources:
+        src = ResultsStore(source)
+        if not src.path.exists():
+            raise IntrobenchError(f"--reuse: no results store in {source} (it holds no {ResultsStore.FILE})")
+        if src.path.resolve() == store.path.resolve():
+            raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
+        wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
+        found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+    return found

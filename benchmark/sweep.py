@@ -33,7 +33,7 @@ from . import scoring
 from .checkpoint import CHECKPOINT_EVERY, TrialCut, checkpoint_path
 from .errors import IntrobenchError
 from .selection import select_tasks, select_variants
-from .store import ResultsStore, driver_id, unfinished
+from .store import ResultsStore, driver_id, reusable, unfinished
 from .suites import Suite, Trial
 
 
@@ -513,15 +513,7 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
 
     if not sources:
         return todo
-    found: dict[str, tuple[dict, Path]] = {}
-    for source in sources:
-        src = ResultsStore(source)
-        if not src.path.exists():
-            raise IntrobenchError(f"--reuse: no results store in {source} (it holds no {ResultsStore.FILE})")
-        if src.path.resolve() == store.path.resolve():
-            raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
-        wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
-        found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+    found = reusable(store, todo, sources)
     if found and wandb_mode != "disabled":
         print(f"reuse: writing the W&B runs of {len(found)} copied trial(s)", file=sys.stderr)
     with wandb_environment(store.folder):
@@ -651,20 +643,15 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     unstored = {t.key for t in unfinished(store.statuses(suite.name), trials)}  # a failed one runs again
     fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
 
-    def refork(phase) -> None:
-        """Stored baselines train again for the forks of the jumped trials about to run (``phase``), no sooner:
-        baselines still to run go first, and forks written for trials that then wait are lost with the machine."""
-        if forking and not opts.address:
-            write_forks(forks.missing(trials, fork_points, fork_sources, {t.key for t in phase}, results), opts,
-                        data_dir, budget, display)
-
+    reforks = Reforks(trials, unstored, fork_points, fork_sources, results, opts, data_dir, budget,
+                      enabled=forking and not opts.address)
     with _console_to(results / "ray.log") as console:
         total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
         display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
                               console, opts.progress)
         try:
             _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget,
-                        fork_points, refork)
+                        reforks)
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
@@ -718,8 +705,39 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                                 f"from step 0")
 
 
+class Reforks:
+    """A suite run's forks: which baselines write them (``points``), and the stored baselines that train again for
+    them, no sooner than just before the jumped trials that use them: after the baselines still to run, and a
+    workers' worth of seeds at a time (a run its time budget cuts has lost no more to forks it never used:
+    forks stay on the machine, and the next session's machine is a new one)."""
+
+    def __init__(self, trials, unstored: set[str], points: dict, sources: dict, results: Path, opts: SweepOptions,
+                 data_dir, budget: TimeBudget, enabled: bool = True):
+        # unstored: when the run began; a baseline this run trains writes its own forks
+        self.trials, self.unstored, self.points, self.sources = trials, unstored, points, sources
+        self.results = results
+        self.opts, self.data_dir, self.budget, self.enabled = opts, data_dir, budget, enabled
+
+    def missing(self, part) -> dict:
+        from .forks import missing
+
+        if not self.enabled:
+            return {}
+        return missing(self.trials, self.points, self.sources, {t.key for t in part}, self.results, self.unstored)
+
+    def batches(self, phase: list[Trial]) -> list[list[Trial]]:
+        """The phase in its run order (seed_major), cut where the next seed's baselines would train again."""
+        from .forks import batches
+
+        ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
+        return batches(ordered, lambda t: next(iter(self.missing([t])), None), self.opts.workers)
+
+    def write(self, part: list[Trial], display: LiveDisplay) -> None:
+        write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display)
+
+
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
-                budget: TimeBudget, fork_points: dict | None = None, refork=lambda phase: None) -> None:
+                budget: TimeBudget, reforks: Reforks) -> None:
     import ray
 
     from .preflight import check_gpus
@@ -753,16 +771,13 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         callback = StoreCallback(store, display, budget)
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
-            refork(first)
-            _fit(suite.name, first, 0, {}, opts, mode, results, callback, data_dir, fork_points)
+            _fit_forked(suite.name, first, 0, {}, opts, mode, results, callback, data_dir, reforks)
         with wandb_environment(results):
             targets = resolve_targets(store, suite, trials, mode)
         second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
                   and t.experiment in targets]
         if second:
-            if callback.budget.allows(resumable=True):
-                refork(second)
-            _fit(suite.name, second, 1, targets, opts, mode, results, callback, data_dir, fork_points)
+            _fit_forked(suite.name, second, 1, targets, opts, mode, results, callback, data_dir, reforks)
         from .search import run_search
 
         for search in searches:
@@ -838,8 +853,22 @@ def trainable(opts: SweepOptions):
     return tune.with_resources(trial_fn, {"cpu": opts.cpus_per_trial, "gpu": opts.gpus_per_trial})
 
 
+def _fit_forked(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str,
+                results: Path, callback, data_dir, reforks: Reforks) -> None:
+    """A phase, batch by batch (Reforks.batches): each batch's stored baselines train again for its forks, then
+    it runs; once the time budget is spent, what is left runs as one batch (which starts nothing, and says so)."""
+    parts = reforks.batches(phase)
+    for i, part in enumerate(parts):
+        if not callback.budget.allows(resumable=True):
+            _fit(suite, [t for p in parts[i:] for t in p], number, targets, opts, mode, results, callback, data_dir,
+                 reforks.points, part=i)
+            return
+        reforks.write(part, callback.display)
+        _fit(suite, part, number, targets, opts, mode, results, callback, data_dir, reforks.points, part=i)
+
+
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
-         callback, data_dir, fork_points: dict | None = None):
+         callback, data_dir, fork_points: dict | None = None, part: int = 0):
     from ray import tune
     from ray.tune.search import ConcurrencyLimiter
 
@@ -858,7 +887,7 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
         trainable(opts),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
                                     num_samples=len(phase), reuse_actors=False),
-        run_config=tune_run_config(f"{suite}-phase{number}", opts, results, callback),
+        run_config=tune_run_config(f"{suite}-phase{number}" + (f"-{part}" if part else ""), opts, results, callback),
     )
     tuner.fit()
     if callback.abort:

@@ -100,3 +100,20 @@ def test_the_suite_plan_forks_cifar1_at_the_evaluation_before_each_schedule_s_fi
     assert set(set1.steps) <= set(points[base.key][11500])
     assert len(sources) == 60 and all(s.prefix in {t.key for t in trials if t.config.forecaster == "none"}
                                       for s in sources.values())
+    # with no forks written, a jumped trial about to run waits on its seed's baseline training again, unless that
+    # baseline is itself still to run (it writes its own forks as it goes)
+    jumped = by_label["cifar1 introspection @12000/17000 [channels_last=True] s2"].key
+    assert set(forks.missing(trials, points, sources, {jumped}, tmp_path)) == {base.key}
+    assert forks.missing(trials, points, sources, {jumped}, tmp_path, unstored=todo) == {}
+    assert forks.missing(trials, points, sources, {jumped, base.key}, tmp_path) == {}
+
+
+def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_for_its_forks():
+    ordered = ["none s2", "intro s0", "extra s0", "intro s1", "extra s1", "intro s2", "extra s2", "intro s3"]
+    waits = {"intro s0": "B0", "extra s0": "B0", "intro s1": "B1", "extra s1": "B1", "intro s3": "B3"}
+    # seed 2's baseline runs now and writes its own forks: its jumped trials wait on nothing
+    assert forks.batches(ordered, waits.get, 1) == [["none s2", "intro s0", "extra s0"],
+                                                    ["intro s1", "extra s1", "intro s2", "extra s2"], ["intro s3"]]
+    assert forks.batches(ordered, waits.get, 2) == [ordered[:7], ["intro s3"]]
+    assert forks.batches(ordered, waits.get, 3) == [ordered]
+    assert forks.batches(ordered, lambda t: None, 1) == [ordered] and forks.batches([], waits.get, 1) == []

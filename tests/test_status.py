@@ -74,6 +74,34 @@ def test_status_counts_seeds_and_estimates_what_is_left(tmp_path):
         suite_status(suite, store, tasks=("mnist9",))
 
 
+def test_status_with_reuse_counts_what_suite_run_would_copy_and_times_the_same_training_elsewhere(tmp_path,
+                                                                                                   capsys):
+    suite = _suite(tmp_path)
+    # another results folder holds mnist3's four baselines and one extrapolate seed; this one holds nothing yet
+    _store(tmp_path, suite, {"mnist3 none s0": 40.0, "mnist3 none s1": 60.0, "mnist3 none s2": 50.0,
+                             "mnist3 none s3": 70.0, "mnist3 extrapolate(ratio=1.3) s0": 1000.0})
+    here = ResultsStore(tmp_path / "here")
+    plain = suite_status(suite, here)
+    assert (plain["missing"], plain["copied"], plain["unestimated"]) == (12, 0, 12)
+    got = suite_status(suite, here, reuse=(str(tmp_path / "res"),))
+    rows = {(r["task"], r["variant"]): r for r in got["rows"]}
+    base, ext = rows[("mnist3", "none")], rows[("mnist3", "extrapolate(ratio=1.3)")]
+    assert (base["copied"], base["missing"], base["left_seconds"]) == ([0, 1, 2, 3], 0, 0.0)
+    # extrapolate's other seeds are timed by the same training (mnist3's, at its budget) in the other folder:
+    # the median of its five trials, whichever forecaster ran them
+    assert (ext["copied"], ext["missing_seeds"], ext["trial_seconds"], ext["left_seconds"]) == ([0], [1, 2, 3], 60.0,
+                                                                                               180.0)
+    assert rows[("mnist4", "none")]["trial_seconds"] is None  # nothing of mnist4 ran anywhere
+    assert (got["missing"], got["copied"], got["unestimated"]) == (7, 5, 4)
+    assert main(["suite", "status", suite.path, "--results", str(tmp_path / "here"), "--reuse",
+                 str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    assert "(s0-s3 copied by --reuse)" in out and "0 of 12 trials stored; 5 to copy by --reuse; 7 to run" in out
+    assert f"--resume --results {tmp_path / 'here'} --reuse {tmp_path / 'res'}` runs them" in out
+    with pytest.raises(IntrobenchError, match="--reuse: no results store in"):
+        suite_status(suite, here, reuse=(str(tmp_path / "none"),))
+
+
 def test_status_counts_a_checkpointed_trial_as_partly_done_and_says_where_it_resumes(tmp_path, capsys):
     suite = _suite(tmp_path)
     store = _store(tmp_path, suite, {"mnist3 extrapolate(ratio=1.3) s0": 40.0})

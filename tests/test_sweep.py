@@ -691,28 +691,33 @@ def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_
 def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_would_from_step_0(tmp_path):
     suite = tmp_path / "fork.yaml"
     text = ("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, target: baseline_max, "
-            "jumps: [20, 25], seeds: 1, forecasters: [none, introspection, extrapolate]}\n")
+            "jumps: [20, 25], seeds: 2, forecasters: [none, introspection, extrapolate]}\n")
     suite.write_text(text)
     flags = ["--results", str(tmp_path / "r"), "--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
     first = introbench("suite", "run", str(suite), "--only", "none", *flags)
     assert first.returncode == 0, first.stderr[-3000:]
-    # the baseline wrote forks for its seed's jumped trials, still to run: the state at 15 and the weights the
+    # the baselines wrote forks for their seeds' jumped trials, still to run: the state at 15 and the weights the
     # jumps read up to it
-    (folder,) = (tmp_path / "r" / "checkpoints" / "forks").iterdir()
-    assert (folder / "state-15.pt").is_file() and (folder / "w-0.pt").is_file()
-    shutil.rmtree(folder)  # lost with the machine: its stored baseline trains again to 15, but only when needed
-    suite.write_text(text.replace("seeds: 1", "seeds: 2"))  # the same trials for s0, and seed 1's to run
-    # seed 1's baseline comes first, and the jumped trials wait for it (their target is the baselines' max): with
-    # no time for them, seed 0's baseline does not train again for forks they would not use yet
+    folders = sorted((tmp_path / "r" / "checkpoints" / "forks").iterdir())
+    assert len(folders) == 2 and all((f / "state-15.pt").is_file() and (f / "w-0.pt").is_file() for f in folders)
+    for f in folders:
+        shutil.rmtree(f)  # lost with the machine: the stored baselines train again to 15, but only when needed
+    suite.write_text(text.replace("seeds: 2", "seeds: 3"))  # the same trials for s0 and s1, and seed 2's to run
+    # seed 2's baseline comes first, and the jumped trials wait for it (their target is the baselines' max): with
+    # no time left for them, no stored baseline trains again for forks they would not use yet
     spent = introbench("suite", "run", str(suite), "--resume", "--time-budget", "1", *flags)
     assert spent.returncode == 0, spent.stderr[-3000:]
-    assert "train again" not in spent.stderr and not (tmp_path / "r" / "checkpoints" / "forks" / folder.name).exists()
+    assert "train again" not in spent.stderr and not any(f.exists() for f in folders)
     rest = introbench("suite", "run", str(suite), "--resume", *flags)
     assert rest.returncode == 0, rest.stderr[-3000:]
-    assert "forks: 1 stored baseline(s) train again, to step 15 at most" in rest.stderr
+    # one worker: seed 0's baseline trains again, seed 0's jumped trials run, then seed 1's; seed 2's baseline
+    # ran in this command and wrote its own
+    assert rest.stderr.count("forks: 1 stored baseline(s) train again, to step 15 at most") == 2
     assert "forks: mnist3 none s0: forks written to step 15" in rest.stderr
+    assert "forks: mnist3 none s1: forks written to step 15" in rest.stderr
+    assert rest.stderr.index("forks: mnist3 none s0") < rest.stderr.index("forks: mnist3 none s1")
     rows = ResultsStore(tmp_path / "r").rows("fork")
-    assert len(rows) == 6
+    assert len(rows) == 9
     from benchmark.config import RunConfig
     from tests.test_checkpoint import untimed
 
