@@ -16,6 +16,7 @@ from statistics import median
 
 from . import forks
 from .checkpoint import saved_progress
+from .config import RunConfig
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
 from .store import ResultsStore, reusable, unfinished
@@ -63,8 +64,6 @@ def labels_by_task(labels: list[str]) -> str:
 def _training(config: dict) -> str | None:
     """What a stored trial trained, whatever its forecaster and seed (forks.prefix_key at seed 0); None for a
     config this version cannot read."""
-    from .config import RunConfig
-
     try:
         known = {k: v for k, v in config.items() if k in RunConfig.__dataclass_fields__}
         return forks.prefix_key(replace(RunConfig.from_dict(known), seed=0))

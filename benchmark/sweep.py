@@ -218,7 +218,7 @@ class LiveDisplay:
         self.total, self.skipped, self.budgets, self.stream = total, skipped, budgets, stream
         self.done = self.failed = 0
         self.running: dict[str, dict] = {}
-        self.aside_runs: dict[str, dict] = {}  # runs that are no trial (a baseline again for its forks): not in the ETA
+        self.aside_runs: dict[str, dict] = {}  # no trial's (a baseline again for its forks): not in the ETA
         self.finished_steps = 0
         self.start = time.time()
         self.live = None
