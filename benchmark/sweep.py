@@ -661,11 +661,22 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             "cut_at_budget": len(budget.cut)}
 
 
-def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay) -> None:
+def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay,
+                store: ResultsStore, suite: str) -> None:
     """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
     there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker,
-    each shown in the live display with its step (its evaluations come back through a queue)."""
-    if not jobs:
+    each shown in the live display with its step (its evaluations come back through a queue), and held in the
+    store as running (``forks:<baseline key>``) so that another `suite run` of the store does not train it too."""
+    driver = driver_id()
+    taken = {}
+    for key, (trial, points) in jobs.items():
+        why = store.claim(suite, FORKS + key, f"{trial.label}, again for its forks", max(points), driver)
+        if why is None:
+            taken[key] = (trial, points)
+        else:
+            display.say(f"forks: {trial.label}: another `suite run` of this store ({why}) trains it again; its "
+                        f"jumped trials use the forks if they are written when they start, else train from step 0")
+    if not taken:
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -673,36 +684,47 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
 
     from .forks import write_prefix
 
-    most = max(max(points) for _, points in jobs.values())
-    display.say(f"forks: {len(jobs)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
+    most = max(max(points) for _, points in taken.values())
+    display.say(f"forks: {len(taken)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
                 f"jumped trials start there")
     context = multiprocessing.get_context("spawn")
-    with context.Manager() as manager, ProcessPoolExecutor(min(opts.workers, len(jobs)), mp_context=context) as pool:
-        evaluations = manager.Queue()
-        futures = {}
-        for key, (trial, points) in jobs.items():
-            case = {"trial": trial.to_dict(), "data_dir": data_dir, "device": opts.device, "gpus": opts.gpus_per_trial}
-            config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
-            display.aside(key, f"{trial.label}, again for its forks", max(points))
-            futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
-                                budget.wall_deadline, evaluations, key)] = (key, trial.label)
-        pending = set(futures)
-        while pending:
-            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-            while True:
-                try:
-                    key, step = evaluations.get_nowait()
-                except Empty:
-                    break
-                display.aside_step(key, step)
-            for future in done:
-                key, name = futures[future]
-                display.aside_end(key)
-                try:
-                    display.say(f"forks: {name}: {future.result()}")
-                except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
-                    display.say(f"forks: {name}: failed ({type(exc).__name__}: {exc}); its jumped trials train "
-                                f"from step 0")
+    try:
+        with context.Manager() as manager, ProcessPoolExecutor(min(opts.workers, len(taken)),
+                                                               mp_context=context) as pool:
+            evaluations = manager.Queue()
+            futures = {}
+            for key, (trial, points) in taken.items():
+                case = {"trial": trial.to_dict(), "data_dir": data_dir, "device": opts.device,
+                        "gpus": opts.gpus_per_trial}
+                config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
+                display.aside(key, f"{trial.label}, again for its forks", max(points))
+                futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
+                                    budget.wall_deadline, evaluations, key)] = (key, trial.label)
+            pending = set(futures)
+            while pending:
+                done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                while True:
+                    try:
+                        key, step = evaluations.get_nowait()
+                    except Empty:
+                        break
+                    display.aside_step(key, step)
+                    store.progress(suite, FORKS + key, step, None)  # heard of: not taken for a lost run
+                for future in done:
+                    key, name = futures[future]
+                    display.aside_end(key)
+                    store.release(suite, FORKS + key)
+                    try:
+                        display.say(f"forks: {name}: {future.result()}")
+                    except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
+                        display.say(f"forks: {name}: failed ({type(exc).__name__}: {exc}); its jumped trials "
+                                    f"train from step 0")
+    finally:
+        for key in taken:  # an interrupt: nothing holds them any more
+            store.release(suite, FORKS + key)
+
+
+FORKS = "forks:"  # the store's running mark of a stored baseline training again for its forks: forks:<its key>
 
 
 class Reforks:
@@ -732,8 +754,8 @@ class Reforks:
         ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
         return batches(ordered, lambda t: next(iter(self.missing([t])), None), self.opts.workers)
 
-    def write(self, part: list[Trial], display: LiveDisplay) -> None:
-        write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display)
+    def write(self, part: list[Trial], display: LiveDisplay, store: ResultsStore, suite: str) -> None:
+        write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display, store, suite)
 
 
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
@@ -863,7 +885,7 @@ def _fit_forked(suite: str, phase: list[Trial], number, targets: dict, opts: Swe
             _fit(suite, [t for p in parts[i:] for t in p], number, targets, opts, mode, results, callback, data_dir,
                  reforks.points, part=i)
             return
-        reforks.write(part, callback.display)
+        reforks.write(part, callback.display, callback.store, suite)
         _fit(suite, part, number, targets, opts, mode, results, callback, data_dir, reforks.points, part=i)
 
 

@@ -270,6 +270,39 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
     assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
+def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(tmp_path, data_dir):
+    import io
+    import os
+    import socket
+
+    from benchmark import forks
+    from benchmark.sweep import FORKS, LiveDisplay, SweepOptions, TimeBudget, write_forks
+
+    path = tmp_path / "f.yaml"
+    path.write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, jumps: [20, 25], "
+                    "seeds: 2, forecasters: [none, extrapolate]}\n")
+    suite = load_suite(str(path))
+    trials, results = suite.trials(), tmp_path / "r"
+    points, sources = forks.suite_plan(trials, {t.key for t in trials}, results)
+    # both baselines stored (not about to run), no forks written: both train again for their jumped trials
+    jobs = forks.missing(trials, points, sources, {t.key for t in trials if t.config.forecaster != "none"}, results)
+    b0, b1 = sorted(jobs, key=lambda k: jobs[k][0].config.seed)
+    store = ResultsStore(results)
+    other = f"{socket.gethostname()}:{os.getppid()}"  # a live process of this host: another suite run
+    assert store.claim(suite.name, FORKS + b0, "mnist3 none s0, again for its forks", 15, other) is None
+    console = io.StringIO()
+    write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
+                LiveDisplay(4, 0, {}, console, enabled=False), store, suite.name)
+    said = console.getvalue()
+    assert f"forks: mnist3 none s0: another `suite run` of this store ({other}) trains it again" in said
+    assert "forks: 1 stored baseline(s) train again, to step 15" in said
+    assert "forks: mnist3 none s1: forks written to step 15" in said
+    folder = forks.forks_folder(results)
+    assert forks.written(folder / forks.prefix_key(jobs[b1][0].config), points[b1])
+    assert not (folder / forks.prefix_key(jobs[b0][0].config)).exists()
+    assert set(store.running(suite.name)) == {FORKS + b0}  # its own mark dropped, the other run's kept
+
+
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
     import io
 
