@@ -543,7 +543,9 @@ def cmd_suite_status(args, suite) -> int:
             missing += f" ({seed_ranges(r['copied'])} copied by --reuse)"
         if r["prefix_seeds"]:  # stored baselines that train again to write their forks
             missing += (f" ({seed_ranges(x['seed'] for x in r['prefix_seeds'])} again to "
-                        f"{max(x['step'] for x in r['prefix_seeds'])} for forks)")
+                        f"{max(x['step'] for x in r['prefix_seeds'])} for forks"
+                        + "".join(f"; s{x['seed']} at {x['at']}" for x in r["prefix_seeds"] if x["at"] is not None)
+                        + ")")
         each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
         going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
         rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,

@@ -27,6 +27,10 @@ JUMP_SETTINGS = {"forecaster": "none", "forecaster_params": {}, "jumps": None, "
                  "guard": False, "settle_steps": None, "gate": None}
 
 
+# The store's running mark (ResultsStore.claim) of a stored baseline training again for its forks: RUNNING + its key
+RUNNING = "forks:"
+
+
 def prefix_key(config: RunConfig) -> str:
     """The key of what ``config`` trains up to its first jump: the same run without jumps, and without its target
     unless it stops there (a baseline_max target is filled into the jumped trials only, and changes no step)."""

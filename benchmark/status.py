@@ -157,9 +157,10 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
                 row["share"] -= sources[t.key].step / sources[t.key].budget
         if t.key in rewrite:
             fork_steps = max(rewrite[t.key][1])
-            row["prefix_seeds"].append({"seed": t.config.seed, "step": fork_steps})
+            at = (running.get(forks.RUNNING + t.key) or {}).get("step")  # a live `suite run` trains it again now
+            row["prefix_seeds"].append({"seed": t.config.seed, "step": fork_steps, "at": at})
             prefix = forks.prefix_key(t.config)
-            row["share"] += fork_steps / next(x.budget for x in sources.values() if x.prefix == prefix)
+            row["share"] += (fork_steps - (at or 0)) / next(x.budget for x in sources.values() if x.prefix == prefix)
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")

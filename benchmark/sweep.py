@@ -666,11 +666,13 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
     """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
     there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker,
     each shown in the live display with its step (its evaluations come back through a queue), and held in the
-    store as running (``forks:<baseline key>``) so that another `suite run` of the store does not train it too."""
+    store as running (forks.RUNNING) so that another `suite run` of the store does not train it too."""
+    from .forks import RUNNING, write_prefix
+
     driver = driver_id()
     taken = {}
     for key, (trial, points) in jobs.items():
-        why = store.claim(suite, FORKS + key, f"{trial.label}, again for its forks", max(points), driver)
+        why = store.claim(suite, RUNNING + key, f"{trial.label}, again for its forks", max(points), driver)
         if why is None:
             taken[key] = (trial, points)
         else:
@@ -681,8 +683,6 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from queue import Empty
-
-    from .forks import write_prefix
 
     most = max(max(points) for _, points in taken.values())
     display.say(f"forks: {len(taken)} stored baseline(s) train again, to step {most} at most, so that their seeds' "
@@ -709,11 +709,11 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                     except Empty:
                         break
                     display.aside_step(key, step)
-                    store.progress(suite, FORKS + key, step, None)  # heard of: not taken for a lost run
+                    store.progress(suite, RUNNING + key, step, None)  # heard of: not taken for a lost run
                 for future in done:
                     key, name = futures[future]
                     display.aside_end(key)
-                    store.release(suite, FORKS + key)
+                    store.release(suite, RUNNING + key)
                     try:
                         display.say(f"forks: {name}: {future.result()}")
                     except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
@@ -721,10 +721,7 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                                     f"train from step 0")
     finally:
         for key in taken:  # an interrupt: nothing holds them any more
-            store.release(suite, FORKS + key)
-
-
-FORKS = "forks:"  # the store's running mark of a stored baseline training again for its forks: forks:<its key>
+            store.release(suite, RUNNING + key)
 
 
 class Reforks:

@@ -214,8 +214,20 @@ def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baseli
     jumped = rows["extrapolate @10/30"]
     assert [x["step"] for x in jumped["forked"]] == [5, 5]
     assert jumped["left_seconds"] == pytest.approx(400.0 * 2 * (1 - 5 / 40))
-    assert rows["none"]["prefix_seeds"] == [{"seed": 0, "step": 5}, {"seed": 1, "step": 5}]
+    assert rows["none"]["prefix_seeds"] == [{"seed": 0, "step": 5, "at": None}, {"seed": 1, "step": 5, "at": None}]
     assert rows["none"]["left_seconds"] == pytest.approx(400.0 * 2 * 5 / 40)
     main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
     out = capsys.readouterr().out
     assert "2 (s0-s1; forked at 5)" in out and "(s0-s1 again to 5 for forks)" in out
+    # a live `suite run` trains seed 1's baseline again now, at step 4 of its 5: its part done is not counted again
+    from benchmark import forks
+    from benchmark.store import driver_id
+
+    s1 = next(t for t in suite.trials() if t.label == "mnist3 none s1")
+    store.claim(suite.name, forks.RUNNING + s1.key, "mnist3 none s1, again for its forks", 5, driver_id())
+    store.progress(suite.name, forks.RUNNING + s1.key, 4, None)
+    rows = {r["variant"]: r for r in suite_status(suite, store)["rows"]}
+    assert rows["none"]["prefix_seeds"][1] == {"seed": 1, "step": 5, "at": 4}
+    assert rows["none"]["left_seconds"] == pytest.approx(400.0 * (5 + 1) / 40)
+    main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
+    assert "(s0-s1 again to 5 for forks; s1 at 4)" in capsys.readouterr().out

@@ -276,7 +276,7 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     import socket
 
     from benchmark import forks
-    from benchmark.sweep import FORKS, LiveDisplay, SweepOptions, TimeBudget, write_forks
+    from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
 
     path = tmp_path / "f.yaml"
     path.write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, jumps: [20, 25], "
@@ -289,7 +289,7 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     b0, b1 = sorted(jobs, key=lambda k: jobs[k][0].config.seed)
     store = ResultsStore(results)
     other = f"{socket.gethostname()}:{os.getppid()}"  # a live process of this host: another suite run
-    assert store.claim(suite.name, FORKS + b0, "mnist3 none s0, again for its forks", 15, other) is None
+    assert store.claim(suite.name, forks.RUNNING + b0, "mnist3 none s0, again for its forks", 15, other) is None
     console = io.StringIO()
     write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
                 LiveDisplay(4, 0, {}, console, enabled=False), store, suite.name)
@@ -300,7 +300,7 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     folder = forks.forks_folder(results)
     assert forks.written(folder / forks.prefix_key(jobs[b1][0].config), points[b1])
     assert not (folder / forks.prefix_key(jobs[b0][0].config)).exists()
-    assert set(store.running(suite.name)) == {FORKS + b0}  # its own mark dropped, the other run's kept
+    assert set(store.running(suite.name)) == {forks.RUNNING + b0}  # its own mark dropped, the other run's kept
 
 
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
