@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import NamedTuple
 
-from . import scoring
+from . import forks, scoring
 from .errors import IntrobenchError
 from .search import search_outcome
 from .status import labels_by_task
@@ -119,7 +119,8 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         have = {r["key"] for r in rows}
         missing = [label for key, label, _, _ in expected if key not in have]
         if missing:
-            running = [r["label"] for r in store.running(name).values()]
+            # a stored baseline training again for its forks is no trial still to come
+            running = [r["label"] for k, r in store.running(name).items() if not k.startswith(forks.RUNNING)]
             now = f"; running now: {len(running)} ({labels_by_task(running)})" if running else ""
             notes.append(f"partial results: {len(missing)} trial(s) of the suite are not in the store "
                          f"({labels_by_task(missing)}){now}; `introbench suite status {name} --results` on this "

@@ -192,6 +192,11 @@ def test_partial_results_name_the_missing_trials(real_results, tmp_path):
     store = ResultsStore(copy)  # a live run (this process) takes the missing trial: the note says so
     (key,) = [k for k, label, _, _ in store.expected("real") if k not in store.keys("real")]
     assert store.claim("real", key, "mnist3 extrapolate(ratio=1.3) s1", 60, driver_id()) is None
+    # and a stored baseline trains again for its forks: no trial of the suite, so not named as one
+    from benchmark.forks import RUNNING
+
+    base = next(r for r in store.rows("real") if r["forecaster"] == "none")
+    assert store.claim("real", RUNNING + base["key"], f"{base['label']}, again for its forks", 60, driver_id()) is None
     (note,) = build_report(copy, wandb_mode="disabled")["suites"][0]["notes"]
     assert "; running now: 1 (mnist3: 1 trial of extrapolate(ratio=1.3), s1);" in note
 
