@@ -643,7 +643,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     unstored = {t.key for t in unfinished(store.statuses(suite.name), trials)}  # a failed one runs again
     fork_points, fork_sources = forks.suite_plan(trials, unstored, results) if forking else ({}, {})
 
-    reforks = Reforks(trials, unstored, fork_points, fork_sources, results, opts, data_dir, budget,
+    reforks = Reforks(store, suite.name, trials, unstored, fork_points, fork_sources, results, opts, data_dir, budget,
                       enabled=forking and not opts.address)
     with _console_to(results / "ray.log") as console:
         total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
@@ -730,11 +730,11 @@ class Reforks:
     workers' worth of seeds at a time (a run its time budget cuts has lost no more to forks it never used:
     forks stay on the machine, and the next session's machine is a new one)."""
 
-    def __init__(self, trials, unstored: set[str], points: dict, sources: dict, results: Path, opts: SweepOptions,
-                 data_dir, budget: TimeBudget, enabled: bool = True):
+    def __init__(self, store: ResultsStore, suite: str, trials, unstored: set[str], points: dict, sources: dict,
+                 results: Path, opts: SweepOptions, data_dir, budget: TimeBudget, enabled: bool = True):
         # unstored: when the run began; a baseline this run trains writes its own forks
-        self.trials, self.unstored, self.points, self.sources = trials, unstored, points, sources
-        self.results = results
+        self.store, self.suite, self.trials, self.unstored = store, suite, trials, unstored
+        self.points, self.sources, self.results = points, sources, results
         self.opts, self.data_dir, self.budget, self.enabled = opts, data_dir, budget, enabled
 
     def missing(self, part) -> dict:
@@ -751,8 +751,8 @@ class Reforks:
         ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
         return batches(ordered, lambda t: next(iter(self.missing([t])), None), self.opts.workers)
 
-    def write(self, part: list[Trial], display: LiveDisplay, store: ResultsStore, suite: str) -> None:
-        write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display, store, suite)
+    def write(self, part: list[Trial], display: LiveDisplay) -> None:
+        write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display, self.store, self.suite)
 
 
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
@@ -882,7 +882,7 @@ def _fit_forked(suite: str, phase: list[Trial], number, targets: dict, opts: Swe
             _fit(suite, [t for p in parts[i:] for t in p], number, targets, opts, mode, results, callback, data_dir,
                  reforks.points, part=i)
             return
-        reforks.write(part, callback.display, callback.store, suite)
+        reforks.write(part, callback.display)
         _fit(suite, part, number, targets, opts, mode, results, callback, data_dir, reforks.points, part=i)
 
 
