@@ -51,7 +51,8 @@ def platform_of(device) -> dict[str, str]:
             cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
     except OSError:
         pass
-    out = {"cpu": cpu, "torch": torch.__version__}
+    # the vector kernels torch picks on it (AVX2, AVX512, ...): two CPUs of one model name can differ there
+    out = {"cpu": cpu, "kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
     if str(device).startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return out

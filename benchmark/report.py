@@ -194,7 +194,8 @@ def platform_name(summary: dict | None) -> str:
     p = (summary or {}).get("platform")
     if not p:
         return "not recorded (run before trials recorded it)"
-    return f"{p.get('gpu') or p['cpu']}, torch {p['torch']}"
+    kernels = f" ({p['kernels']} kernels)" if p.get("kernels") and not p.get("gpu") else ""
+    return f"{p.get('gpu') or p['cpu']}{kernels}, torch {p['torch']}"
 
 
 def platform_sentence(rows: list[dict]) -> str | None:

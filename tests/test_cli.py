@@ -39,6 +39,7 @@ def test_run_json_on_real_mnist(capsys, data_dir):
     import torch
 
     assert summary["platform"]["torch"] == torch.__version__ and summary["platform"]["cpu"]
+    assert summary["platform"]["kernels"] == torch.backends.cpu.get_cpu_capability()  # AVX2, AVX512, ...
 
 
 def test_a_table_prints_square_brackets_as_text(capsys):

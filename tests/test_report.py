@@ -466,6 +466,15 @@ def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_pat
                     "s0-s1; not recorded (run before trials recorded it): mnist3: 2 trials of none, s0-s1.")
     assert said in (tmp_path / "report" / "report.md").read_text().splitlines()
 
+    # one model name, other vector kernels (an AVX-512 EPYC and an AVX2 one): two platforms, said apart
+    mixed = ResultsStore(tmp_path / "mixed")
+    for r in store.rows("two"):
+        r["summary"]["platform"] = {**amd, "kernels": "AVX512" if r["forecaster"] == "none" else "AVX2"}
+        mixed.write(r)
+    said = build_report(tmp_path / "mixed", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"]
+    assert "AMD EPYC (AVX2 kernels), torch 2.14.1: mnist3: 2 trials of extrapolate, s0-s1; AMD EPYC (AVX512 " \
+           "kernels), torch 2.14.1: mnist3: 2 trials of none, s0-s1." in said
+
     again = ResultsStore(tmp_path / "again")  # every trial made on one platform: nothing to say
     for r in store.rows("two"):
         r["summary"]["platform"] = amd
