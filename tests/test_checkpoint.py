@@ -138,3 +138,20 @@ def test_the_cli_run_killed_with_sigkill_resumes_where_its_checkpoint_stood(tmp_
     assert untimed(b["curve"]) == untimed(a["curve"]) and untimed(b["events"]) == untimed(a["events"])
     assert json.loads(again.stdout)["steps_to_target"] == json.loads(whole.stdout)["steps_to_target"]
     assert not path.exists()
+
+
+def test_a_committed_store_keeps_its_cut_trials_checkpoints_in_git_but_not_its_forks():
+    # the next session's machine is a new one: a checkpoint left out of git would be a cut trial lost
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+
+    def ignored(path: str) -> bool:
+        return subprocess.run(["git", "check-ignore", "-q", path], cwd=root).returncode == 0
+
+    assert not ignored("docs/results/paper-cifar/checkpoints/0123456789abcdef.pt")
+    assert not ignored("docs/results/paper-cifar/checkpoints/0123456789abcdef.progress.json")
+    assert ignored("docs/results/paper-cifar/checkpoints/forks/0123456789abcdef/w-0.pt")  # written again
+    assert ignored("docs/results/paper-cifar/checkpoints/0123456789abcdef.pt.tmp")
+    assert ignored("results/checkpoints/0123456789abcdef.pt")  # a user's own results folder stays theirs

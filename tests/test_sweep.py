@@ -305,6 +305,7 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
 
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
     import io
+    import time
 
     from rich.console import Console
 
@@ -319,8 +320,6 @@ def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_
     Console(file=shown, width=200).print(display._render())
     assert "mnist3 none s1, again for its forks" in shown.getvalue() and "10/15" in shown.getvalue()
     assert "50/100" in shown.getvalue()
-    import time
-
     display.start = time.time() - 100.5  # half the trials' steps in 100 s: 100 s left, whatever the fork run did
     assert display.eta() == "00:01:40"
     display.aside_end("b")
