@@ -61,12 +61,15 @@ def labels_by_task(labels: list[str]) -> str:
     return "; ".join(parts)
 
 
-def _training(config: dict) -> str | None:
-    """What a stored trial trained, whatever its forecaster and seed (forks.prefix_key at seed 0); None for a
-    config this version cannot read."""
+def _training(config: RunConfig) -> str:
+    """What a trial trains, whatever its forecaster and seed: forks.prefix_key at seed 0."""
+    return forks.prefix_key(replace(config, seed=0))
+
+
+def _stored_training(config: dict) -> str | None:
+    """_training of a stored trial's config; None for one this version cannot read."""
     try:
-        known = {k: v for k, v in config.items() if k in RunConfig.__dataclass_fields__}
-        return forks.prefix_key(replace(RunConfig.from_dict(known), seed=0))
+        return _training(RunConfig.from_dict({k: v for k, v in config.items() if k in RunConfig.__dataclass_fields__}))
     except Exception:  # noqa: BLE001 - an old row: it only helps an estimate
         return None
 
@@ -117,7 +120,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     elsewhere: dict[str, list[float]] = {}  # the same training's times in the reuse stores, oldest first
     for source in reuse:
         for config, took in ResultsStore(source).timings():
-            shape = _training(config)
+            shape = _stored_training(config)
             if shape:
                 elsewhere.setdefault(shape, []).append(took)
 
@@ -135,8 +138,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
             "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": [],
-            "forked": [], "prefix_seeds": [], "share": 0.0, "copied": [],
-            "training": forks.prefix_key(replace(t.config, seed=0))})
+            "forked": [], "prefix_seeds": [], "share": 0.0, "copied": [], "config": t.config})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
@@ -164,7 +166,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     out = []
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
-        took = elsewhere.get(row.pop("training"), [])[-RECENT:]
+        config = row.pop("config")
+        took = elsewhere.get(_training(config), [])[-RECENT:] if elsewhere else []
         each = estimate(keys, by_experiment[index], by_task[row["task"]]) or (median(took) if took else None)
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done

@@ -746,10 +746,13 @@ class Reforks:
 
     def batches(self, phase: list[Trial]) -> list[list[Trial]]:
         """The phase in its run order (seed_major), cut where the next seed's baselines would train again."""
-        from .forks import batches
+        from .forks import batches, prefix_key
 
+        # the baselines the whole phase waits on, once; a trial waits on the one its fork's prefix names
+        waiting = {prefix_key(trial.config): key for key, (trial, _) in self.missing(phase).items()}
         ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
-        return batches(ordered, lambda t: next(iter(self.missing([t])), None), self.opts.workers)
+        return batches(ordered, lambda t: waiting.get(self.sources[t.key].prefix) if t.key in self.sources else None,
+                       self.opts.workers)
 
     def write(self, part: list[Trial], display: LiveDisplay) -> None:
         write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display, self.store, self.suite)
