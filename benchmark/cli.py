@@ -524,11 +524,14 @@ def _hours(seconds: float | None) -> str:
 
 
 def cmd_suite_status(args, suite) -> int:
+    from .environment import this_machine
+    from .report import platform_name
     from .status import seed_ranges, suite_status
     from .store import ResultsStore
 
     store = ResultsStore(args.results)
-    status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only), reuse=tuple(args.reuse))
+    status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only), reuse=tuple(args.reuse),
+                          machine=this_machine())
     if args.json:
         print(json.dumps(status))
         return 0
@@ -546,7 +549,8 @@ def cmd_suite_status(args, suite) -> int:
                         f"{max(x['step'] for x in r['prefix_seeds'])} for forks"
                         + "".join(f"; s{x['seed']} at {x['at']}" for x in r["prefix_seeds"] if x["at"] is not None)
                         + ")")
-        each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}"
+        # *: timed by trials of another machine, which may train at a very different pace
+        each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}" + ("" if r["timed_here"] else "*")
         going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
         rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,
                      _hours(r["left_seconds"]) if r["missing"] or r["running"] or r["prefix_seeds"] else "-"])
@@ -571,6 +575,9 @@ def cmd_suite_status(args, suite) -> int:
         line += (f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them"
                  + (" (and leaves the running ones to their run)." if status["running"] else "."))
     print(line)
+    if any(r["trial_seconds"] is not None and not r["timed_here"] for r in status["rows"]):
+        print(f"* timed by trials of other machines: none stored on this one "
+              f"({platform_name({'platform': status['machine']})}) to go by, so these may be far off.")
     return 0
 
 

@@ -56,3 +56,23 @@ def platform_of(device) -> dict[str, str]:
     if str(device).startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return out
+
+
+def this_machine() -> dict[str, str]:
+    """platform_of for where the next trial would train here: the GPU when there is one, else the CPU."""
+    import torch
+
+    return platform_of("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def same_machine(platform: dict | None, here: dict) -> bool:
+    """Did a trial recorded on ``platform`` run on a machine like ``here`` (both platform_of's), so that its time
+    tells this machine's? The same GPU; on CPUs, the same model and vector kernels: an AVX2 core trains a CNN
+    two to three times slower than an AVX-512 one of the same name. A trial stored before kernels were recorded
+    matches nothing."""
+    if not platform:
+        return False
+    if platform.get("gpu") or here.get("gpu"):
+        return platform.get("gpu") == here.get("gpu")
+    return bool(platform.get("kernels")) and (platform.get("cpu"), platform["kernels"]) == (here.get("cpu"),
+                                                                                          here.get("kernels"))

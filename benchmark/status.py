@@ -17,6 +17,7 @@ from statistics import median
 from . import forks
 from .checkpoint import saved_progress
 from .config import RunConfig
+from .environment import same_machine
 from .search import remaining
 from .selection import select_tasks, select_variants, trial_variant
 from .store import ResultsStore, reusable, unfinished
@@ -86,16 +87,22 @@ def _left(each: float | None, missing: float) -> float | None:
 
 
 def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = (),
-                 reuse: tuple[str, ...] = ()) -> dict:
+                 reuse: tuple[str, ...] = (), machine: dict | None = None) -> dict:
     """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
     worker: the median time of the variant's newest stored trials, else of its experiment's, else of its task's in
     this suite, else of the same training (task, budget and settings, any forecaster) in the ``reuse`` stores;
-    None where nothing comparable has run yet (counted in ``unestimated``). The trials that `suite run --reuse`
-    would copy from those stores are counted apart (``copied``), not as still to run."""
+    None where nothing comparable has run yet (counted in ``unestimated``). Given ``machine`` (platform_of where
+    the trials will run), trials stored on a machine like it are asked first, at every one of those levels, and
+    a row says whether its estimate came from them (``timed_here``): a store made on several machines otherwise
+    mixes their speeds. The trials that `suite run --reuse` would copy from those stores are counted apart
+    (``copied``), not as still to run."""
     trials = suite.trials()
     selected = select_variants(select_tasks(trials, tasks), only)
     statuses = store.statuses(suite.name)
     seconds = store.seconds(suite.name)
+    here = ({k for k, p in store.platforms(suite.name).items() if same_machine(p, machine)} if machine
+            else set())
+    seconds_here = {k: v for k, v in seconds.items() if k in here}
     running = store.running(suite.name)
     saved = saved_progress(store.folder)  # trials cut short, resumable from their checkpoints
     now = time.time()
@@ -117,16 +124,32 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         took = [v for k, v in of.items() if k in keys][-RECENT:]
         return median(took) if took else None
 
-    elsewhere: dict[str, list[float]] = {}  # the same training's times in the reuse stores, oldest first
+    # the same training's times in the reuse stores, oldest first: all of them, and those made on this machine
+    elsewhere: dict[str, list[float]] = {}
+    elsewhere_here: dict[str, list[float]] = {}
     for source in reuse:
-        for config, took in ResultsStore(source).timings():
+        for config, took, platform in ResultsStore(source).timings():
             shape = _stored_training(config)
             if shape:
                 elsewhere.setdefault(shape, []).append(took)
+                if machine and same_machine(platform, machine):
+                    elsewhere_here.setdefault(shape, []).append(took)
 
-    def estimate(*groups) -> float | None:
-        """A trial's time: stored times before running paces, the narrowest group of keys first."""
-        return next((v for of in (seconds, pace) for v in (typical(g, of) for g in groups) if v), None)
+    def estimate(config, *groups) -> tuple[float | None, bool]:
+        """A trial's time, and whether trials on this machine told it: this machine's stored times, then any
+        machine's, then running trials' paces, then the reuse stores' (this machine's first); the narrowest group
+        of keys first within each. A machine's speed is the larger factor: an AVX2 core against an AVX-512 one is
+        2-3x, one forecaster against another of a task far less."""
+        for of in (seconds_here, seconds, pace):
+            for g in groups:
+                v = typical(g, of)
+                if v:
+                    return v, of is seconds_here
+        for times in (elsewhere_here, elsewhere):
+            took = times.get(_training(config), [])[-RECENT:]
+            if took:
+                return median(took), times is elsewhere_here
+        return None, False
 
     by_experiment: dict[int, list] = {}
     by_task: dict[str, list] = {}
@@ -167,27 +190,27 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
         config = row.pop("config")
-        took = elsewhere.get(_training(config), [])[-RECENT:] if elsewhere else []
-        each = estimate(keys, by_experiment[index], by_task[row["task"]]) or (median(took) if took else None)
+        each, timed_here = estimate(config, keys, by_experiment[index], by_task[row["task"]])
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
         done = sum(r["step"] / r["steps"] for r in row["resumable"])  # a checkpoint's share needs no rerun
         share = row.pop("share")  # forked trials' shares not trained, baselines' prefixes trained again
-        out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each,
+        out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each, "timed_here": timed_here,
                     "left_seconds": _left(each, left + going - done + share)})
     # a search is not a variant: --only leaves it out, as `suite run` does
     for x in suite.searches() if not only else ():
         if tasks and x.base.task not in tasks:
             continue
         left = remaining(store, x)
-        each = estimate(by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
+        each, timed_here = estimate(x.base, by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
                     "missing_seeds": None, "running": [], "resumable": [], "copied": [], "missing": left,
-                    "trial_seconds": each, "left_seconds": _left(each, left)})
+                    "trial_seconds": each, "timed_here": timed_here, "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,
+        "machine": machine,
         "trials": sum(r["trials"] for r in out), "missing": sum(r["missing"] for r in out),
         "copied": sum(len(r["copied"]) for r in out),
         "running": sum(len(r["running"]) for r in out),

@@ -270,13 +270,23 @@ class ResultsStore:
                         found[r["key"]] = _decoded(r)
         return found
 
-    def timings(self) -> list[tuple[dict, float]]:
-        """(run config, seconds) of every stored trial, of any suite, that ran to its end, oldest first."""
+    def platforms(self, suite: str) -> dict[str, dict | None]:
+        """key -> the platform (environment.platform_of) each stored trial of a suite recorded, None where it
+        recorded none."""
+        if not self.path.exists():
+            return {}
+        with self._db() as conn:
+            return {k: (json.loads(s) if s else {}).get("platform") for k, s in conn.execute(
+                "SELECT key, summary FROM trials WHERE suite = ?", (suite,))}
+
+    def timings(self) -> list[tuple[dict, float, dict | None]]:
+        """(run config, seconds, platform) of every stored trial, of any suite, that ran to its end, oldest
+        first."""
         if not self.path.exists():
             return []
         with self._db() as conn:
-            return [(json.loads(c), s) for c, s in conn.execute(
-                "SELECT config, seconds FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
+            return [(json.loads(c), s, (json.loads(m) if m else {}).get("platform")) for c, s, m in conn.execute(
+                "SELECT config, seconds, summary FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key")]
 
     def keys(self, suite: str) -> set[str]:

@@ -2,9 +2,11 @@ import json
 
 import pytest
 
+from benchmark import environment
 from benchmark import status as status_module
 from benchmark.checkpoint import Checkpoint, checkpoint_path
 from benchmark.cli import main
+from benchmark.environment import same_machine
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
 from benchmark.status import labels_by_task, seed_ranges, suite_status
@@ -35,14 +37,17 @@ def _suite(tmp_path):
     return load_suite(str(path))
 
 
-def _store(tmp_path, suite, took: dict, status: dict | None = None, finished: dict | None = None):
+def _store(tmp_path, suite, took: dict, status: dict | None = None, finished: dict | None = None,
+           platforms: dict | None = None, folder: str = "res"):
     """Stores the trials named in ``took`` (label -> seconds) as finished, or as ``status[label]``, at the time
-    ``finished[label]`` where given (else now)."""
-    store = ResultsStore(tmp_path / "res")
+    ``finished[label]`` where given (else now), made on ``platforms[label]`` where given."""
+    store = ResultsStore(tmp_path / folder)
     by_label = {t.label: t for t in suite.trials()}
     for label, seconds in took.items():
         t = by_label[label]
         at = {"finished": finished[label]} if finished and label in finished else {}
+        if platforms and label in platforms:
+            at["summary"] = {"platform": platforms[label]}
         store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": t.experiment,
                      "task": t.config.task, "forecaster": t.config.forecaster, "seed": t.config.seed,
                      "status": (status or {}).get(label, "finished"), "config": t.config.to_dict(),
@@ -130,6 +135,55 @@ def test_status_judges_by_the_newest_trials(tmp_path, monkeypatch):
     rows = {r["variant"]: r for r in suite_status(suite, store)["rows"] if r["task"] == "mnist3"}
     assert rows["none"]["trial_seconds"] == 110.0  # s1 and s2, not s0's 500
     assert rows["extrapolate(ratio=1.3)"]["trial_seconds"] == 110.0  # the experiment's newest, too
+
+
+AVX2 = {"cpu": "AMD EPYC", "kernels": "AVX2", "torch": "2.14.1"}
+AVX512 = {"cpu": "AMD EPYC", "kernels": "AVX512", "torch": "2.14.1"}
+
+
+def test_same_machine_matches_the_gpu_else_the_cpu_and_its_kernels():
+    assert same_machine(AVX2, dict(AVX2, torch="2.9"))  # torch's version does not set the pace
+    assert not same_machine(AVX512, AVX2)  # one model name, other kernels
+    assert not same_machine({"cpu": "AMD EPYC", "torch": "2.14.1"}, AVX2)  # stored before kernels were recorded
+    assert not same_machine(None, AVX2)
+    h100 = dict(AVX2, gpu="NVIDIA H100")
+    assert same_machine(dict(AVX512, gpu="NVIDIA H100"), h100)  # on a GPU its host's CPU hardly matters
+    assert not same_machine(AVX2, h100) and not same_machine(h100, AVX2)
+
+
+def test_status_times_by_this_machines_trials_first_and_marks_the_rest(tmp_path, capsys, monkeypatch):
+    suite = _suite(tmp_path)
+    # mnist3's baselines ran on an AVX-512 machine; one extrapolate seed ran here, on AVX2, three times slower
+    store = _store(tmp_path, suite, {"mnist3 none s0": 100.0, "mnist3 none s1": 100.0,
+                                     "mnist3 extrapolate(ratio=1.3) s0": 300.0, "mnist4 none s0": 50.0},
+                   platforms={"mnist3 none s0": AVX512, "mnist3 none s1": AVX512,
+                              "mnist3 extrapolate(ratio=1.3) s0": AVX2, "mnist4 none s0": AVX512})
+    rows = {(r["task"], r["variant"]): r for r in suite_status(suite, store, machine=AVX2)["rows"]}
+    # the baseline's own seeds ran elsewhere, its experiment's extrapolate seed here: that one tells it
+    assert (rows[("mnist3", "none")]["trial_seconds"], rows[("mnist3", "none")]["timed_here"]) == (300.0, True)
+    assert rows[("mnist3", "none")]["left_seconds"] == 600.0
+    # nothing of mnist4 ran here: another machine's time, and said so
+    assert (rows[("mnist4", "introspection")]["trial_seconds"], rows[("mnist4", "introspection")]["timed_here"]) == (
+        50.0, False)
+    # with no machine given (or on the AVX-512 one), the variant's own times as before
+    plain = {(r["task"], r["variant"]): r for r in suite_status(suite, store)["rows"]}
+    assert (plain[("mnist3", "none")]["trial_seconds"], plain[("mnist3", "none")]["timed_here"]) == (100.0, False)
+    assert {(r["task"], r["variant"]): r for r in suite_status(suite, store, machine=AVX512)["rows"]}[
+        ("mnist3", "none")]["trial_seconds"] == 100.0
+    # --reuse stores are asked for this machine's times first, too
+    _store(tmp_path, suite, {"mnist4 none s0": 40.0, "mnist4 none s1": 400.0},
+           platforms={"mnist4 none s0": AVX512, "mnist4 none s1": AVX2}, folder="other")
+    here = ResultsStore(tmp_path / "here")
+    got = {(r["task"], r["variant"]): r for r in suite_status(suite, here, reuse=(str(tmp_path / "other"),),
+                                                               machine=AVX2)["rows"]}
+    assert (got[("mnist4", "introspection")]["trial_seconds"], got[("mnist4", "introspection")]["timed_here"]) == (
+        400.0, True)
+    # the command marks the estimates of other machines and names this one
+    monkeypatch.setattr(environment, "this_machine", lambda: AVX2)
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", str(store.folder)]) == 0
+    out = capsys.readouterr().out
+    assert " 300 " in out and " 50* " in out
+    assert "* timed by trials of other machines: none stored on this one (AMD EPYC (AVX2 kernels), torch" in out
 
 
 def test_suite_status_command(tmp_path, capsys):
