@@ -22,22 +22,25 @@ FORMAT = 1
 
 
 class TrialCut(Exception):
-    """A run stopped at its deadline (a suite's time budget), its state saved for the next attempt."""
+    """A run stopped at its deadline (a suite's time budget) or when asked to (an interrupted suite run), its
+    state saved for the next attempt."""
 
     def __init__(self, step: int):
-        super().__init__(f"cut at step {step} by its deadline; its checkpoint resumes it")
+        super().__init__(f"cut at step {step} (its deadline, or an interrupt); its checkpoint resumes it")
         self.step = step
 
 
 class Checkpoint:
-    """Where one run's checkpoint lives, when the next is due, and when the run must stop (``deadline``, wall-clock
-    seconds since the epoch: it crosses processes). ``key``: the run's config key, so a file left by another
-    configuration is never resumed from."""
+    """Where one run's checkpoint lives, when the next is due, and when the run must stop: at ``deadline``
+    (wall-clock seconds since the epoch: it crosses processes), or once the file ``stop`` exists (an interrupted
+    suite run asks its trials, in their own processes, to save and stop). ``key``: the run's config key, so a
+    file left by another configuration is never resumed from."""
 
     def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic,
-                 deadline: float | None = None, start=None):
+                 deadline: float | None = None, start=None, stop: str | os.PathLike | None = None):
         self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
         self.deadline = deadline
+        self.stop = Path(stop) if stop else None
         self.last = clock()
         self.note: str | None = None  # why a file found there was not resumed from
         # with no file of its own: () -> a state to start from (a fork of the baseline), or None
@@ -48,7 +51,9 @@ class Checkpoint:
         return self.clock() - self.last >= self.every
 
     def past_deadline(self) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
+        """Must the run stop now (checked at its grid evaluations: one stat of a file each)?"""
+        return (self.deadline is not None and time.time() >= self.deadline) or (
+            self.stop is not None and self.stop.exists())
 
     def load(self) -> dict | None:
         """The saved state, or None when there is none to resume (a file of another run or format is set aside

@@ -502,6 +502,12 @@ def cmd_suite(args) -> int:
         print(f"introbench: {outcome['failed']} trial(s) failed (first: {first_line(errors[0]) if errors else '?'}); "
               f"`introbench report --results {args.results}` lists them, `--resume` reruns them", file=sys.stderr)
         return 1
+    if outcome.get("interrupted"):  # Ctrl-C: what ran is saved, and the command says it was stopped
+        cut = outcome["cut_at_budget"]
+        print(f"introbench: interrupted: {missing} trial(s) left for `--resume`"
+              + (f" ({cut} of them saved at their last evaluation, where it goes on)" if cut else ""),
+              file=sys.stderr)
+        return 130
     if missing and outcome["time_budget_spent"]:  # what was asked for: the rest is for the next slot
         cut = outcome["cut_at_budget"]
         print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` ("

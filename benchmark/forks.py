@@ -187,10 +187,11 @@ def batches(ordered: list, needs, size: int) -> list[list]:
 
 
 def write_prefix(run_config: dict, results: str, points: list, deadline: float | None, evaluations=None,
-                 name: str = "") -> str:
+                 name: str = "", stop: str | None = None) -> str:
     """Train a stored baseline again, from step 0 (or where an earlier attempt was cut), only up to its last fork
-    point, writing its forks; a deadline cuts it, saved in its fork folder for the next attempt. Each evaluation's
-    step goes to the ``evaluations`` queue as (name, step). What became of it, in words."""
+    point, writing its forks; a deadline (or the file ``stop``, an interrupt) cuts it, saved in its fork folder
+    for the next attempt. Each evaluation's step goes to the ``evaluations`` queue as (name, step). What became
+    of it, in words."""
     from .checkpoint import Checkpoint, TrialCut
     from .run import run
 
@@ -199,12 +200,12 @@ def write_prefix(run_config: dict, results: str, points: list, deadline: float |
     try:
         report = (lambda point: evaluations.put((name, point["step"]))) if evaluations is not None else None
         run(config, progress=False, on_eval=report, checkpoint=saved, forks=results, fork_points=dict(points),
-            deadline=deadline, forks_only=True)
+            deadline=deadline, forks_only=True, stop=stop)
     except ForksWritten:
         Checkpoint(saved, config.key()).discard()
         return f"forks written to step {max(dict(points))}"
     except TrialCut as cut:
-        return f"cut at step {cut.step} by the time budget (resumes)"
+        return f"cut at step {cut.step} by the time budget or an interrupt (resumes)"
     return "ended before its last fork point: no fork there"
 
 

@@ -83,11 +83,12 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         on_eval=None, on_jump=None, checkpoint: str | os.PathLike | None = None,
         checkpoint_every: float = CHECKPOINT_EVERY, deadline: float | None = None,
         forks: str | os.PathLike | None = None, fork_points: dict[int, list[int]] | None = None,
-        forks_only: bool = False) -> loop.RunResult:
+        forks_only: bool = False, stop: str | os.PathLike | None = None) -> loop.RunResult:
     """One run. Given a ``checkpoint`` file, it resumes from the state saved there by an earlier, interrupted run
     of the same config (its evaluations and jumps replayed to ``on_eval`` and ``on_jump``), saves its state there
     every ``checkpoint_every`` seconds, and deletes the file once it has ended (given a ``deadline`` too, in
-    seconds since the epoch, a run still training then saves and raises TrialCut instead); the summary's
+    seconds since the epoch, a run still training then saves and raises TrialCut instead, as it does once the
+    file ``stop`` exists); the summary's
     ``checkpoint_note`` says, in one line, what became of a checkpoint found (resumed, or why not).
 
     ``forks``, a results folder (with a ``checkpoint``): a jumped run with no checkpoint of its own starts from
@@ -156,7 +157,7 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             def start():  # the baseline's state at the fork point, with the snapshots this run's jumps read
                 found = load_fork(source)
                 return None if found is None else {**found[0], "hooks": [engine.forked_state(found[1])]}
-    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start) \
+    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start, stop=stop) \
         if checkpoint is not None else None
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=seen, checkpoint=saver,

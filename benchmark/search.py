@@ -117,7 +117,7 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
     from ray.tune.search.optuna import OptunaSearch
 
     from .run import plan
-    from .sweep import _fit, trainable, trial_case, tune_run_config
+    from .sweep import _fit, trainable, trial_case, tune_run_config, tune_takes_interrupts
 
     done = stored_samples(store, search)
     to_draw = search.samples - len(done)
@@ -142,7 +142,8 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
                                         scheduler=scheduler, num_samples=to_draw, reuse_actors=False),
             run_config=tune_run_config(f"{search.suite}-search{search.experiment}-{search.base.forecaster}", opts,
                                        results, callback))
-        tuner.fit()
+        with tune_takes_interrupts():
+            tuner.fit()
         if callback.abort:
             raise IntrobenchError(callback.abort)
         if len(stored_samples(store, search)) < search.samples:  # Tune ends fit() quietly on Ctrl-C

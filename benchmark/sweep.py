@@ -117,12 +117,12 @@ def trial_fn(config: dict) -> None:
         result = run(run_config, progress=False, on_eval=on_eval, on_jump=live.jump,
                      checkpoint=checkpoint_path(case["results"], trial["key"]) if saves else None,
                      checkpoint_every=case.get("checkpoint_every") or CHECKPOINT_EVERY,
-                     deadline=case.get("deadline") if saves else None,
+                     deadline=case.get("deadline") if saves else None, stop=case.get("stop") if saves else None,
                      # a baseline writes forks for the jumped trials of its seed; they start from them (on the
                      # driver's node: the one whose disk the suite run cleans up)
                      forks=case["results"] if saves and not away else None,
                      fork_points=dict(case.get("fork_points") or []))
-    except TrialCut as cut:  # the time budget's end: saved, and not a result
+    except TrialCut as cut:  # the time budget's end, or an interrupt: saved, and not a result
         live.finish(summary={"status": "cut", "stopped_at": cut.step})
         tune.report({"cut": cut.step, "started": started, "ended": time.time()})
         return
@@ -315,13 +315,29 @@ class TimeBudget:
     The phases and searches after the budget is spent do not start. Nothing is lost: what did not start stays
     for `--resume`, and what was cut resumes where it stopped."""
 
-    def __init__(self, seconds: float | None, clock=time.monotonic):
+    def __init__(self, seconds: float | None, clock=time.monotonic, stop_file: Path | None = None):
         self.clock = clock
         self.deadline = None if seconds is None else clock() + seconds
         self.wall_deadline = None if seconds is None else time.time() + seconds  # for the trials' own clocks
         self.took: dict[int, list[float]] = {}  # experiment -> this run's finished trials' seconds
         self.spent = False  # something was not started, or was cut, for want of time
         self.cut: dict[str, str] = {}  # key -> label of each trial stopped at the deadline
+        # the running trials, each in its own process, stop at their next evaluation once this file exists
+        self.stop_file = stop_file
+        self.interrupted = False
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the budget ends now. Nothing more starts, and the running trials save and stop at their next
+        evaluation (as at a deadline), so `--resume` loses none of their steps."""
+        self.interrupted = True
+        self.deadline = self.clock()
+        if self.stop_file is not None:
+            self.stop_file.parent.mkdir(parents=True, exist_ok=True)
+            self.stop_file.touch()
+
+    @property
+    def reason(self) -> str:
+        return "interrupt" if self.interrupted else "time budget"
 
     def finished(self, experiment: int, seconds: float) -> None:
         self.took.setdefault(experiment, []).append(seconds)
@@ -379,12 +395,13 @@ class StoreCallback(Callback):
     def on_trial_complete(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
         t = self._trial(trial)
-        if "cut" in res:  # stopped at the time budget's end: nothing to store, its checkpoint resumes it
+        if "cut" in res:  # stopped at the time budget's end (or an interrupt): its checkpoint resumes it
             self.budget.cut[t["key"]] = t["label"]
             self.budget.spent = True
             self.store.release(t["suite"], t["key"])
-            self.display.say(f"{t['label']}: stopped at step {res['cut']} at the time budget's end; `--resume` goes "
-                             f"on from its checkpoint")
+            self.display.say(f"{t['label']}: stopped at step {res['cut']} ("
+                             + ("interrupted" if self.budget.interrupted else "the time budget's end")
+                             + "); `--resume` goes on from its checkpoint")
             self.display.ended(trial.trial_id, failed=False, done=False)
             return
         payload = json.loads(res["payload"]) if "payload" in res else None
@@ -567,8 +584,9 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     from .preflight import absolute_env_paths, check_data, check_gpus, check_results_folder
     from .tracking import resolve_mode, wandb_env, wandb_environment
 
-    budget = TimeBudget(opts.time_budget)  # from the command's start: Ray's and the data's too
     results = Path(opts.results).resolve()
+    # from the command's start: Ray's and the data's too
+    budget = TimeBudget(opts.time_budget, stop_file=results / f".interrupt-{os.getpid()}")
     check_results_folder(results)
     store = ResultsStore(results)
     trials = suite.trials()
@@ -650,15 +668,76 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
                               console, opts.progress)
         try:
-            _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir, budget,
-                        reforks)
+            with saving_on_interrupt(budget, display):
+                _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
+                            budget, reforks)
         finally:
             display.close()
             store.forget_running(driver_id())  # trials cut short (an interrupt, an error) run no more
             # the forks of trials now stored are spent (a cut or failed one's wait for --resume)
             forks.prune(results, fork_sources, {t.key for t in unfinished(store.statuses(suite.name), trials)})
     return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
-            "cut_at_budget": len(budget.cut)}
+            "cut_at_budget": len(budget.cut), "interrupted": budget.interrupted}
+
+
+@contextlib.contextmanager
+def saving_on_interrupt(budget: TimeBudget, display: LiveDisplay):
+    """The first Ctrl-C (SIGINT) ends the run as a time budget does: nothing more starts, and the running trials
+    (and baselines training again for forks) save at their next evaluation and stop, so `--resume` goes on from
+    there. Tune's own handler would stop them where they stand, losing their steps since their last checkpoint
+    (up to --checkpoint-every); a second Ctrl-C still does that. Ray's processes never see the signal."""
+    import signal
+    import threading
+
+    from .environment import scoped_env
+
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may take signals
+        yield
+        return
+
+    def first(signum, frame):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        budget.interrupt()
+        display.say("interrupt: nothing more starts, and the running trials save at their next evaluation and "
+                    "stop; `--resume` goes on from there (Ctrl-C again stops them at once, losing their steps since "
+                    "their last checkpoint)")
+
+    previous = signal.signal(signal.SIGINT, first)
+    try:
+        with scoped_env({"TUNE_DISABLE_SIGINT_HANDLER": "1"}):
+            yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if budget.stop_file is not None:
+            budget.stop_file.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def tune_takes_interrupts():
+    """Within saving_on_interrupt, a span where Ctrl-C goes to Tune's own handler, as it would without ours: a
+    search's samples keep no checkpoints, so Tune stops them where they stand (unstored, `--resume` draws
+    them again). Tune leaves its handler in place after fit(): ours comes back here."""
+    import signal
+    import threading
+
+    from .environment import scoped_env
+
+    main = threading.current_thread() is threading.main_thread()
+    previous = signal.getsignal(signal.SIGINT) if main else None
+    try:
+        with scoped_env({"TUNE_DISABLE_SIGINT_HANDLER": "0"}):
+            yield
+    finally:
+        if main:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _ignore_interrupts() -> None:
+    """A helper process's start: a terminal's Ctrl-C reaches the whole process group, and the driver, not each
+    helper, decides what it means (saving_on_interrupt)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay,
@@ -682,6 +761,7 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
         return
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing.managers import SyncManager
     from queue import Empty
 
     most = max(max(points) for _, points in taken.values())
@@ -689,8 +769,10 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                 f"jumped trials start there")
     context = multiprocessing.get_context("spawn")
     try:
-        with context.Manager() as manager, ProcessPoolExecutor(min(opts.workers, len(taken)),
-                                                               mp_context=context) as pool:
+        manager = SyncManager(ctx=context)
+        manager.start(_ignore_interrupts)
+        with manager, ProcessPoolExecutor(min(opts.workers, len(taken)), mp_context=context,
+                                          initializer=_ignore_interrupts) as pool:
             evaluations = manager.Queue()
             futures = {}
             for key, (trial, points) in taken.items():
@@ -699,7 +781,8 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                 config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
                 display.aside(key, f"{trial.label}, again for its forks", max(points))
                 futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
-                                    budget.wall_deadline, evaluations, key)] = (key, trial.label)
+                                    budget.wall_deadline, evaluations, key,
+                                    str(budget.stop_file) if budget.stop_file else None)] = (key, trial.label)
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -899,8 +982,9 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     # Baselines that write forks run workers - 1 seeds ahead, so a seed's jumped trials find them written.
     fork_points = fork_points or {}
     phase = seed_major(phase, lead=opts.workers - 1, leaders=set(fork_points))
+    stop = str(callback.budget.stop_file) if callback.budget.stop_file else None
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict(),
-                        deadline=callback.budget.wall_deadline,
+                        deadline=callback.budget.wall_deadline, stop=stop,
                         **({"fork_points": sorted(fork_points[t.key].items())} if t.key in fork_points else {}))
              for t in phase]
     queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget,
@@ -920,8 +1004,10 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
         callback.display.say(f"{len(others)} trial(s) of phase {number} were left to another `suite run` of "
                              f"this store ({', '.join(drivers) or 'which stored them first'})")
     if len(others) < len(queue.left):
-        callback.display.say(f"time budget: {len(queue.left) - len(others)} trial(s) of phase {number} not "
-                             f"started (they would not have ended in time); `--resume` runs them")
+        callback.display.say(f"{callback.budget.reason}: {len(queue.left) - len(others)} trial(s) of phase "
+                             f"{number} not started" + ("" if callback.budget.interrupted else
+                                                        " (they would not have ended in time)")
+                             + "; `--resume` runs them")
     stopped_early(callback.store, suite, {t.key for t in phase} - queue.left.keys() - callback.budget.cut.keys())
 
 

@@ -270,6 +270,21 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
     assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
+def _refork_jobs(tmp_path, seeds: int):
+    """A suite whose baselines are stored and whose forks are not written: (suite, results, fork points, the
+    baselines that train again for them, as forks.missing gives them)."""
+    from benchmark import forks
+
+    path = tmp_path / "f.yaml"
+    path.write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, jumps: [20, 25], "
+                    f"seeds: {seeds}, forecasters: [none, extrapolate]}}\n")
+    suite = load_suite(str(path))
+    trials, results = suite.trials(), tmp_path / "r"
+    points, sources = forks.suite_plan(trials, {t.key for t in trials}, results)
+    jobs = forks.missing(trials, points, sources, {t.key for t in trials if t.config.forecaster != "none"}, results)
+    return suite, results, points, jobs
+
+
 def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(tmp_path, data_dir):
     import io
     import os
@@ -278,14 +293,8 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     from benchmark import forks
     from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
 
-    path = tmp_path / "f.yaml"
-    path.write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, jumps: [20, 25], "
-                    "seeds: 2, forecasters: [none, extrapolate]}\n")
-    suite = load_suite(str(path))
-    trials, results = suite.trials(), tmp_path / "r"
-    points, sources = forks.suite_plan(trials, {t.key for t in trials}, results)
     # both baselines stored (not about to run), no forks written: both train again for their jumped trials
-    jobs = forks.missing(trials, points, sources, {t.key for t in trials if t.config.forecaster != "none"}, results)
+    suite, results, points, jobs = _refork_jobs(tmp_path, seeds=2)
     b0, b1 = sorted(jobs, key=lambda k: jobs[k][0].config.seed)
     store = ResultsStore(results)
     other = f"{socket.gethostname()}:{os.getppid()}"  # a live process of this host: another suite run
@@ -301,6 +310,25 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     assert forks.written(folder / forks.prefix_key(jobs[b1][0].config), points[b1])
     assert not (folder / forks.prefix_key(jobs[b0][0].config)).exists()
     assert set(store.running(suite.name)) == {forks.RUNNING + b0}  # its own mark dropped, the other run's kept
+
+
+def test_an_interrupt_cuts_a_baseline_training_again_for_its_forks_saved_where_it_stood(tmp_path, data_dir):
+    import io
+
+    from benchmark import forks
+    from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
+
+    suite, results, _, jobs = _refork_jobs(tmp_path, seeds=1)
+    budget = TimeBudget(None, stop_file=results / ".interrupt-1")
+    budget.interrupt()  # Ctrl-C: the file the helper process watches now exists
+    assert budget.interrupted and budget.reason == "interrupt" and not budget.allows(resumable=True)
+    console = io.StringIO()
+    write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), budget,
+                LiveDisplay(2, 0, {}, console, enabled=False), ResultsStore(results), suite.name)
+    assert "forks: mnist3 none s0: cut at step 5 by the time budget or an interrupt (resumes)" in console.getvalue()
+    (baseline,) = jobs.values()
+    saved = forks.forks_folder(results) / forks.prefix_key(baseline[0].config) / "run.pt"
+    assert torch.load(saved, weights_only=True)["step"] == 5  # at its first evaluation, for the next attempt
 
 
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
@@ -701,7 +729,7 @@ def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_
             "--wandb", "disabled"]
     cut = introbench(*args, "--time-budget", "14")
     assert cut.returncode == 0, cut.stderr[-3000:]
-    assert "stopped at step" in cut.stderr and "at the time budget's end" in cut.stderr
+    assert "stopped at step" in cut.stderr and "(the time budget's end)" in cut.stderr
     assert ("the time budget is spent: 1 trial(s) left for `--resume` (1 of them stopped at the budget's end and "
             "resume from their checkpoints, the rest not started)") in cut.stderr
     outcome = json.loads(cut.stdout.strip().splitlines()[-1])
@@ -718,6 +746,42 @@ def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_
     steps = [p["step"] for p in row["curve"]]
     assert steps == list(range(0, 30001, 100))  # every evaluation, once: the restored ones and the new ones
     assert not (results / "checkpoints" / f"{key}.pt").exists()
+
+
+def test_ctrl_c_saves_the_running_trial_at_its_next_evaluation_and_resume_goes_on_from_there(tmp_path):
+    suite = tmp_path / "long.yaml"  # one trial of 20-40 s, and a short one after it that must not start after Ctrl-C
+    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 30000, eval_every: 100, forecasters: [none]},"
+                     " {task: mnist4, reduced: true, forecasters: [none]}]\n")
+    results = tmp_path / "r"
+    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(results), "--json", "--no-progress",
+            "--wandb", "disabled"]
+    store = ResultsStore(results)
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], env=ENV, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not any(
+            r["step"] for r in (store.running("long") if store.path.exists() else {}).values()):
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the whole group
+    _, err = proc.communicate(timeout=120)
+    err = err.decode()
+    assert proc.returncode == 130, err[-3000:]
+    assert "interrupt: nothing more starts, and the running trials save at their next evaluation" in err
+    assert "mnist3 none s0: stopped at step" in err and "(interrupted); `--resume` goes on from its checkpoint" in err
+    assert ("introbench: interrupted: 2 trial(s) left for `--resume` (1 of them saved at their last evaluation, "
+            "where it goes on)") in err
+    keys = {t.label: t.key for t in load_suite(str(suite)).trials()}
+    assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
+    saved = torch.load(results / "checkpoints" / f"{keys['mnist3 none s0']}.pt", weights_only=True)["step"]
+    assert 0 < saved < 30000 and saved % 100 == 0
+    assert not (results / "checkpoints" / f"{keys['mnist4 none s0']}.pt").exists()  # never started
+    assert not list(results.glob(".interrupt-*"))  # the stop signal is spent with its run
+    rest = introbench(*args, "--resume")
+    assert rest.returncode == 0, rest.stderr[-3000:]
+    row = next(r for r in store.rows("long") if r["seed"] == 0)
+    assert row["summary"]["resumed_from"] == saved
+    assert [p["step"] for p in row["curve"]] == list(range(0, 30001, 100))
 
 
 def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_would_from_step_0(tmp_path):
