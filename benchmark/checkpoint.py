@@ -37,10 +37,14 @@ class Checkpoint:
     file left by another configuration is never resumed from."""
 
     def __init__(self, path: str | os.PathLike, key: str, every: float = CHECKPOINT_EVERY, clock=time.monotonic,
-                 deadline: float | None = None, start=None, stop: str | os.PathLike | None = None):
+                 deadline: float | None = None, start=None, stop: str | os.PathLike | None = None,
+                 platform: dict | None = None):
         self.path, self.key, self.every, self.clock = Path(path), key, float(every), clock
         self.deadline = deadline
         self.stop = Path(stop) if stop else None
+        # every machine the run has trained on, in order (environment.platform_of): a run cut on one and
+        # resumed on another holds the steps of both, and its summary should say so
+        self.platforms: list[dict] = [platform] if platform else []
         self.last = clock()
         self.note: str | None = None  # why a file found there was not resumed from
         # with no file of its own: () -> a state to start from (a fork of the baseline), or None
@@ -72,12 +76,15 @@ class Checkpoint:
             self.note = (f"checkpoint {self.path} is of another run (key {state.get('key')}, format "
                          f"{state.get('format')}); starting from step 0")
             return None
+        here = self.platforms[-1:]
+        before = state.get("platforms") or []
+        self.platforms = before + [p for p in here if not before or before[-1] != p]
         return state
 
     def save(self, state: dict) -> None:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         tmp = self.path.with_name(self.path.name + ".tmp")
-        torch.save({"format": FORMAT, "key": self.key, **state}, tmp)
+        torch.save({"format": FORMAT, "key": self.key, **state, "platforms": self.platforms}, tmp)
         os.replace(tmp, self.path)  # a kill mid-write leaves the previous checkpoint whole
         # how far it stands, for `suite status` (which should not read a model to learn it)
         where = progress_path(self.path)

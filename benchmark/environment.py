@@ -52,7 +52,7 @@ def platform_of(device) -> dict[str, str]:
     except OSError:
         pass
     # the vector kernels torch picks on it (AVX2, AVX512, ...): two CPUs of one model name can differ there
-    out = {"cpu": cpu, "kernels": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__}
+    out = {"cpu": cpu, "kernels": torch.backends.cpu.get_cpu_capability(), "torch": str(torch.__version__)}
     if str(device).startswith("cuda"):
         out["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return out

@@ -191,7 +191,11 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
 
 
 def platform_name(summary: dict | None) -> str:
-    p = (summary or {}).get("platform")
+    """Where a trial ran, in words; a trial cut on one machine and resumed on another names each, in order."""
+    summary = summary or {}
+    if len(summary.get("platforms") or []) > 1:
+        return " then ".join(platform_name({"platform": p}) for p in summary["platforms"])
+    p = summary.get("platform")
     if not p:
         return "not recorded (run before trials recorded it)"
     kernels = f" ({p['kernels']} kernels)" if p.get("kernels") and not p.get("gpu") else ""

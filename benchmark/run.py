@@ -157,8 +157,9 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
             def start():  # the baseline's state at the fork point, with the snapshots this run's jumps read
                 found = load_fork(source)
                 return None if found is None else {**found[0], "hooks": [engine.forked_state(found[1])]}
-    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start, stop=stop) \
-        if checkpoint is not None else None
+    here = platform_of(device)
+    saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start, stop=stop,
+                       platform=here) if checkpoint is not None else None
     result = loop.train(model, optimizer, data, spec, scheduler=scheduler, seed=config.seed, device=device,
                         hooks=hooks, progress=progress, desc=label, on_eval=seen, checkpoint=saver,
                         on_restore=restored, on_grid=writer.at_grid if writer is not None else None)
@@ -170,10 +171,11 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
                                                           f"{result.summary['resumed_from']}"
     result.summary.update({"task": task.name, "forecaster": config.forecaster,
                            "forecaster_params": forecaster.params(), "jump_points": list(jumps),
-                           "seed": config.seed, "device": str(device), "platform": platform_of(device),
-                           "metric": task.metric,
+                           "seed": config.seed, "device": str(device), "platform": here, "metric": task.metric,
                            # scored on a task it learned from: the leaderboard marks it (a leak, not a result)
                            "trained_on_task": task.name in forecaster.trained_on})
+    if saver is not None and len(saver.platforms) > 1:  # cut on one machine, resumed on another
+        result.summary["platforms"] = saver.platforms
     if bank:
         result.summary["bank_file"] = str(bank.save(config.bank, {
             "task": task.name, "forecaster": config.forecaster, "seed": config.seed, "key": config.key(),

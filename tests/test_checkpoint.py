@@ -99,6 +99,23 @@ def test_a_checkpoint_of_another_run_or_a_torn_one_is_never_resumed_from(tmp_pat
     assert result.summary["checkpoint_note"].startswith(f"checkpoint {path} unreadable")
 
 
+def test_a_run_resumed_on_another_machine_names_both_in_order(tmp_path, data_dir, monkeypatch):
+    import benchmark.run as run_module
+
+    config = RunConfig(task="mnist3", forecaster="extrapolate", reduced=True, seed=1)
+    avx512, avx2 = ({"cpu": "AMD EPYC", "kernels": k, "torch": "2.14.1"} for k in ("AVX512", "AVX2"))
+    for first, then, named in ((avx512, avx2, [avx512, avx2]), (avx2, avx2, None)):
+        path = tmp_path / f"{first['kernels']}-{then['kernels']}.pt"
+        monkeypatch.setattr(run_module, "platform_of", lambda device, p=first: p)
+        with pytest.raises(Killed):
+            run(config, progress=False, checkpoint=path, checkpoint_every=0, on_eval=kill_at(20))
+        monkeypatch.setattr(run_module, "platform_of", lambda device, p=then: p)
+        result = run(config, progress=False, checkpoint=path)
+        assert result.summary["resumed_from"] > 0 and result.summary["platform"] == then
+        # its curve holds both machines' steps; on one machine, nothing more to say
+        assert result.summary.get("platforms") == named
+
+
 def test_a_streamed_dataset_keeps_no_checkpoint_and_says_why(tiny_imagefolder, tmp_path):
     data = load_dataset("imagenet", tiny_imagefolder, image_size=16, workers=0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(3 * 16 * 16, data.num_classes))

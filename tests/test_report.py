@@ -5,7 +5,7 @@ import pytest
 from benchmark import scoring
 from benchmark.cli import main
 from benchmark.errors import IntrobenchError
-from benchmark.report import ROW_FIELDS, build_report
+from benchmark.report import ROW_FIELDS, build_report, platform_name
 from benchmark.store import ResultsStore, driver_id
 from benchmark.suites import parse_suite
 from benchmark.sweep import SweepOptions, run_suite
@@ -473,6 +473,11 @@ def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_pat
     said = build_report(tmp_path / "mixed", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"]
     assert "AMD EPYC (AVX2 kernels), torch 2.14.1: mnist3: 2 trials of extrapolate, s0-s1; AMD EPYC (AVX512 " \
            "kernels), torch 2.14.1: mnist3: 2 trials of none, s0-s1." in said
+
+    # a trial cut on one machine and resumed on another is named by both, in order
+    assert platform_name({"platform": {**amd, "kernels": "AVX2"}, "platforms": [
+        {**amd, "kernels": "AVX512"}, {**amd, "kernels": "AVX2"}]}) == (
+        "AMD EPYC (AVX512 kernels), torch 2.14.1 then AMD EPYC (AVX2 kernels), torch 2.14.1")
 
     again = ResultsStore(tmp_path / "again")  # every trial made on one platform: nothing to say
     for r in store.rows("two"):
