@@ -143,8 +143,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         for of in (seconds_here, seconds, pace):
             for g in groups:
                 v = typical(g, of)
-                if v:
-                    return v, of is seconds_here
+                if v:  # a running trial's pace is a live run's, on this machine or one it drives
+                    return v, of is not seconds
         for times in (elsewhere_here, elsewhere):
             took = times.get(_training(config), [])[-RECENT:]
             if took:

@@ -250,6 +250,7 @@ def test_status_shows_running_trials_and_paces_a_task_with_nothing_stored(tmp_pa
     assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--tasks", "mnist4"]) == 0
     out = capsys.readouterr().out
     assert "s0 250/1000" in out
+    assert base4["timed_here"] and "timed by trials of other machines" not in out  # a live run's pace, not *
     assert f"0 of 4 trials stored; 2 running (`suite run` {', '.join(sorted([driver_id(), 'otherhost:1']))}); " \
            "2 to run" in out
     assert "(and leaves the running ones to their run)." in out
