@@ -772,10 +772,10 @@ def test_ctrl_c_saves_the_running_trial_at_its_next_evaluation_and_resume_goes_o
     assert ("introbench: interrupted: 2 trial(s) left for `--resume` (1 of them saved at their last evaluation, "
             "where it goes on)") in err
     keys = {t.label: t.key for t in load_suite(str(suite)).trials()}
-    assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
+    # the cut trial is not a result, and mnist4's 30 steps never started (started, they would be stored)
+    assert store.rows() == [] and store.running("long") == {}
     saved = torch.load(results / "checkpoints" / f"{keys['mnist3 none s0']}.pt", weights_only=True)["step"]
     assert 0 < saved < 30000 and saved % 100 == 0
-    assert not (results / "checkpoints" / f"{keys['mnist4 none s0']}.pt").exists()  # never started
     assert not list(results.glob(".interrupt-*"))  # the stop signal is spent with its run
     rest = introbench(*args, "--resume")
     assert rest.returncode == 0, rest.stderr[-3000:]
