@@ -145,8 +145,9 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
                 v = typical(g, of)
                 if v:  # a running trial's pace is a live run's, on this machine or one it drives
                     return v, of is not seconds
+        shape = _training(config) if elsewhere else None  # hashed only when --reuse gave times to match
         for times in (elsewhere_here, elsewhere):
-            took = times.get(_training(config), [])[-RECENT:]
+            took = times.get(shape, [])[-RECENT:]
             if took:
                 return median(took), times is elsewhere_here
         return None, False

@@ -73,6 +73,14 @@ def _decoded(row: sqlite3.Row) -> dict:
     return d
 
 
+# a stored trial's platform (environment.platform_of), read by SQLite without decoding the whole summary
+PLATFORM = "json_extract(summary, '$.platform')"
+
+
+def _platform(text: str | None) -> dict | None:
+    return json.loads(text) if text else None
+
+
 def driver_id() -> str:
     """This process as the driver of a suite run: 'host:pid'."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -276,8 +284,8 @@ class ResultsStore:
         if not self.path.exists():
             return {}
         with self._db() as conn:
-            return {k: (json.loads(s) if s else {}).get("platform") for k, s in conn.execute(
-                "SELECT key, summary FROM trials WHERE suite = ?", (suite,))}
+            return {k: _platform(p) for k, p in conn.execute(
+                f"SELECT key, {PLATFORM} FROM trials WHERE suite = ?", (suite,))}
 
     def timings(self) -> list[tuple[dict, float, dict | None]]:
         """(run config, seconds, platform) of every stored trial, of any suite, that ran to its end, oldest
@@ -285,8 +293,8 @@ class ResultsStore:
         if not self.path.exists():
             return []
         with self._db() as conn:
-            return [(json.loads(c), s, (json.loads(m) if m else {}).get("platform")) for c, s, m in conn.execute(
-                "SELECT config, seconds, summary FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
+            return [(json.loads(c), s, _platform(p)) for c, s, p in conn.execute(
+                f"SELECT config, seconds, {PLATFORM} FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key")]
 
     def keys(self, suite: str) -> set[str]:

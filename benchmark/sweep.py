@@ -336,6 +336,11 @@ class TimeBudget:
             self.stop_file.touch()
 
     @property
+    def stop(self) -> str | None:
+        """The stop file's path, as a trial's case carries it."""
+        return str(self.stop_file) if self.stop_file else None
+
+    @property
     def reason(self) -> str:
         return "interrupt" if self.interrupted else "time budget"
 
@@ -781,8 +786,7 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                 config = {**effective_trial(case)["run"], "threads": opts.cpus_per_trial}
                 display.aside(key, f"{trial.label}, again for its forks", max(points))
                 futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
-                                    budget.wall_deadline, evaluations, key,
-                                    str(budget.stop_file) if budget.stop_file else None)] = (key, trial.label)
+                                    budget.wall_deadline, evaluations, key, budget.stop)] = (key, trial.label)
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
@@ -982,9 +986,8 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     # Baselines that write forks run workers - 1 seeds ahead, so a seed's jumped trials find them written.
     fork_points = fork_points or {}
     phase = seed_major(phase, lead=opts.workers - 1, leaders=set(fork_points))
-    stop = str(callback.budget.stop_file) if callback.budget.stop_file else None
     space = [trial_case(opts, mode, data_dir, targets.get(t.experiment), trial=t.to_dict(),
-                        deadline=callback.budget.wall_deadline, stop=stop,
+                        deadline=callback.budget.wall_deadline, stop=callback.budget.stop,
                         **({"fork_points": sorted(fork_points[t.key].items())} if t.key in fork_points else {}))
              for t in phase]
     queue = TrialQueue(suite, phase, space, callback.store, callback.display.budgets, callback.budget,
