@@ -459,7 +459,8 @@ def _decode_folder(files: list[Path], classes: list[str], desc: str) -> tuple[to
         except Exception as exc:
             raise DataCorruptError(f"{f}: not a readable image ({type(exc).__name__}: {exc})") from None
 
-    images = [decode(f) for f in tqdm(files, desc=desc, leave=False)]
+    # a bar only on a terminal: in a run's log file its redraws are kilobytes of noise
+    images = [decode(f) for f in tqdm(files, desc=desc, leave=False, disable=None)]
     odd = next((f for f, im in zip(files, images) if im.shape != images[0].shape), None)
     if odd is not None:
         raise DataCorruptError(f"{odd}: an image of another size than the folder's first "

@@ -11,7 +11,7 @@ def test_mnist_is_the_real_dataset(data_dir):
     assert torch.bincount(data.y_test).tolist()[:3] == [980, 1135, 1032]  # MNIST's known test class counts
 
 
-def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypatch):
+def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypatch, capfd):
     folder = tmp_path / "data" / "cifar10-jpg"
     for split, n in (("train", 5), ("test", 2)):
         for cls in ("cat", "dog"):
@@ -20,6 +20,7 @@ def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypat
                 (folder / split / cls / f.name).write_bytes(f.read_bytes())
     monkeypatch.setenv("INTROBENCH_CACHE", str(tmp_path / "cache"))
     first = load_dataset("cifar10", tmp_path / "data")
+    assert "decoding" not in capfd.readouterr().err  # not a terminal: no bar redrawn into a log file
     assert first.x_train.shape == (10, 3, 32, 32) and first.num_classes == 2
     assert first.y_train.tolist() == [0] * 5 + [1] * 5
     cached = list((tmp_path / "cache").glob("cifar10-*.safetensors"))
