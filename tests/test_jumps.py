@@ -305,6 +305,21 @@ def test_a_guarded_run_records_each_decision_and_has_its_own_key(data_dir, guard
         dataclasses.replace(cfg, guard=1)
 
 
+def test_a_jump_the_guard_undoes_leaves_training_exactly_as_without_it(data_dir):
+    """Guarded variants are paired with the baseline on its seeds: an undone jump must be a no-op, its probe
+    of the training loss touching neither the weights, the optimizer, nor the batches that follow."""
+    base = dict(task="mnist3", reduced=True, steps=30, eval_every=5, data_dir=str(data_dir))
+    plain = run(RunConfig(**base), progress=False)
+    guarded = run(RunConfig(**base, forecaster="extrapolate", forecaster_params={"ratio": 50.0}, jumps=[10, 20],
+                            guard=True), progress=False)
+    assert [e["guard"] for e in guarded.events] == ["undone", "undone"]
+
+    def curve(result):
+        return [(c["step"], c["accuracy"], c["loss"]) for c in result.curve if c["phase"] in ("eval", "post_jump")]
+
+    assert curve(guarded) == curve(plain)
+
+
 def test_a_parameter_that_is_a_strided_view_still_jumps():
     """A parameter need not own dense memory (a slice of a larger buffer): the jump goes through a copy."""
     class Sliced(nn.Module):
