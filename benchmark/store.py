@@ -81,6 +81,21 @@ def _platform(text: str | None) -> dict | None:
     return json.loads(text) if text else None
 
 
+# what a whole trial's time is read from: a resumed (or forked) trial's stored seconds add the time its steps
+# before the checkpoint took, often on another machine than the one its platform names
+TIMING = ("seconds, json_extract(summary, '$.resumed_from'), json_extract(summary, '$.seconds_before_resume'), "
+          "COALESCE(json_extract(summary, '$.stopped_at'), json_extract(summary, '$.steps'))")
+
+
+def _whole_trial(seconds: float, resumed_from: int | None, before: float | None, end: int | None) -> float:
+    """A trial's time from step 0 at the pace of its last attempt, on the machine its platform names: for a
+    resumed trial that attempt's time scaled to all its steps, not its stored seconds (which add the earlier
+    part's, made on whatever machine ran it); any other trial's stored seconds."""
+    if not resumed_from or before is None or not end or end <= resumed_from:
+        return seconds
+    return (seconds - before) * end / (end - resumed_from)
+
+
 def driver_id() -> str:
     """This process as the driver of a suite run: 'host:pid'."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -254,14 +269,14 @@ class ResultsStore:
                                                          (suite,))}
 
     def seconds(self, suite: str) -> dict[str, float]:
-        """key -> how long it ran, for every stored trial of a suite that ran to its end (finished or diverged:
-        a failed trial's time says nothing about the next attempt's), oldest first."""
+        """key -> how long it ran from step 0 (_whole_trial), for every stored trial of a suite that ran to its
+        end (finished or diverged: a failed trial's time says nothing about the next attempt's), oldest first."""
         if not self.path.exists():
             return {}
         with self._db() as conn:
-            return {k: s for k, s in conn.execute("SELECT key, seconds FROM trials WHERE suite = ? AND status != "
-                                                  "'failed' AND seconds IS NOT NULL ORDER BY finished, key",
-                                                  (suite,))}
+            return {k: _whole_trial(*t) for k, *t in conn.execute(
+                f"SELECT key, {TIMING} FROM trials WHERE suite = ? AND status != 'failed' AND seconds IS NOT NULL "
+                "ORDER BY finished, key", (suite,))}
 
     def find(self, keys) -> dict[str, dict]:
         """key -> the stored row, of any suite, of each of ``keys`` that ran to its end (finished or diverged)."""
@@ -288,13 +303,13 @@ class ResultsStore:
                 f"SELECT key, {PLATFORM} FROM trials WHERE suite = ?", (suite,))}
 
     def timings(self) -> list[tuple[dict, float, dict | None]]:
-        """(run config, seconds, platform) of every stored trial, of any suite, that ran to its end, oldest
-        first."""
+        """(run config, seconds from step 0 (_whole_trial), platform) of every stored trial, of any suite, that
+        ran to its end, oldest first."""
         if not self.path.exists():
             return []
         with self._db() as conn:
-            return [(json.loads(c), s, _platform(p)) for c, s, p in conn.execute(
-                f"SELECT config, seconds, {PLATFORM} FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
+            return [(json.loads(c), _whole_trial(*t), _platform(p)) for c, p, *t in conn.execute(
+                f"SELECT config, {PLATFORM}, {TIMING} FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key")]
 
     def keys(self, suite: str) -> set[str]:

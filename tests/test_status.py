@@ -38,9 +38,10 @@ def _suite(tmp_path):
 
 
 def _store(tmp_path, suite, took: dict, status: dict | None = None, finished: dict | None = None,
-           platforms: dict | None = None, folder: str = "res"):
+           platforms: dict | None = None, folder: str = "res", summaries: dict | None = None):
     """Stores the trials named in ``took`` (label -> seconds) as finished, or as ``status[label]``, at the time
-    ``finished[label]`` where given (else now), made on ``platforms[label]`` where given."""
+    ``finished[label]`` where given (else now), made on ``platforms[label]`` where given, with the summary
+    ``summaries[label]`` where given."""
     store = ResultsStore(tmp_path / folder)
     by_label = {t.label: t for t in suite.trials()}
     for label, seconds in took.items():
@@ -48,6 +49,8 @@ def _store(tmp_path, suite, took: dict, status: dict | None = None, finished: di
         at = {"finished": finished[label]} if finished and label in finished else {}
         if platforms and label in platforms:
             at["summary"] = {"platform": platforms[label]}
+        if summaries and label in summaries:
+            at["summary"] = {**at.get("summary", {}), **summaries[label]}
         store.write({"suite": suite.name, "key": t.key, "label": t.label, "experiment": t.experiment,
                      "task": t.config.task, "forecaster": t.config.forecaster, "seed": t.config.seed,
                      "status": (status or {}).get(label, "finished"), "config": t.config.to_dict(),
@@ -184,6 +187,27 @@ def test_status_times_by_this_machines_trials_first_and_marks_the_rest(tmp_path,
     out = capsys.readouterr().out
     assert " 300 " in out and " 50* " in out
     assert "* timed by trials of other machines: none stored on this one (AMD EPYC (AVX2 kernels), torch" in out
+
+
+def test_a_resumed_trial_is_timed_at_the_pace_of_the_attempt_that_finished_it(tmp_path):
+    suite = _suite(tmp_path)
+    # s0 ran its first 10 of 40 steps somewhere slow (200 s), then the last 30 here in 60 s: a whole trial here
+    # takes 80 s, not the 260 s it stored; s1 resumed at 10 and stopped at its target at 20 (60 s for 10 steps)
+    store = _store(tmp_path, suite, {"mnist3 none s0": 260.0, "mnist3 none s1": 260.0, "mnist4 none s0": 50.0},
+                   platforms={"mnist3 none s0": AVX2, "mnist3 none s1": AVX2},
+                   summaries={"mnist3 none s0": {"resumed_from": 10, "seconds_before_resume": 200.0, "steps": 40},
+                              "mnist3 none s1": {"resumed_from": 10, "seconds_before_resume": 200.0, "steps": 40,
+                                                 "stopped_at": 20}})
+    keys = {t.label: t.key for t in suite.trials()}
+    took = store.seconds(suite.name)
+    assert took[keys["mnist3 none s0"]] == pytest.approx(80.0)
+    assert took[keys["mnist3 none s1"]] == pytest.approx(120.0)
+    assert took[keys["mnist4 none s0"]] == 50.0  # never resumed: its stored time
+    assert sorted(s for _, s, _ in store.timings()) == pytest.approx([50.0, 80.0, 120.0])
+    rows = {(r["task"], r["variant"]): r for r in suite_status(suite, store, machine=AVX2)["rows"]}
+    assert rows[("mnist3", "none")]["trial_seconds"] == pytest.approx(100.0)  # the median of 80 and 120
+    # the stored seconds themselves stay what the trial took in all
+    assert {r["label"]: r["seconds"] for r in store.rows(suite.name)}["mnist3 none s0"] == 260.0
 
 
 def test_suite_status_command(tmp_path, capsys):
