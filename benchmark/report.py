@@ -51,6 +51,8 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
     report = {"store": str(store.path), "out": str(out), "suites": []}
     for name in [suite] if suite else available:
         report["suites"].append(_suite_report(store, name, out))
+    if not suite:  # the whole store's report owns its folder's plots
+        _drop_stale_plots(out, report)
     (out / "leaderboard.json").write_text(json.dumps(report, indent=1, default=str))
     if "md" in formats:
         (out / "report.md").write_text(_markdown(report))
@@ -58,6 +60,18 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
         (out / "report.html").write_text(_html(report, out))
     report["wandb"] = _log_wandb(report, Path(results), wandb_mode)
     return report
+
+
+PLOT_ENDINGS = ("-accuracy.png", "-speedup.png", "-heatmap.png", "-profile.png")
+
+
+def _drop_stale_plots(out: Path, report: dict) -> None:
+    """Remove the plots an earlier report of this store wrote that this one did not (an experiment now scored
+    at another target, a task no longer run): left behind, they would be read as current."""
+    kept = {p for s in report["suites"] for p in s["plots"] + [q for e in s["experiments"] for q in e["plots"]]}
+    for png in out.glob("*.png"):
+        if png.name not in kept and png.name.endswith(PLOT_ENDINGS):
+            png.unlink()
 
 
 def _suite_file(rows: list[dict], name: str):

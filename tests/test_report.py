@@ -93,6 +93,21 @@ def test_leaderboard_json_and_markdown_carry_the_same_scores(hand_store):
     assert report["suites"][0]["experiments"][0]["leaderboard"][0]["variant"] == "extrapolate(ratio=1.3) @300"
 
 
+def test_a_plot_an_earlier_report_wrote_and_this_one_does_not_is_removed(hand_store):
+    """cifar1 was once scored twice (at the paper's target and at the baseline's max); once its baselines all
+    ran it was scored once, and the second plot stayed in the folder, current-looking. Only the report's own
+    kinds of plot go: a file of another name in the folder stays."""
+    out = hand_store / "report"
+    out.mkdir()
+    for name in ("mnist3-at-the-baseline-s-max-accuracy.png", "mine.png"):
+        (out / name).write_bytes(PNG)
+    build_report(hand_store, suite="hand", wandb_mode="disabled")  # one suite of the store: others' plots stay
+    assert (out / "mnist3-at-the-baseline-s-max-accuracy.png").exists()
+    report = build_report(hand_store, wandb_mode="disabled")
+    written = report["suites"][0]["experiments"][0]["plots"]
+    assert written and sorted(p.name for p in out.glob("*.png")) == sorted(written + ["mine.png"])
+
+
 def test_trials_no_longer_in_the_suite_are_named_and_left_out(hand_store):
     store = ResultsStore(hand_store)
     keep = [(r["key"], r["label"], 0) for r in store.rows("hand") if r["forecaster"] != "quadratic"]
