@@ -113,6 +113,15 @@ def rescore(row: dict, target: float | None) -> dict:
     return {**summary, **score_run(row["curve"], target=target, eval_every=eval_every, steps=steps)}
 
 
+def whole_trial_seconds(attempt: float | None, resumed_from: int | None, end: int | None) -> float | None:
+    """A trial's seconds from step 0 at its last attempt's pace: a trial resumed (or forked) at step
+    ``resumed_from`` timed only its steps after it, so that attempt's ``attempt`` seconds are scaled to all ``end``
+    of them; a trial never resumed timed them all."""
+    if attempt is None or not resumed_from or not end or end <= resumed_from:
+        return attempt
+    return attempt * end / (end - resumed_from)
+
+
 # ---------------------------------------------------------------- over seeds
 
 def median(values: Iterable[float]) -> float | None:
@@ -371,7 +380,8 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
         "accuracy_at": {f: None if any(s["accuracy_at"][f] is None for s in summaries)
                         else median(s["accuracy_at"][f] for s in summaries) for f in FRACTIONS},
         "stopped": sum(bool(s.get("stopped_at")) for s in summaries),
-        "wall_clock": median((r["summary"] or {}).get("wall_clock") for r in scored),
+        "wall_clock": median(whole_trial_seconds(s.get("wall_clock"), s.get("resumed_from"),
+                                                 s.get("stopped_at") or s.get("steps")) for s in summaries),
         "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
         "budget": budget,
         "trained_on_task": any((r["summary"] or {}).get("trained_on_task") for r in scored),

@@ -13,6 +13,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from .scoring import whole_trial_seconds
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS trials (
     suite TEXT NOT NULL,
@@ -89,11 +91,9 @@ TIMING = ("seconds, json_extract(summary, '$.resumed_from'), json_extract(summar
 
 def _whole_trial(seconds: float, resumed_from: int | None, before: float | None, end: int | None) -> float:
     """A trial's time from step 0 at the pace of its last attempt, on the machine its platform names: for a
-    resumed trial that attempt's time scaled to all its steps, not its stored seconds (which add the earlier
-    part's, made on whatever machine ran it); any other trial's stored seconds."""
-    if not resumed_from or before is None or not end or end <= resumed_from:
-        return seconds
-    return (seconds - before) * end / (end - resumed_from)
+    resumed trial not its stored seconds (which add the earlier part's, made on whatever machine ran it) but
+    its last attempt's (whole_trial_seconds); any other trial's stored seconds."""
+    return seconds if before is None else whole_trial_seconds(seconds - before, resumed_from, end)
 
 
 def driver_id() -> str:

@@ -289,3 +289,20 @@ def test_an_experiment_on_its_tasks_own_target_is_scored_against_it():
     assert scoring.experiment_target(rows) == 0.895
     rows[0]["config"]["target"] = 0.9  # a resolved baseline_max (or a suite's target) wins
     assert scoring.experiment_target(rows) == 0.9
+
+
+def test_a_forked_or_resumed_trials_wall_time_counts_all_its_steps_at_its_own_pace():
+    # a forked trial timed only its steps after the fork: 1500 of its 2000 in 30 s is 40 s for the whole trial,
+    # beside a baseline that timed all 2000 in 50 s (not the 30 s that made forking look 40% faster)
+    rows = [row("none", s, ramp(1500)) for s in range(3)]
+    rows += [row("fast", s, ramp(1000), jumps=[600]) for s in range(3)]
+    for r in rows:
+        r["summary"]["wall_clock"] = 50.0 if r["forecaster"] == "none" else 30.0
+        if r["forecaster"] == "fast":
+            r["summary"]["resumed_from"] = 500
+    ranked, _ = scoring.score_experiment(rows, 0.9)
+    by = {v.forecaster: v.stats["wall_clock"] for v in ranked}
+    assert by == {"none": 50.0, "fast": 40.0}
+    # stopped at its target: the attempt trained (stopped_at - resumed_from) steps
+    assert scoring.whole_trial_seconds(30.0, 500, 1100) == 30.0 * 1100 / 600
+    assert scoring.whole_trial_seconds(None, 500, 2000) is None
