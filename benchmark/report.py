@@ -173,7 +173,7 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
                                   f"({facts['target']:.4f}) is beyond it: the baseline reaches that on "
                                   f"{base['reached']} of {base['scored']} seeds, so every speedup there is at "
                                   f"best a bound.")
-            again["platforms"] = None  # said once, above
+            again["pairing"] = None  # said once, above
             experiments.append(again)
     profile = scoring.performance_profile(scored) if len(scored) > 1 else None
     plots = [_profile_plot(profile, name, out).name] if profile else []
@@ -193,7 +193,7 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
     facts.update(experiment=name, task=rows[0]["task"], paper=paper_claim, paper_speedup=paper_speedup,
                  paper_differs=differs, scored_at=None)
     facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
-    facts["platforms"] = platform_sentence(rows)
+    facts["pairing"] = pairing_sentence(rows, scoring.pre_jump_agreement(variants))
     facts["guard_check"] = scoring.guard_check(variants)
     facts["plots"] = [p.name for p in _plots(name, variants, facts, out)]
     facts["failures"] = [f for v in variants for f in v.stats["failures"]]
@@ -216,18 +216,28 @@ def platform_name(summary: dict | None) -> str:
     return f"{p.get('gpu') or p['cpu']}{kernels}, torch {p['torch']}"
 
 
-def platform_sentence(rows: list[dict]) -> str | None:
-    """Where an experiment's trials were made on more than one machine, which made which: a CPU of another make
-    rounds otherwise, so two variants' curves of one seed can part before the first jump, and a paired speedup
-    then holds that difference too."""
+def pairing_sentence(rows: list[dict], agreement: dict | None) -> str | None:
+    """Whether an experiment's paired speedups compare like with like: which machine made which trials, where
+    more than one did (a CPU of another make rounds otherwise), and what scoring.pre_jump_agreement measured of
+    the jumped trials' curves before their first jump against their seed's baseline's."""
     groups: dict[str, list[str]] = {}
     for r in rows:
         groups.setdefault(platform_name(r["summary"]), []).append(r["label"])
-    if len(groups) < 2:
-        return None
-    return ("Made on more than one platform, so one seed's curves may part before the first jump (float "
-            "rounding differs between them): " + "; ".join(f"{name}: {labels_by_task(labels)}"
-                                                            for name, labels in sorted(groups.items())) + ".")
+    where = "; ".join(f"{name}: {labels_by_task(labels)}" for name, labels in sorted(groups.items()))
+    if agreement is None:
+        return None if len(groups) < 2 else (
+            "Made on more than one platform, so one seed's curves may part before the first jump (float rounding "
+            f"differs between them): {where}.")
+    made = f" Made on more than one platform: {where}." if len(groups) > 1 else ""
+    if not agreement["parted"]:
+        return None if not made else (f"Before its first jump each of the {agreement['compared']} jumped trials evaluates "
+                         "exactly as its seed's baseline, so the paired speedups compare like with like." + made)
+    parted = agreement["variants"]
+    which = (", ".join(f"{v} {n} of {of}" for v, (n, of, _) in parted.items()) if len(parted) <= 4
+             else f"in {len(parted)} variants")
+    return (f"Before its first jump, {agreement['parted']} of {agreement['compared']} jumped trials already part "
+            f"from their seed's baseline ({which}; by up to {agreement['max_gap']:.2f} points of accuracy), so "
+            "their paired speedups hold that difference as well as the jumps' effect." + made)
 
 
 # ---------------------------------------------------------------- cells
@@ -504,8 +514,8 @@ def _markdown(report: dict) -> str:
                 lines += [exp["scored_at"], ""]
             if exp.get("verdict"):
                 lines += [verdict_sentence(exp["verdict"]), ""]
-            if exp.get("platforms"):
-                lines += [exp["platforms"], ""]
+            if exp.get("pairing"):
+                lines += [exp["pairing"], ""]
             lines += leaderboard_lines(exp) + [""]
             if exp["failures"]:
                 lines += ["Failed trials:", ""] + [f"- {line}" for line in failure_lines(exp["failures"])] + [""]
@@ -586,8 +596,8 @@ def _html(report: dict, out: Path) -> str:
                 parts.append(f"<p>{html.escape(exp['scored_at'])}</p>")
             if exp.get("verdict"):
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
-            if exp.get("platforms"):
-                parts.append(f"<p class='note'>{html.escape(exp['platforms'])}</p>")
+            if exp.get("pairing"):
+                parts.append(f"<p class='note'>{html.escape(exp['pairing'])}</p>")
             parts.append(html_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]]))
             if exp["failures"]:
                 parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(

@@ -546,6 +546,39 @@ def guard_check(variants: Sequence[VariantScore]) -> list[dict]:
     return [rules[k] for k in sorted(rules)]
 
 
+def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
+    """How truly paired an experiment's paired speedups are: until its first jump a trial trains the same
+    weights as its seed's baseline, so its evaluations there should equal the baseline's, step for step; where
+    they do not (float rounding of another machine, a nondeterministic kernel), its speedup holds that
+    difference too. Over every jumped trial with a baseline on its seed: how many were compared, how many
+    parted, the largest accuracy gap (points) and, per variant that parted, (trials parted, trials compared,
+    its largest gap). None where there is nothing to compare."""
+    baseline = next((v for v in variants if v.forecaster == "none"), None)
+    if baseline is None:
+        return None
+    base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase") == "eval"}
+            for r in baseline.rows if _scored(r)}
+    compared, parted = 0, {}
+    for v in variants:
+        for r in v.rows:
+            jumps = (r["summary"] or {}).get("jump_points") or []
+            if v is baseline or not _scored(r) or r["seed"] not in base or not jumps:
+                continue
+            before = base[r["seed"]]
+            gaps = [abs(p["accuracy"] - before[p["step"]]) for p in r["curve"]
+                    if p.get("phase") == "eval" and p["step"] < min(jumps) and p["step"] in before]
+            if not gaps:
+                continue
+            compared += 1
+            n, of, worst = parted.get(v.variant, (0, 0, 0.0))
+            parted[v.variant] = (n + (max(gaps) > 0), of + 1, max(worst, 100 * max(gaps)))
+    if not compared:
+        return None
+    parted = {k: p for k, p in parted.items() if p[0]}
+    return {"compared": compared, "parted": sum(p[0] for p in parted.values()),
+            "max_gap": max((p[2] for p in parted.values()), default=0.0), "variants": parted}
+
+
 def _guarded(v: VariantScore) -> tuple:
     """How a variant's jumps are guarded: False, True (halve or undo), "line" or "settle" (with its wait)."""
     cfg = v.rows[0]["config"] if v.rows else {}

@@ -463,42 +463,67 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
     assert row[5] == words.glance_baseline and row[8] == words.glance_control
 
 
-def test_an_experiment_made_on_two_platforms_says_which_trials_ran_where(tmp_path):
+def spliced(before, after, at):
+    """A jumped trial's points: ``before``'s until step ``at`` (the same weights as its baseline), ``after``'s from it."""
+    return [p for p in before if p[0] < at] + [p for p in after if p[0] >= at]
+
+
+def test_an_experiment_says_which_machine_made_which_trials_and_whether_its_pairs_part_before_the_jump(tmp_path):
     amd = {"cpu": "AMD EPYC", "torch": "2.14.1"}
-    store = ResultsStore(tmp_path)
-    for r, platform in ((row("two", "none", 0, ramp(1000)), None), (row("two", "none", 1, ramp(1100)), None),
-                        (row("two", "extrapolate", 0, ramp(600), jumps=[300]), amd),
-                        (row("two", "extrapolate", 1, ramp(700), jumps=[300]), amd)):
-        r["label"] = f"mnist3 {r['forecaster']} s{r['seed']}"
-        if platform:
-            r["summary"]["platform"] = platform
-        store.write(r)
-    report = build_report(tmp_path, wandb_mode="disabled")
-    said = report["suites"][0]["experiments"][0]["platforms"]
-    assert said == ("Made on more than one platform, so one seed's curves may part before the first jump (float "
-                    "rounding differs between them): AMD EPYC, torch 2.14.1: mnist3: 2 trials of extrapolate, "
-                    "s0-s1; not recorded (run before trials recorded it): mnist3: 2 trials of none, s0-s1.")
-    assert said in (tmp_path / "report" / "report.md").read_text().splitlines()
+
+    def pairing(folder):
+        return build_report(tmp_path / folder, wandb_mode="disabled")["suites"][0]["experiments"][0]["pairing"]
+
+    def store_of(folder, jumped_before, platforms):
+        store = ResultsStore(tmp_path / folder)
+        for r in (row("two", "none", 0, ramp(1000)), row("two", "none", 1, ramp(1100)),
+                  row("two", "extrapolate", 0, spliced(jumped_before[0], ramp(600), 300), jumps=[300]),
+                  row("two", "extrapolate", 1, spliced(jumped_before[1], ramp(700), 300), jumps=[300])):
+            r["label"] = f"mnist3 {r['forecaster']} s{r['seed']}"
+            if platforms.get(r["forecaster"]):
+                r["summary"]["platform"] = platforms[r["forecaster"]]
+            store.write(r)
+        return store
+
+    # two machines, yet each jumped trial's curve equals its seed's baseline's until its jump: the pairs hold
+    store = store_of("same", [ramp(1000), ramp(1100)], {"extrapolate": amd})
+    said = pairing("same")
+    assert said == ("Before its first jump each of the 2 jumped trials evaluates exactly as its seed's baseline, so "
+                    "the paired speedups compare like with like. Made on more than one platform: AMD EPYC, torch "
+                    "2.14.1: mnist3: 2 trials of extrapolate, s0-s1; not recorded (run before trials recorded it): "
+                    "mnist3: 2 trials of none, s0-s1.")
+    assert said in (tmp_path / "same" / "report" / "report.md").read_text().splitlines()
+
+    # seed 1's jumped trial parts from its baseline before the jump (by 0.9 * 200 * (1/1000 - 1/1100) = 1.64 points)
+    store_of("parted", [ramp(1000), ramp(1000)], {"extrapolate": amd})
+    said = pairing("parted")
+    assert said.startswith("Before its first jump, 1 of 2 jumped trials already part from their seed's baseline "
+                           "(extrapolate @300 1 of 2; by up to 1.64 points of accuracy), so their paired speedups "
+                           "hold that difference as well as the jumps' effect. Made on more than one platform: AMD")
 
     # one model name, other vector kernels (an AVX-512 EPYC and an AVX2 one): two platforms, said apart
-    mixed = ResultsStore(tmp_path / "mixed")
-    for r in store.rows("two"):
-        r["summary"]["platform"] = {**amd, "kernels": "AVX512" if r["forecaster"] == "none" else "AVX2"}
-        mixed.write(r)
-    said = build_report(tmp_path / "mixed", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"]
+    store_of("mixed", [ramp(1000), ramp(1100)], {"none": {**amd, "kernels": "AVX512"},
+                                                 "extrapolate": {**amd, "kernels": "AVX2"}})
     assert "AMD EPYC (AVX2 kernels), torch 2.14.1: mnist3: 2 trials of extrapolate, s0-s1; AMD EPYC (AVX512 " \
-           "kernels), torch 2.14.1: mnist3: 2 trials of none, s0-s1." in said
+           "kernels), torch 2.14.1: mnist3: 2 trials of none, s0-s1." in pairing("mixed")
 
     # a trial cut on one machine and resumed on another is named by both, in order
     assert platform_name({"platform": {**amd, "kernels": "AVX2"}, "platforms": [
         {**amd, "kernels": "AVX512"}, {**amd, "kernels": "AVX2"}]}) == (
         "AMD EPYC (AVX512 kernels), torch 2.14.1 then AMD EPYC (AVX2 kernels), torch 2.14.1")
 
-    again = ResultsStore(tmp_path / "again")  # every trial made on one platform: nothing to say
+    # one platform: nothing to say while the pairs hold; that they part is said all the same
+    store_of("again", [ramp(1000), ramp(1100)], {"none": amd, "extrapolate": amd})
+    assert pairing("again") is None
+    store_of("again-parted", [ramp(1000), ramp(1000)], {"none": amd, "extrapolate": amd})
+    assert pairing("again-parted").endswith("as well as the jumps' effect.")
+
+    # no baseline to compare with: only which machine made which
+    only = ResultsStore(tmp_path / "nobase")
     for r in store.rows("two"):
-        r["summary"]["platform"] = amd
-        again.write(r)
-    assert build_report(tmp_path / "again", wandb_mode="disabled")["suites"][0]["experiments"][0]["platforms"] is None
+        if r["forecaster"] != "none":
+            only.write(r)
+    assert pairing("nobase") is None
 
 
 def test_guarded_jumps_are_checked_against_the_one_point_bar_by_guard_rule(tmp_path, capsys):
