@@ -62,7 +62,13 @@ def build_report(results: str | Path, suite: str | None = None, out: str | Path 
     return report
 
 
-PLOT_ENDINGS = ("-accuracy.png", "-speedup.png", "-heatmap.png", "-profile.png")
+PLOT_KINDS = ("accuracy", "speedup", "heatmap", "profile")
+
+
+def _plot_path(out: Path, stem: str, kind: str) -> Path:
+    """Where a report's plot of one kind goes: named so _drop_stale_plots knows it for the report's own."""
+    assert kind in PLOT_KINDS, kind
+    return out / f"{stem}-{kind}.png"
 
 
 def _drop_stale_plots(out: Path, report: dict) -> None:
@@ -70,7 +76,7 @@ def _drop_stale_plots(out: Path, report: dict) -> None:
     at another target, a task no longer run): left behind, they would be read as current."""
     kept = {p for s in report["suites"] for p in s["plots"] + [q for e in s["experiments"] for q in e["plots"]]}
     for png in out.glob("*.png"):
-        if png.name not in kept and png.name.endswith(PLOT_ENDINGS):
+        if png.name not in kept and png.name.endswith(tuple(f"-{k}.png" for k in PLOT_KINDS)):
             png.unlink()
 
 
@@ -651,7 +657,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
     ax.set_title(f"{name}: median over seeds on the evaluation grid (band: min-max), dashed lines: jumps", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
-    paths.append(out / f"{slug}-accuracy.png")
+    paths.append(_plot_path(out, slug, "accuracy"))
     fig.savefig(paths[-1], dpi=110)
     plt.close(fig)
 
@@ -673,7 +679,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
                       fontsize=8)
         ax.set_title(name, fontsize=9)
         fig.tight_layout()
-        paths.append(out / f"{slug}-speedup.png")
+        paths.append(_plot_path(out, slug, "speedup"))
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     paths.extend(_schedule_heatmaps(name, slug, variants, out))
@@ -721,7 +727,7 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
         fig.colorbar(im, ax=ax, label="censored median steps to target")
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
         fig.tight_layout()
-        paths.append(out / f"{slug}-{_file_part(fname)}-{count}jumps-heatmap.png")
+        paths.append(_plot_path(out, f"{slug}-{_file_part(fname)}-{count}jumps", "heatmap"))
         fig.savefig(paths[-1], dpi=110)
         plt.close(fig)
     return paths
@@ -760,7 +766,7 @@ def _profile_plot(profile: dict, suite: str, out: Path) -> Path:
     else:
         ax.legend(fontsize=7)
     fig.tight_layout()
-    path = out / f"{suite}-profile.png"
+    path = _plot_path(out, suite, "profile")
     fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend beside the axes is inside the image
     plt.close(fig)
     return path
