@@ -113,13 +113,15 @@ def rescore(row: dict, target: float | None) -> dict:
     return {**summary, **score_run(row["curve"], target=target, eval_every=eval_every, steps=steps)}
 
 
-def whole_trial_seconds(attempt: float | None, resumed_from: int | None, end: int | None) -> float | None:
-    """A trial's seconds from step 0 at its last attempt's pace: a trial resumed (or forked) at step
-    ``resumed_from`` timed only its steps after it, so that attempt's ``attempt`` seconds are scaled to all ``end``
-    of them; a trial never resumed timed them all."""
-    if attempt is None or not resumed_from or not end or end <= resumed_from:
-        return attempt
-    return attempt * end / (end - resumed_from)
+def whole_trial_seconds(seconds: float | None, resumed_from: int | None, before: float | None,
+                        end: int | None) -> float | None:
+    """A trial's seconds from step 0 at its last attempt's pace, on the machine its platform names. A trial
+    resumed (or forked) at step ``resumed_from`` counts in its ``seconds`` the ``before`` seconds its steps up to
+    there took, often on another machine; its last attempt's seconds are scaled to all ``end`` steps instead.
+    Any other trial's ``seconds``."""
+    if seconds is None or before is None or not resumed_from or not end or end <= resumed_from:
+        return seconds
+    return (seconds - before) * end / (end - resumed_from)
 
 
 # ---------------------------------------------------------------- over seeds
@@ -381,7 +383,8 @@ def _variant_stats(rows: Sequence[dict], target: float | None) -> dict:
                         else median(s["accuracy_at"][f] for s in summaries) for f in FRACTIONS},
         "stopped": sum(bool(s.get("stopped_at")) for s in summaries),
         "wall_clock": median(whole_trial_seconds(s.get("wall_clock"), s.get("resumed_from"),
-                                                 s.get("stopped_at") or s.get("steps")) for s in summaries),
+                                                 s.get("seconds_before_resume"), s.get("stopped_at") or s.get("steps"))
+                             for s in summaries),
         "forecast_seconds": median((r["summary"] or {}).get("forecast_seconds", 0.0) for r in scored),
         "budget": budget,
         "trained_on_task": any((r["summary"] or {}).get("trained_on_task") for r in scored),

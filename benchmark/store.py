@@ -89,13 +89,6 @@ TIMING = ("seconds, json_extract(summary, '$.resumed_from'), json_extract(summar
           "COALESCE(json_extract(summary, '$.stopped_at'), json_extract(summary, '$.steps'))")
 
 
-def _whole_trial(seconds: float, resumed_from: int | None, before: float | None, end: int | None) -> float:
-    """A trial's time from step 0 at the pace of its last attempt, on the machine its platform names: for a
-    resumed trial not its stored seconds (which add the earlier part's, made on whatever machine ran it) but
-    its last attempt's (whole_trial_seconds); any other trial's stored seconds."""
-    return seconds if before is None else whole_trial_seconds(seconds - before, resumed_from, end)
-
-
 def driver_id() -> str:
     """This process as the driver of a suite run: 'host:pid'."""
     return f"{socket.gethostname()}:{os.getpid()}"
@@ -269,12 +262,12 @@ class ResultsStore:
                                                          (suite,))}
 
     def seconds(self, suite: str) -> dict[str, float]:
-        """key -> how long it ran from step 0 (_whole_trial), for every stored trial of a suite that ran to its
-        end (finished or diverged: a failed trial's time says nothing about the next attempt's), oldest first."""
+        """key -> how long it ran from step 0 (scoring.whole_trial_seconds), for every stored trial of a suite
+        that ran to its end (finished or diverged: a failed trial's time says nothing about the next attempt's), oldest first."""
         if not self.path.exists():
             return {}
         with self._db() as conn:
-            return {k: _whole_trial(*t) for k, *t in conn.execute(
+            return {k: whole_trial_seconds(*t) for k, *t in conn.execute(
                 f"SELECT key, {TIMING} FROM trials WHERE suite = ? AND status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key", (suite,))}
 
@@ -303,12 +296,12 @@ class ResultsStore:
                 f"SELECT key, {PLATFORM} FROM trials WHERE suite = ?", (suite,))}
 
     def timings(self) -> list[tuple[dict, float, dict | None]]:
-        """(run config, seconds from step 0 (_whole_trial), platform) of every stored trial, of any suite, that
-        ran to its end, oldest first."""
+        """(run config, seconds from step 0 (scoring.whole_trial_seconds), platform) of every stored trial, of
+        any suite, that ran to its end, oldest first."""
         if not self.path.exists():
             return []
         with self._db() as conn:
-            return [(json.loads(c), _whole_trial(*t), _platform(p)) for c, p, *t in conn.execute(
+            return [(json.loads(c), whole_trial_seconds(*t), _platform(p)) for c, p, *t in conn.execute(
                 f"SELECT config, {PLATFORM}, {TIMING} FROM trials WHERE status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key")]
 

@@ -291,18 +291,18 @@ def test_an_experiment_on_its_tasks_own_target_is_scored_against_it():
     assert scoring.experiment_target(rows) == 0.9
 
 
-def test_a_forked_or_resumed_trials_wall_time_counts_all_its_steps_at_its_own_pace():
-    # a forked trial timed only its steps after the fork: 1500 of its 2000 in 30 s is 40 s for the whole trial,
-    # beside a baseline that timed all 2000 in 50 s (not the 30 s that made forking look 40% faster)
+def test_a_forked_or_resumed_trials_wall_time_is_its_last_attempts_pace_over_all_its_steps():
+    # forked at 500 from a baseline whose first 500 steps took 20 s on another machine, then 1500 steps in 30 s
+    # here: 40 s for the whole trial at this machine's pace, not the 50 s the two machines' parts add up to
     rows = [row("none", s, ramp(1500)) for s in range(3)]
     rows += [row("fast", s, ramp(1000), jumps=[600]) for s in range(3)]
     for r in rows:
-        r["summary"]["wall_clock"] = 50.0 if r["forecaster"] == "none" else 30.0
+        r["summary"]["wall_clock"] = 50.0
         if r["forecaster"] == "fast":
-            r["summary"]["resumed_from"] = 500
+            r["summary"].update(resumed_from=500, seconds_before_resume=20.0)
     ranked, _ = scoring.score_experiment(rows, 0.9)
-    by = {v.forecaster: v.stats["wall_clock"] for v in ranked}
-    assert by == {"none": 50.0, "fast": 40.0}
-    # stopped at its target: the attempt trained (stopped_at - resumed_from) steps
-    assert scoring.whole_trial_seconds(30.0, 500, 1100) == 30.0 * 1100 / 600
-    assert scoring.whole_trial_seconds(None, 500, 2000) is None
+    assert {v.forecaster: v.stats["wall_clock"] for v in ranked} == {"none": 50.0, "fast": 40.0}
+    # one stopped at its target: its attempt trained (stopped_at - resumed_from) steps
+    assert scoring.whole_trial_seconds(50.0, 500, 20.0, 1100) == 30.0 * 1100 / 600
+    assert scoring.whole_trial_seconds(None, 500, 20.0, 2000) is None
+    assert scoring.whole_trial_seconds(50.0, None, None, 2000) == 50.0
