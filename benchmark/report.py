@@ -236,8 +236,9 @@ def pairing_sentence(rows: list[dict], agreement: dict | None) -> str | None:
             f"differs between them): {where}.")
     made = f" Made on more than one platform: {where}." if len(groups) > 1 else ""
     if not agreement["parted"]:
-        return None if not made else (f"Before its first jump each of the {agreement['compared']} jumped trials evaluates "
-                         "exactly as its seed's baseline, so the paired speedups compare like with like." + made)
+        return None if not made else (
+            f"Before its first jump each of the {agreement['compared']} jumped trials evaluates exactly as its "
+            "seed's baseline, so the paired speedups compare like with like." + made)
     parted = agreement["variants"]
     which = (", ".join(f"{v} {n} of {of}" for v, (n, of, _) in parted.items()) if len(parted) <= 4
              else f"in {len(parted)} variants")

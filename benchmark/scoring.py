@@ -562,10 +562,10 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
     base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase") == "eval"}
             for r in baseline.rows if _scored(r)}
     compared, parted = 0, {}
-    for v in variants:
+    for v in (v for v in variants if v is not baseline):
         for r in v.rows:
             jumps = (r["summary"] or {}).get("jump_points") or []
-            if v is baseline or not _scored(r) or r["seed"] not in base or not jumps:
+            if not _scored(r) or r["seed"] not in base or not jumps:
                 continue
             before = base[r["seed"]]
             gaps = [abs(p["accuracy"] - before[p["step"]]) for p in r["curve"]

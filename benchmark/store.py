@@ -263,7 +263,8 @@ class ResultsStore:
 
     def seconds(self, suite: str) -> dict[str, float]:
         """key -> how long it ran from step 0 (scoring.whole_trial_seconds), for every stored trial of a suite
-        that ran to its end (finished or diverged: a failed trial's time says nothing about the next attempt's), oldest first."""
+        that ran to its end (finished or diverged: a failed trial's time says nothing about the next attempt's),
+        oldest first."""
         if not self.path.exists():
             return {}
         with self._db() as conn:

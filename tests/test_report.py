@@ -464,7 +464,8 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
 
 
 def spliced(before, after, at):
-    """A jumped trial's points: ``before``'s until step ``at`` (the same weights as its baseline), ``after``'s from it."""
+    """A jumped trial's points: ``before``'s until step ``at`` (the same weights as its baseline), then
+    ``after``'s."""
     return [p for p in before if p[0] < at] + [p for p in after if p[0] >= at]
 
 
