@@ -171,7 +171,7 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
         scored.append(variants)
         own = scoring.own_target(variants, facts["target"])
         if own is not None:  # the stated target is beyond the baseline: read the experiment at the baseline's max
-            base = next(v for v in variants if v.forecaster == "none").stats
+            base = scoring.baseline_of(variants).stats
             variants, again = _experiment(exp_rows, own, f"{facts['experiment']} at the baseline's max", claim,
                                           roles, [], out)
             again["scored_at"] = (f"Scored again at the baseline's own max accuracy ({own:.4f}, the median over its "

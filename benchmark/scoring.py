@@ -221,13 +221,18 @@ def baseline_max(maxima: Sequence[float | None]) -> float | None:
     return median(maxima)
 
 
+def baseline_of(variants: Iterable["VariantScore"]) -> "VariantScore | None":
+    """An experiment's baseline: its variant that never jumps ('none'), if it has one."""
+    return next((v for v in variants if v.forecaster == "none"), None)
+
+
 def own_target(variants: Sequence["VariantScore"], target: float | None) -> float | None:
     """Where an experiment's target lies beyond its baseline (the median over seeds of the baseline's max
     accuracy is below it, so the baseline misses it on most seeds and every speedup is at best a bound), the
     baseline's own max: the paper's ``baseline_max`` rule, at which the experiment can be read again. A lower
     target is crossed no later than the stated one, so a trial that stopped at the stated target still has
     its crossing. None otherwise."""
-    base = next((v for v in variants if v.forecaster == "none"), None)
+    base = baseline_of(variants)
     own = base.stats["max_accuracy_median"] if base is not None and target is not None else None
     return own if own is not None and own < target else None
 
@@ -304,7 +309,7 @@ def score_experiment(rows: Sequence[dict], target: float | None) -> tuple[list[V
     for v in variants.values():
         v.rows.sort(key=lambda r: r["seed"])
         v.stats = _variant_stats(v.rows, target)
-    baseline = next((v for v in variants.values() if v.forecaster == "none"), None)
+    baseline = baseline_of(variants.values())
     base_steps = dict(zip(baseline.stats["seed_list"], baseline.stats["steps_per_seed"])) if baseline else {}
     base_ok = {r["seed"] for r in baseline.rows if _scored(r)} if baseline else set()
     for v in variants.values():  # the baseline is the reference, not compared with itself
@@ -556,10 +561,10 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
     difference too. Over every jumped trial with a baseline on its seed: how many were compared, how many
     parted, the largest accuracy gap (points) and, per variant that parted, (trials parted, trials compared,
     its largest gap). None where there is nothing to compare."""
-    baseline = next((v for v in variants if v.forecaster == "none"), None)
+    baseline = baseline_of(variants)
     if baseline is None:
         return None
-    base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase") == "eval"}
+    base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase", "eval") == "eval"}
             for r in baseline.rows if _scored(r)}
     compared, parted = 0, {}
     for v in (v for v in variants if v is not baseline):
@@ -569,7 +574,7 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
                 continue
             before = base[r["seed"]]
             gaps = [abs(p["accuracy"] - before[p["step"]]) for p in r["curve"]
-                    if p.get("phase") == "eval" and p["step"] < min(jumps) and p["step"] in before]
+                    if p.get("phase", "eval") == "eval" and p["step"] < min(jumps) and p["step"] in before]
             if not gaps:
                 continue
             compared += 1
