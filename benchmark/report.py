@@ -399,7 +399,24 @@ def verdict_sentence(v: dict) -> str:
                   for c in v["others"]]
         text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
                  + "; ".join(others) + ".")
-    return text
+    return text + held_sentence(v)
+
+
+def held_sentence(v: dict) -> str:
+    """The verdict again over only the pairs that hold until the first jump (scoring's held pairs), where
+    some parted; '' where none did."""
+    held = v.get("held")
+    if not held:
+        return ""
+    b = held["baseline"]
+    if not b["seeds"]:
+        return (f" No seed of `{v['method']}` evaluates as its baseline until the first jump, so none of these "
+                "comparisons is paired in effect.")
+    text = (" Over only the seeds whose trials evaluate exactly as the baseline's until the first jump, where a pair "
+            f"compares the jumps alone: `{v['method']}` {WORDS[b['outcome']].vs_baseline} ({_ratio(b)})")
+    parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" if c["seeds"] else
+             f"has no seed on which both its and `{c['reference']}`'s pairs hold" for c in held["controls"]]
+    return text + ("; it " + "; ".join(parts) if parts else "") + "."
 
 
 GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",

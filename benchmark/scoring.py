@@ -21,7 +21,7 @@ import random
 import re
 from dataclasses import dataclass, field
 from functools import reduce
-from typing import Iterable, Sequence
+from typing import Collection, Iterable, Sequence
 
 FRACTIONS = ("25", "50", "75", "100")
 MISS = math.inf
@@ -463,11 +463,14 @@ def performance_profile(experiments: Sequence[Sequence[VariantScore]], taus=None
 
 # ---------------------------------------------------------------- claims: reproduced? beats the controls?
 
-def head_to_head(method: VariantScore, reference: VariantScore, budget: int) -> dict:
-    """``method`` against ``reference`` on the seeds both have, by the speedup rule with ``reference`` in the
-    baseline's place: reference steps / method steps per seed, a method miss 0, a reference miss a bound."""
+def head_to_head(method: VariantScore, reference: VariantScore, budget: int,
+                 leave_out: Collection[int] = ()) -> dict:
+    """``method`` against ``reference`` on the seeds both have (but ``leave_out``), by the speedup rule with
+    ``reference`` in the baseline's place: reference steps / method steps per seed, a method miss 0, a
+    reference miss a bound."""
     ref = dict(zip(reference.stats["seed_list"], reference.stats["steps_per_seed"]))
-    shared = [(s, ref[s], m) for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"]) if s in ref]
+    shared = [(s, ref[s], m) for s, m in zip(method.stats["seed_list"], method.stats["steps_per_seed"])
+              if s in ref and s not in leave_out]
     pairs = [paired_speedup(r, m, budget, s) for s, r, m in shared]
     values = [p.value for p in pairs]
     reached = sum(r is not None or m is not None for _, r, m in shared)
@@ -522,7 +525,26 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "paper_speedup": paper_speedup,
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
             "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
-            "others": [{**c, "outcome": decide(c)} for c in others]}
+            "others": [{**c, "outcome": decide(c)} for c in others],
+            "held": _held_pairs(variants, baseline, learned, alike, budget)}
+
+
+def _held_pairs(variants: Sequence[VariantScore], baseline: VariantScore, learned: VariantScore,
+                controls: Sequence[VariantScore], budget: int) -> dict | None:
+    """The verdict again over only the seeds whose trials evaluate exactly as their seed's baseline until the
+    first jump (pre_jump_agreement), so that each pair compares the jumps' effect and nothing else: the learned
+    forecaster against the baseline, and against each control on the seeds where both held. None when no pair
+    the verdict rests on parted."""
+    agreement = pre_jump_agreement(variants)
+    parted = agreement["parted_seeds"] if agreement else {}
+    if not any(parted.get(v.variant) for v in (learned, *controls)):
+        return None
+    mine = set(parted.get(learned.variant, ()))
+    vs_base = head_to_head(learned, baseline, budget, mine)
+    vs_controls = [{**head_to_head(learned, c, budget, mine | set(parted.get(c.variant, ()))),
+                    "method": learned.variant} for c in controls]
+    return {"parted": sorted(mine), "baseline": {**vs_base, "outcome": decide(vs_base)},
+            "controls": [{**c, "outcome": decide(c)} for c in vs_controls]}
 
 
 def hardest_control(v: dict) -> dict | None:
@@ -560,13 +582,13 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
     they do not (float rounding of another machine, a nondeterministic kernel), its speedup holds that
     difference too. Over every jumped trial with a baseline on its seed: how many were compared, how many
     parted, the largest accuracy gap (points) and, per variant that parted, (trials parted, trials compared,
-    its largest gap). None where there is nothing to compare."""
+    its largest gap), and the seeds whose trials parted, per variant. None where there is nothing to compare."""
     baseline = baseline_of(variants)
     if baseline is None:
         return None
     base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase", "eval") == "eval"}
             for r in baseline.rows if _scored(r)}
-    compared, parted = 0, {}
+    compared, parted, seeds = 0, {}, {}
     for v in (v for v in variants if v is not baseline):
         for r in v.rows:
             jumps = (r["summary"] or {}).get("jump_points") or []
@@ -580,11 +602,14 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
             compared += 1
             n, of, worst = parted.get(v.variant, (0, 0, 0.0))
             parted[v.variant] = (n + (max(gaps) > 0), of + 1, max(worst, 100 * max(gaps)))
+            if max(gaps) > 0:
+                seeds.setdefault(v.variant, []).append(r["seed"])
     if not compared:
         return None
     parted = {k: p for k, p in parted.items() if p[0]}
     return {"compared": compared, "parted": sum(p[0] for p in parted.values()),
-            "max_gap": max((p[2] for p in parted.values()), default=0.0), "variants": parted}
+            "max_gap": max((p[2] for p in parted.values()), default=0.0), "variants": parted,
+            "parted_seeds": seeds}
 
 
 def _guarded(v: VariantScore) -> tuple:

@@ -116,6 +116,57 @@ def test_a_variant_on_fewer_seeds_than_the_baseline_does_not_head_the_verdict():
     assert scoring.verdict(ranked, roles, facts["budget"])["method"] == "deltanet @300"
 
 
+def test_the_verdict_is_said_again_over_only_the_pairs_that_hold_until_the_first_jump():
+    """Seed 1's introspection trial and seed 2's control part from their baselines before the jump at 300 (their
+    early evaluations differ, as another machine's rounding makes them): the verdict stands over all seeds, and
+    again without them, the control comparison leaving out both seeds."""
+    from benchmark.report import verdict_sentence
+
+    base = [1500, 1600, 1700, 1800]
+
+    def jumped(forecaster, seed, reach, parted):
+        before = ramp(base[seed] + (100 if parted else 0))  # a parted trial's curve differs before its jump
+        return row(forecaster, seed, [p for p in before if p["step"] < 300] +
+                   [p for p in ramp(reach) if p["step"] >= 300], jumps=[300])
+
+    rows = [row("none", s, ramp(r)) for s, r in enumerate(base)]
+    rows += [jumped("introspection", s, r, s == 1) for s, r in enumerate([1000, 400, 1000, 1000])]
+    rows += [jumped("extrapolate", s, r, s == 2) for s, r in enumerate([900, 900, 300, 900])]
+    ranked, facts = scoring.score_experiment(rows, 0.9)
+    agreement = scoring.pre_jump_agreement(ranked)
+    assert agreement["parted_seeds"] == {"introspection @300": [1], "extrapolate @300": [2]}
+    roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control"}
+    v = scoring.verdict(ranked, roles, facts["budget"])
+    assert v["baseline"]["seeds"] == 4 and v["controls"][0]["seeds"] == 4
+    held = v["held"]
+    assert held["parted"] == [1]
+    assert held["baseline"]["seeds"] == 3 and held["baseline"]["median"] == pytest.approx(1700 / 1000)
+    assert held["controls"][0]["seeds"] == 2 and held["controls"][0]["median"] == pytest.approx(0.9)
+    assert held["baseline"]["outcome"] == "faster" and held["controls"][0]["outcome"] == "too few seeds"
+    said = verdict_sentence(v)
+    assert said.endswith("Over only the seeds whose trials evaluate exactly as the baseline's until the first "
+                         "jump, where a pair compares the jumps alone: `introspection @300` reaches the target "
+                         "sooner than the baseline (1.70x [95% CI 1.50-1.80] over 3 paired seeds); it cannot be "
+                         "judged against `extrapolate @300` (0.90x [95% CI 0.90-0.90] over 2 paired seeds).")
+
+    # the control's every pair parted: no seed to compare the two on
+    lost = rows[:8] + [jumped("extrapolate", s, 900, True) for s in range(4)]
+    ranked, facts = scoring.score_experiment(lost, 0.9)
+    assert verdict_sentence(scoring.verdict(ranked, roles, facts["budget"])).endswith(
+        "over 3 paired seeds); it has no seed on which both its and `extrapolate @300`'s pairs hold.")
+
+    # every pair holds: nothing more to say
+    whole = [r for r in rows if not (r["forecaster"] != "none" and r["seed"] in (1, 2))]
+    ranked, facts = scoring.score_experiment(whole, 0.9)
+    assert scoring.verdict(ranked, roles, facts["budget"])["held"] is None
+    # the learned forecaster's every pair parted: said so, no ratio over no seeds
+    parted = rows[:4] + [jumped("introspection", s, 1000, True) for s in range(4)] + rows[8:]
+    ranked, facts = scoring.score_experiment(parted, 0.9)
+    assert verdict_sentence(scoring.verdict(ranked, roles, facts["budget"])).endswith(
+        "No seed of `introspection @300` evaluates as its baseline until the first jump, so none of these "
+        "comparisons is paired in effect.")
+
+
 def test_a_learned_variant_is_held_to_the_controls_guarded_as_it_is():
     """A settling guard that waits 1000 steps is its own rule: its learned variant is held to the control
     guarded the same way, not to the one that waits the default 500 steps, nor to the unguarded one."""
