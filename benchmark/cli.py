@@ -282,7 +282,7 @@ def _table(title: str, columns: list[str], rows: list[list]) -> None:
 
     # Text, not markup: rich would swallow "[adam:1e-4]", "[gate 0.1]" and "[bf16]" as style tags
     table = Table(title=Text(title))
-    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console = Console() if sys.stdout.isatty() else Console(width=240)  # a log: wide rather than wrapped
     for c in columns:
         table.add_column(Text(c))
     for r in rows:

@@ -421,7 +421,7 @@ def held_sentence(v: dict) -> str:
 
 GLANCE_COLUMNS = ["suite", "experiment", "best learned forecaster", "vs baseline, paired [95% CI]", "paper",
                   "faster than the baseline?", "hardest control", "vs that control, paired [95% CI]",
-                  "beats the controls?"]
+                  "beats the controls?", "pairs held"]
 
 
 def _short(c: dict | None) -> str:
@@ -445,8 +445,19 @@ def glance_rows(suites: list[dict]) -> list[list[str]]:
             rows.append([s["suite"], exp["experiment"], f"`{v['method']}`", _short(v["baseline"]), paper,
                          WORDS[v["baseline"]["outcome"]].glance_baseline,
                          f"`{hard['reference']}`" if hard else "none ran", _short(hard),
-                         WORDS[hard["outcome"]].glance_control if hard else "-"])
+                         WORDS[hard["outcome"]].glance_control if hard else "-", held_cell(v, hard)])
     return rows
+
+
+def held_cell(v: dict, hard: dict | None) -> str:
+    """Of the seeds a verdict's two comparisons rest on, how many compare like with like (the trials evaluate as
+    their baseline's until the first jump): 'all', or 'k of n' for each."""
+    held = v.get("held")
+    if not held:
+        return "all"
+    mine = f"{held['baseline']['seeds']} of {v['baseline']['seeds']}"
+    theirs = next((c for c in held["controls"] if hard and c["reference"] == hard["reference"]), None)
+    return mine + (f"; {theirs['seeds']} of {hard['seeds']}" if theirs else "")
 
 
 GUARD_COLUMNS = ["suite", "experiment", "guard", "variants", "jumps",

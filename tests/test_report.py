@@ -345,7 +345,7 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     assert len(glance) == len(GLANCE_COLUMNS)
     assert glance[:3] == ["s", "v", "`introspection @300`"] and glance[4:6] == ["1.80x", "yes"]
     assert glance[6:] == ["`extrapolate(ratio=1.3) @300`", f"0.71x [{control['ci95'][0]:.2f}-"
-                          f"{control['ci95'][1]:.2f}], 3 seeds", "no: loses"]
+                          f"{control['ci95'][1]:.2f}], 3 seeds", "no: loses", "0 of 3; 0 of 3"]
     # no learned forecaster, or no baseline: no claim to judge
     assert scoring.verdict([v for v in variants if roles[v.forecaster] != "learned"], roles, 2000) is None
 

@@ -120,7 +120,7 @@ def test_the_verdict_is_said_again_over_only_the_pairs_that_hold_until_the_first
     """Seed 1's introspection trial and seed 2's control part from their baselines before the jump at 300 (their
     early evaluations differ, as another machine's rounding makes them): the verdict stands over all seeds, and
     again without them, the control comparison leaving out both seeds."""
-    from benchmark.report import verdict_sentence
+    from benchmark.report import glance_rows, verdict_sentence
 
     base = [1500, 1600, 1700, 1800]
 
@@ -144,6 +144,8 @@ def test_the_verdict_is_said_again_over_only_the_pairs_that_hold_until_the_first
     assert held["controls"][0]["seeds"] == 2 and held["controls"][0]["median"] == pytest.approx(0.9)
     assert held["baseline"]["outcome"] == "faster" and held["controls"][0]["outcome"] == "too few seeds"
     said = verdict_sentence(v)
+    (glance,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
+    assert glance[-1] == "3 of 4; 2 of 4"
     assert said.endswith("Over only the seeds whose trials evaluate exactly as the baseline's until the first "
                          "jump, where a pair compares the jumps alone: `introspection @300` reaches the target "
                          "sooner than the baseline (1.70x [95% CI 1.50-1.80] over 3 paired seeds); it cannot be "
