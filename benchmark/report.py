@@ -452,12 +452,11 @@ def glance_rows(suites: list[dict]) -> list[list[str]]:
 def held_cell(v: dict, hard: dict | None) -> str:
     """Of the seeds a verdict's two comparisons rest on, how many compare like with like (the trials evaluate as
     their baseline's until the first jump): 'all', or 'k of n' for each."""
-    held = v.get("held")
-    if not held:
-        return "all"
-    mine = f"{held['baseline']['seeds']} of {v['baseline']['seeds']}"
+    held = v.get("held") or {"baseline": v["baseline"], "controls": v["controls"]}
     theirs = next((c for c in held["controls"] if hard and c["reference"] == hard["reference"]), None)
-    return mine + (f"; {theirs['seeds']} of {hard['seeds']}" if theirs else "")
+    counts = [(held["baseline"]["seeds"], v["baseline"]["seeds"])] + ([(theirs["seeds"], hard["seeds"])] if theirs
+                                                                       else [])
+    return "all" if all(k == n for k, n in counts) else "; ".join(f"{k} of {n}" for k, n in counts)
 
 
 GUARD_COLUMNS = ["suite", "experiment", "guard", "variants", "jumps",

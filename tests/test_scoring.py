@@ -161,6 +161,15 @@ def test_the_verdict_is_said_again_over_only_the_pairs_that_hold_until_the_first
     whole = [r for r in rows if not (r["forecaster"] != "none" and r["seed"] in (1, 2))]
     ranked, facts = scoring.score_experiment(whole, 0.9)
     assert scoring.verdict(ranked, roles, facts["budget"])["held"] is None
+    # the pairs of the verdict's forecaster and its hardest control hold; another control's parted
+    other = [jumped("extrapolate", s, 1000, s == 0) for s in range(4)]
+    for r in other:
+        r["config"]["forecaster_params"] = {"ratio": 2.0}
+    ranked, facts = scoring.score_experiment(whole + other, 0.9)
+    v = scoring.verdict(ranked, roles, facts["budget"])
+    assert [c["seeds"] for c in v["held"]["controls"]] == [2, 1]
+    (glance,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
+    assert glance[6] == "`extrapolate @300`" and glance[-1] == "all"
     # the learned forecaster's every pair parted: said so, no ratio over no seeds
     parted = rows[:4] + [jumped("introspection", s, 1000, True) for s in range(4)] + rows[8:]
     ranked, facts = scoring.score_experiment(parted, 0.9)
