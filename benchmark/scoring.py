@@ -588,7 +588,7 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
         return None
     base = {r["seed"]: {p["step"]: p["accuracy"] for p in r["curve"] if p.get("phase", "eval") == "eval"}
             for r in baseline.rows if _scored(r)}
-    compared, parted, seeds = 0, {}, {}
+    compared, seen, seeds = 0, {}, {}  # variant -> (trials compared, largest gap); variant -> seeds parted
     for v in (v for v in variants if v is not baseline):
         for r in v.rows:
             jumps = (r["summary"] or {}).get("jump_points") or []
@@ -600,13 +600,13 @@ def pre_jump_agreement(variants: Sequence[VariantScore]) -> dict | None:
             if not gaps:
                 continue
             compared += 1
-            n, of, worst = parted.get(v.variant, (0, 0, 0.0))
-            parted[v.variant] = (n + (max(gaps) > 0), of + 1, max(worst, 100 * max(gaps)))
+            of, worst = seen.get(v.variant, (0, 0.0))
+            seen[v.variant] = (of + 1, max(worst, 100 * max(gaps)))
             if max(gaps) > 0:
                 seeds.setdefault(v.variant, []).append(r["seed"])
     if not compared:
         return None
-    parted = {k: p for k, p in parted.items() if p[0]}
+    parted = {k: (len(seeds[k]), *seen[k]) for k in seen if k in seeds}
     return {"compared": compared, "parted": sum(p[0] for p in parted.values()),
             "max_gap": max((p[2] for p in parted.values()), default=0.0), "variants": parted,
             "parted_seeds": seeds}
