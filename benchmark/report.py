@@ -382,6 +382,14 @@ WORDS = {
 }
 
 
+def _vs_baseline(c: dict) -> str:
+    """WORDS' "`method` ..." against the baseline; a method that never reaches the target is not "later"."""
+    if c["outcome"] == "slower" and c.get("method_reached") == 0:
+        return (f"never reaches the target, where the baseline does on {c['reference_reached']} of its "
+                f"{c['seeds']} seeds")
+    return WORDS[c["outcome"]].vs_baseline
+
+
 def verdict_sentence(v: dict) -> str:
     """scoring.verdict in words: reproduced or not, and whether the learned forecaster beat the controls."""
     base = WORDS[v["baseline"]["outcome"]]
@@ -389,7 +397,7 @@ def verdict_sentence(v: dict) -> str:
     if v["paper_speedup"] is not None:
         where = ("inside" if v["paper_in_ci"] else "outside") if v["paper_in_ci"] is not None else "not comparable to"
         paper = f"; the paper's {v['paper_speedup']:.2f}x is {where} our interval"
-    text = f"**{base.reproduced}**: `{v['method']}` {base.vs_baseline} ({_ratio(v['baseline'])}){paper}."
+    text = f"**{base.reproduced}**: `{v['method']}` {_vs_baseline(v['baseline'])} ({_ratio(v['baseline'])}){paper}."
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
     parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
@@ -413,7 +421,7 @@ def held_sentence(v: dict) -> str:
         return (f" No seed of `{v['method']}` evaluates as its baseline until the first jump, so none of these "
                 "comparisons is paired in effect.")
     text = (" Over only the seeds whose trials evaluate exactly as the baseline's until the first jump, where a pair "
-            f"compares the jumps alone: `{v['method']}` {WORDS[b['outcome']].vs_baseline} ({_ratio(b)})")
+            f"compares the jumps alone: `{v['method']}` {_vs_baseline(b)} ({_ratio(b)})")
     parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" if c["seeds"] else
              f"has no seed on which both its and `{c['reference']}`'s pairs hold" for c in held["controls"]]
     return text + ("; it " + "; ".join(parts) if parts else "") + "."

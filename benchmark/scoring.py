@@ -475,7 +475,9 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int,
     values = [p.value for p in pairs]
     reached = sum(r is not None or m is not None for _, r, m in shared)
     return {"reference": reference.variant, "seeds": len(pairs), "median": median(values),
-            "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs), "either_reached": reached}
+            "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs), "either_reached": reached,
+            "method_reached": sum(m is not None for *_, m in shared),
+            "reference_reached": sum(r is not None for _, r, _ in shared)}
 
 
 MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim

@@ -463,6 +463,22 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
     assert row[5] == words.glance_baseline and row[8] == words.glance_control
 
 
+def test_a_forecaster_that_never_reaches_the_target_is_not_said_to_reach_it_later():
+    from benchmark.report import verdict_sentence
+
+    # baseline reaches on seeds 0-2 (1000, 1200, 1100 steps), the method on none: each pair scores 0
+    base = scoring.VariantScore("none", "none", {}, [], stats={"seed_list": [0, 1, 2, 3],
+                                                                "steps_per_seed": [1000, 1200, 1100, None]})
+    never = scoring.VariantScore("m", "m", {}, [500], stats={"seed_list": [0, 1, 2, 3], "steps_per_seed": [None] * 4})
+    c = scoring.head_to_head(never, base, budget=2000)
+    assert (c["method_reached"], c["reference_reached"], scoring.decide(c)) == (0, 3, "slower")
+    v = {"method": "m", "baseline": {**c, "outcome": "slower"}, "paper_speedup": None, "paper_in_ci": None,
+         "controls": [], "others": []}
+    text = verdict_sentence(v)
+    assert "`m` never reaches the target, where the baseline does on 3 of its 4 seeds (0.00x" in text
+    assert "later" not in text
+
+
 def spliced(before, after, at):
     """A jumped trial's points: ``before``'s until step ``at`` (the same weights as its baseline), then
     ``after``'s."""
