@@ -198,8 +198,9 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
     paper_claim, paper_speedup, differs = claim
     facts.update(experiment=name, task=rows[0]["task"], paper=paper_claim, paper_speedup=paper_speedup,
                  paper_differs=differs, scored_at=None)
-    facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup)
-    facts["pairing"] = pairing_sentence(rows, scoring.pre_jump_agreement(variants))
+    agreement = scoring.pre_jump_agreement(variants)
+    facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup, agreement)
+    facts["pairing"] = pairing_sentence(rows, agreement)
     facts["guard_check"] = scoring.guard_check(variants)
     facts["plots"] = [p.name for p in _plots(name, variants, facts, out)]
     facts["failures"] = [f for v in variants for f in v.stats["failures"]]

@@ -497,11 +497,12 @@ def decide(comparison: dict) -> str:
 
 
 def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int | None,
-            paper_speedup: float | None = None) -> dict | None:
+            paper_speedup: float | None = None, agreement: dict | None = None) -> dict | None:
     """Does the experiment's claim hold? The best-ranked learned forecaster (of those run on as many seeds as
     the baseline, when any is) against the baseline (the paper's claim: it reaches the target sooner; and is
     the paper's speedup inside our interval?) and against every parameter-free control that jumps as it does
-    (guarded or not), on the same seeds. None when there is no learned forecaster or no baseline."""
+    (guarded or not), on the same seeds. None when there is no learned forecaster or no baseline.
+    ``agreement``: pre_jump_agreement(variants), when the caller has it already."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:
@@ -528,16 +529,15 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
             "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
             "others": [{**c, "outcome": decide(c)} for c in others],
-            "held": _held_pairs(variants, baseline, learned, alike, budget)}
+            "held": _held_pairs(agreement or pre_jump_agreement(variants), baseline, learned, alike, budget)}
 
 
-def _held_pairs(variants: Sequence[VariantScore], baseline: VariantScore, learned: VariantScore,
+def _held_pairs(agreement: dict | None, baseline: VariantScore, learned: VariantScore,
                 controls: Sequence[VariantScore], budget: int) -> dict | None:
     """The verdict again over only the seeds whose trials evaluate exactly as their seed's baseline until the
     first jump (pre_jump_agreement), so that each pair compares the jumps' effect and nothing else: the learned
     forecaster against the baseline, and against each control on the seeds where both held. None when no pair
-    the verdict rests on parted."""
-    agreement = pre_jump_agreement(variants)
+    the verdict rests on parted. ``agreement``: pre_jump_agreement of the experiment's variants."""
     parted = agreement["parted_seeds"] if agreement else {}
     if not any(parted.get(v.variant) for v in (learned, *controls)):
         return None
