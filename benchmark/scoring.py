@@ -496,8 +496,11 @@ def decide(comparison: dict) -> str:
     return "faster" if ci[0] > 1.0 else "slower" if ci[1] < 1.0 else "unclear"
 
 
+_UNKNOWN = object()  # verdict's agreement not handed in (None is an answer: nothing to compare)
+
+
 def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int | None,
-            paper_speedup: float | None = None, agreement: dict | None = None) -> dict | None:
+            paper_speedup: float | None = None, agreement: dict | None = _UNKNOWN) -> dict | None:
     """Does the experiment's claim hold? The best-ranked learned forecaster (of those run on as many seeds as
     the baseline, when any is) against the baseline (the paper's claim: it reaches the target sooner; and is
     the paper's speedup inside our interval?) and against every parameter-free control that jumps as it does
@@ -529,7 +532,8 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
             "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
             "others": [{**c, "outcome": decide(c)} for c in others],
-            "held": _held_pairs(agreement or pre_jump_agreement(variants), baseline, learned, alike, budget)}
+            "held": _held_pairs(pre_jump_agreement(variants) if agreement is _UNKNOWN else agreement,
+                                baseline, learned, alike, budget)}
 
 
 def _held_pairs(agreement: dict | None, baseline: VariantScore, learned: VariantScore,
