@@ -202,6 +202,20 @@ def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | N
             "started": started, "finished": now, "seconds": _took(started, now, payload)}
 
 
+def outcome_line(status: str, payload: dict | None, error: str | None) -> str:
+    """How a trial ended, in one line for the console or a run's log: a long unattended run is read there."""
+    if status == "failed":
+        return f"failed: {scoring.first_line(error) or 'no error recorded'}"
+    summary = (payload or {}).get("summary") or {}
+    reached, top = summary.get("steps_to_target"), summary.get("max_accuracy")
+    parts = [status]
+    if summary.get("target") is not None:
+        parts.append(f"target reached at step {reached}" if reached is not None else "target never reached")
+    if top is not None:
+        parts.append(f"max accuracy {top:.2%}")
+    return ", ".join(parts)
+
+
 def _took(started: float | None, ended: float | None, payload: dict | None) -> float | None:
     """A trial's time: this attempt's, and, for one resumed from its checkpoint, the time its steps before the
     checkpoint took (so a resumed trial counts as a whole one in `suite status` and the time budget)."""
@@ -245,13 +259,17 @@ class LiveDisplay:
             self.running[trial_id].update(step=step, accuracy=accuracy)
             self._refresh()
 
-    def ended(self, trial_id: str, failed: bool, done: bool = True) -> None:
-        """A trial's end: done (its result stored), failed, or neither (cut at the time budget, to resume)."""
+    def ended(self, trial_id: str, failed: bool, done: bool = True, outcome: str | None = None) -> None:
+        """A trial's end: done (its result stored), failed, or neither (cut at the time budget, to resume).
+        ``outcome``: one line kept above the live view (and in a log) saying how it ended."""
         info = self.running.pop(trial_id, None)
         if info and done:
             self.finished_steps += self.budgets.get(info["key"], info["step"])  # a search sample: as far as it got
         self.failed += failed
         self.done += done and not failed
+        if outcome:
+            self.say(f"{info['label'] if info else trial_id}: {outcome} "
+                     f"({self.skipped + self.done} of {self.total} stored, {self.failed} failed)")
         self._refresh()
 
     def aside(self, key: str, label: str, steps: int) -> None:
@@ -430,15 +448,15 @@ class StoreCallback(Callback):
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
                                   wandb_dir=wandb_dir, started=res.get("started"),
                                   ended=res.get("ended") or (res.get("timestamp") if status == "stopped" else None)))
-        self.display.ended(trial.trial_id, failed=status == "failed")
+        self.display.ended(trial.trial_id, failed=status == "failed", outcome=outcome_line(status, payload, error))
 
     def on_trial_error(self, iteration, trials, trial, **info):
         res = trial.last_result or {}
         t = self._trial(trial)
-        self._write(t, _store_row(t, status="failed", payload=None,
-                                  error=res.get("error") or _error_file_text(trial), node=res.get("node"),
+        error = res.get("error") or _error_file_text(trial)
+        self._write(t, _store_row(t, status="failed", payload=None, error=error, node=res.get("node"),
                                   wandb_dir=None, started=res.get("started")))
-        self.display.ended(trial.trial_id, failed=True)
+        self.display.ended(trial.trial_id, failed=True, outcome=outcome_line("failed", None, error))
 
     def _stopped(self, t: dict, trial_id: str) -> dict:
         """A sample the scheduler stopped because it was clearly behind: its curve so far, scored as it stood."""

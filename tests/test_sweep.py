@@ -138,6 +138,13 @@ def test_failures_are_recorded_whole_retried_only_when_it_can_help_and_rerun_on_
     proc = introbench(*args)
     assert proc.returncode == 1, proc.stderr[-3000:]  # a suite never hides a failure
     assert "2 trial(s) failed" in proc.stderr.splitlines()[-1]
+    # each trial's end is one line of the log (--no-progress: an unattended run is read there), counted
+    ends = [line for line in proc.stderr.splitlines() if line.startswith("mnist3 ") and " stored, " in line]
+    assert len(ends) == 5 and ends[-1].endswith("(3 of 5 stored, 2 failed)"), ends
+    assert any(line.startswith("mnist3 explodes s0: failed: RuntimeError: the forecaster failed on purpose (")
+               for line in ends), ends
+    assert any(line.startswith("mnist3 none s0: finished, target ") and ", max accuracy " in line for line in ends)
+    assert any(line.startswith("mnist3 blows_up s0: diverged") for line in ends), ends
     rows = {r["forecaster"]: r for r in ResultsStore(tmp_path / "r").rows()}
     assert rows["none"]["status"] == "finished" and rows["extrapolate"]["status"] == "finished"
     assert rows["blows_up"]["status"] == "diverged" and rows["blows_up"]["summary"]["status"] == "diverged"
