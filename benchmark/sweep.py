@@ -659,8 +659,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     from .search import pending
 
     # a search is not a variant: --only leaves it for a later run
-    searches = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
-    searches = [x for x in searches if pending(store, x)]
+    chosen = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
+    searches = [x for x in chosen if pending(store, x)]
     if not todo and not searches:
         return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
                 "cut_at_budget": 0}
@@ -687,9 +687,10 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     reforks = Reforks(store, suite.name, trials, unstored, fork_points, fork_sources, results, opts, data_dir, budget,
                       enabled=forking and not opts.address)
     with _console_to(results / "ray.log") as console:
-        total = len(trials) + sum(x.samples + len(x.seeds) for x in suite.searches())
-        display = LiveDisplay(total, total - len(todo) - sum(x.samples + len(x.seeds) for x in searches), budgets,
-                              console, opts.progress)
+        # counted over what this run was asked for (--tasks, --only), not the whole suite: 'k of n stored'
+        total = len(selected) + sum(x.samples + len(x.seeds) for x in chosen)
+        display = LiveDisplay(total, total - len(todo) - len(busy) - sum(x.samples + len(x.seeds) for x in searches),
+                              budgets, console, opts.progress)
         try:
             with saving_on_interrupt(budget, display):
                 _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,

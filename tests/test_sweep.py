@@ -543,6 +543,8 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     assert part.returncode == 0, part.stderr[-3000:]
     outcome = json.loads(part.stdout.strip().splitlines()[-1])
     assert (outcome["trials"], outcome["selected"], outcome["stored"], outcome["missing"]) == (3, 2, 2, 0)
+    ends = [line for line in part.stderr.splitlines() if " stored, " in line]  # counted over what it was asked
+    assert [e.rsplit("(", 1)[1] for e in ends] == ["1 of 2 stored, 0 failed)", "2 of 2 stored, 0 failed)"], ends
     store = ResultsStore(tmp_path / "r")
     assert {r["task"] for r in store.rows()} == {"mnist3"}
     # a live `suite run` on another host has mnist2's trial in hand: a resume here leaves it to that run
