@@ -246,7 +246,7 @@ class LiveDisplay:
     def say(self, line: str) -> None:
         """A line for the user, on the real console (stderr is Ray's log while a phase runs)."""
         if self.live:
-            self.live.console.print(line, markup=False, highlight=False)
+            self.live.console.print(line, markup=False, highlight=False, soft_wrap=True)  # a log is grepped by line
         else:
             print(line, file=self.stream, flush=True)
 

@@ -832,3 +832,17 @@ def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_woul
             config = RunConfig.from_dict({k: v for k, v in r["config"].items() if k in RunConfig.__dataclass_fields__})
             assert untimed(r["curve"]) == untimed(run(config, progress=False).curve), r["label"]
     assert not (tmp_path / "r" / "checkpoints" / "forks").exists()  # every dependent stored: spent, removed
+
+
+def test_the_live_display_keeps_each_trials_end_on_one_line_when_its_console_is_a_file():
+    import io
+
+    from benchmark.sweep import LiveDisplay
+
+    stream = io.StringIO()
+    display = LiveDisplay(total=2, skipped=1, budgets={"k": 20000}, stream=stream, enabled=True)
+    display.started("t1", "k", "mnist1 quadratic(ratio=1.25) s3")
+    display.ended("t1", failed=False, outcome="finished, target reached at step 16700, max accuracy 98.94%")
+    display.close()
+    assert ("mnist1 quadratic(ratio=1.25) s3: finished, target reached at step 16700, max accuracy 98.94% "
+            "(2 of 2 stored, 0 failed)\n") in stream.getvalue()
