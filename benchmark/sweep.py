@@ -96,7 +96,7 @@ def trial_fn(config: dict) -> None:
         resolved = resolved_config(run_config)
         # A baseline_max baseline's target is known only once every baseline seed is done (the driver then
         # writes it into this run): until then the run names no target, not the task's default one.
-        pending = trial.get("target_mode") == "baseline_max" and trial["run"].get("target") is None
+        pending = target_pending(trial)
         live.configure({**resolved, "target": None} if pending else resolved)
 
         seen = []
@@ -202,14 +202,23 @@ def _store_row(trial: dict, *, status: str, payload: dict | None, error: str | N
             "started": started, "finished": now, "seconds": _took(started, now, payload)}
 
 
-def outcome_line(status: str, payload: dict | None, error: str | None) -> str:
-    """How a trial ended, in one line for the console or a run's log: a long unattended run is read there."""
+def target_pending(trial: dict) -> bool:
+    """A baseline_max baseline before every baseline seed is done: its run names the task's default target,
+    which is not the experiment's."""
+    return trial.get("target_mode") == "baseline_max" and trial["run"].get("target") is None
+
+
+def outcome_line(status: str, payload: dict | None, error: str | None, pending: bool = False) -> str:
+    """How a trial ended, in one line for the console or a run's log: a long unattended run is read there.
+    ``pending``: its target is the baselines' max, not known yet (target_pending)."""
     if status == "failed":
         return f"failed: {scoring.first_line(error) or 'no error recorded'}"
     summary = (payload or {}).get("summary") or {}
     reached, top = summary.get("steps_to_target"), summary.get("max_accuracy")
     parts = [status]
-    if summary.get("target") is not None:
+    if pending:
+        parts.append("target: the baselines' max, once every seed is done")
+    elif summary.get("target") is not None:
         parts.append(f"target reached at step {reached}" if reached is not None else "target never reached")
     if top is not None:
         parts.append(f"max accuracy {top:.2%}")
@@ -448,7 +457,8 @@ class StoreCallback(Callback):
         self._write(t, _store_row(t, status=status, payload=payload, error=error, node=res.get("node"),
                                   wandb_dir=wandb_dir, started=res.get("started"),
                                   ended=res.get("ended") or (res.get("timestamp") if status == "stopped" else None)))
-        self.display.ended(trial.trial_id, failed=status == "failed", outcome=outcome_line(status, payload, error))
+        outcome = outcome_line(status, payload, error, target_pending(t))
+        self.display.ended(trial.trial_id, failed=status == "failed", outcome=outcome)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         res = trial.last_result or {}

@@ -206,6 +206,10 @@ def test_baselines_of_a_baseline_max_experiment_are_stored_and_logged_with_the_r
     proc = introbench("suite", "run", str(suite), "--results", str(tmp_path / "r"), "--json", "--no-progress",
                       "--wandb", "offline", "--stop-at-target")
     assert proc.returncode == 0, proc.stderr[-3000:]
+    ends = [line for line in proc.stderr.splitlines() if " stored, " in line]  # a baseline's target is not known yet
+    assert all(line.startswith("mnist3 none s") and ": finished, target: the baselines' max, once every seed is "
+               "done, max accuracy " in line for line in ends[:2]), ends
+    assert all(", target " in line and "baselines' max" not in line for line in ends[2:]) and len(ends) == 4, ends
     rows = ResultsStore(tmp_path / "r").rows()
     maxima = sorted(r["summary"]["max_accuracy"] for r in rows if r["forecaster"] == "none")
     target = sum(maxima) / 2
