@@ -456,7 +456,7 @@ def cmd_suites(args) -> int:
     rows = []
     for name, path in sorted(builtin_suites().items()):
         suite = load_suite(str(path))
-        searched = sum(x.samples + len(x.seeds) for x in suite.searches())
+        searched = sum(x.trials for x in suite.searches())
         rows.append([name, f"{len(suite.trials())}" + (f" + {searched} searched" if searched else ""),
                      suite.description])
     _table("introbench suites", ["name", "trials", "what it runs"], rows)

@@ -206,8 +206,9 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         left = remaining(store, x)
         each, timed_here = estimate(x.base, by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
-                    "trials": x.samples + len(x.seeds), "finished": None, "diverged": None, "failed": None,
-                    "missing_seeds": None, "running": [], "resumable": [], "copied": [], "missing": left,
+                    "trials": x.trials, "finished": None, "diverged": None, "failed": None,
+                    "missing_seeds": None, "running": [], "resumable": [], "forked": [], "prefix_seeds": [],
+                    "copied": [], "missing": left,
                     "trial_seconds": each, "timed_here": timed_here, "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,

@@ -146,6 +146,11 @@ class Search:
     def name(self) -> str:
         return f"{self.suite}/{self.experiment}/{self.base.forecaster}"
 
+    @property
+    def trials(self) -> int:
+        """Every trial the search makes: its samples, then the best one on each seed."""
+        return self.samples + len(self.seeds)
+
     def to_dict(self) -> dict:
         return {**{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}, "base": self.base.to_dict()}
 

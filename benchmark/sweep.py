@@ -685,7 +685,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     budgets = {t.key: plan(t.config)[0].steps for t in todo}
     for x in searches:  # a search's samples and its best one's seeds, at most
         steps = plan(x.base)[0].steps
-        budgets.update({f"{x.name}#{i}": steps for i in range(x.samples + len(x.seeds))})
+        budgets.update({f"{x.name}#{i}": steps for i in range(x.trials)})
     from . import forks
 
     # Forks need checkpoints, and a banked trial records its trajectory from step 0; on a cluster only the
@@ -698,8 +698,8 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
                       enabled=forking and not opts.address)
     with _console_to(results / "ray.log") as console:
         # counted over what this run was asked for (--tasks, --only), not the whole suite: 'k of n stored'
-        total = len(selected) + sum(x.samples + len(x.seeds) for x in chosen)
-        display = LiveDisplay(total, total - len(todo) - len(busy) - sum(x.samples + len(x.seeds) for x in searches),
+        total = len(selected) + sum(x.trials for x in chosen)
+        display = LiveDisplay(total, total - len(todo) - len(busy) - sum(x.trials for x in searches),
                               budgets, console, opts.progress)
         try:
             with saving_on_interrupt(budget, display):

@@ -223,6 +223,14 @@ def test_suite_status_command(tmp_path, capsys):
     assert got["missing"] == 10 and got["store_exists"] is True
 
 
+def test_suite_status_command_shows_a_suites_searches_beside_its_variants(tmp_path, capsys):
+    # a search's row has no seeds of its own to fork or checkpoint: the table must still render it
+    assert main(["suite", "status", "search-schedule", "--results", str(tmp_path / "res")]) == 0
+    out = capsys.readouterr().out
+    assert "search search-schedule/0/introspection" in out and "search search-schedule/0/extrapolate" in out
+    assert "0 of 39 trials stored; 39 to run" in out
+
+
 def test_report_names_what_is_missing_by_task(tmp_path):
     suite = _suite(tmp_path)
     store = _store(tmp_path, suite, {"mnist3 none s0": 1.0})
