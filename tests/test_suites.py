@@ -35,6 +35,14 @@ def test_paper_suites_run_the_extrapolate_controls_beside_introspection(name):
     assert checked >= 2  # every paper suite has at least one introspection group with both controls
 
 
+def test_paper_k_shares_every_trial_but_the_k22_nets_with_paper_adam_so_reuse_copies_them():
+    adam = {t.key for t in load_suite("paper-adam").trials()}
+    k = load_suite("paper-k").trials()
+    new = [t for t in k if t.key not in adam]
+    assert len(k) == 25 and len(new) == 5
+    assert all(t.config.forecaster_params == {"weights": "introspection_k2.2"} for t in new)
+
+
 def test_quickstart_has_the_control():
     labels = [t.label for t in load_suite("quickstart").trials()]
     assert sum("extrapolate(ratio=1.3)" in l for l in labels) == 3
