@@ -7,6 +7,7 @@ once and cached as safetensors, never per epoch.
 
 from __future__ import annotations
 
+import contextvars
 import dataclasses
 import hashlib
 import os
@@ -267,15 +268,25 @@ def _crop_flip(x: torch.Tensor, size: int, train: bool, generator: torch.Generat
     return torch.where(flip[:, None, None, None], out.flip(-1), out)
 
 
+# Whether a loader may draw a bar (decoding a folder once) while load_dataset runs it: set per call, so a
+# registered loader's (root, download, size) signature, which plugins implement, needs no progress argument.
+_PROGRESS: contextvars.ContextVar[bool] = contextvars.ContextVar("introbench_data_progress", default=True)
+
+
 def load_dataset(name: str, data_dir: str | os.PathLike | None = None, *, image_size: int | None = None,
                  train_subset: int | None = None, test_subset: int | None = None, subset: str = "balanced",
                  device: str | torch.device = "cpu", download: bool = True,
-                 workers: int = 0) -> TensorData | FolderData:
-    """A dataset on ``device`` (in memory), or its streamed loaders with ``workers`` DataLoader processes."""
+                 workers: int = 0, progress: bool = True) -> TensorData | FolderData:
+    """A dataset on ``device`` (in memory), or its streamed loaders with ``workers`` DataLoader processes;
+    ``progress=False``: no bar even on a terminal."""
     spec = dataset_spec(name)
     if subset not in SUBSET_MODES:
         raise ConfigError("subset", f"must be one of {', '.join(SUBSET_MODES)}, got {subset!r}")
-    data = spec.load(resolve_data_dir(data_dir), download, image_size)
+    token = _PROGRESS.set(progress)
+    try:
+        data = spec.load(resolve_data_dir(data_dir), download, image_size)
+    finally:
+        _PROGRESS.reset(token)
     if isinstance(data, FolderData):
         return dataclasses.replace(data, train_subset=train_subset, test_subset=test_subset, workers=workers,
                                    pin_memory=torch.device(device).type == "cuda")
@@ -459,8 +470,8 @@ def _decode_folder(files: list[Path], classes: list[str], desc: str) -> tuple[to
         except Exception as exc:
             raise DataCorruptError(f"{f}: not a readable image ({type(exc).__name__}: {exc})") from None
 
-    # a bar only on a terminal: in a run's log file its redraws are kilobytes of noise
-    images = [decode(f) for f in tqdm(files, desc=desc, leave=False, disable=None)]
+    # a bar only on a terminal (in a run's log file its redraws are kilobytes of noise), and only if asked for
+    images = [decode(f) for f in tqdm(files, desc=desc, leave=False, disable=None if _PROGRESS.get() else True)]
     odd = next((f for f, im in zip(files, images) if im.shape != images[0].shape), None)
     if odd is not None:
         raise DataCorruptError(f"{odd}: an image of another size than the folder's first "

@@ -23,7 +23,7 @@ def check_results_folder(results: Path) -> None:
         raise IntrobenchError(f"--results {results} is not writable: {exc.strerror or exc}") from None
 
 
-def check_data(configs: Iterable[RunConfig]) -> None:
+def check_data(configs: Iterable[RunConfig], progress: bool = True) -> None:
     """Read every dataset the trials need once, here, so a missing or broken one is one line, not N tracebacks
     (a JPEG folder is decoded and cached now, once, instead of by several workers at the same time)."""
     from .data import load_dataset
@@ -35,7 +35,7 @@ def check_data(configs: Iterable[RunConfig]) -> None:
         key = (task.dataset, config.data_dir)
         if key not in seen:
             seen.add(key)
-            load_dataset(task.dataset, config.data_dir, image_size=task.image_size)
+            load_dataset(task.dataset, config.data_dir, image_size=task.image_size, progress=progress)
 
 
 def check_gpus(gpus_per_trial: float, address: str | None) -> None:

@@ -101,7 +101,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
         torch.set_num_threads(config.threads)
     workers = config.data_workers if config.data_workers is not None else available_cpus()
     data = load_dataset(task.dataset, config.data_dir, image_size=task.image_size, train_subset=task.train_subset,
-                        test_subset=task.test_subset, subset=task.subset, device=device, workers=workers)
+                        test_subset=task.test_subset, subset=task.subset, device=device, workers=workers,
+                        progress=progress)
     torch.manual_seed(config.seed)
     # Set for every run, never left from the one before: deterministic kernels only when asked (slower).
     torch.backends.cudnn.deterministic = config.deterministic

@@ -660,7 +660,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if todo:  # what would fail every trial fails here, in one line, before anything is written or started
         if not opts.address:
             check_gpus(opts.gpus_per_trial, None)
-        check_data(replace(t.config, data_dir=data_dir or t.config.data_dir) for t in todo)
+        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in todo), opts.progress)
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
                "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}

@@ -1,3 +1,6 @@
+import io
+import sys
+
 import pytest
 import torch
 
@@ -11,13 +14,19 @@ def test_mnist_is_the_real_dataset(data_dir):
     assert torch.bincount(data.y_test).tolist()[:3] == [980, 1135, 1032]  # MNIST's known test class counts
 
 
-def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypatch, capfd):
-    folder = tmp_path / "data" / "cifar10-jpg"
+def _tiny_cifar_folder(data_dir, root):
+    """A CIFAR-10 ImageFolder of 5 train and 2 test JPEGs of two classes, copied from the real one."""
+    folder = root / "cifar10-jpg"
     for split, n in (("train", 5), ("test", 2)):
         for cls in ("cat", "dog"):
             (folder / split / cls).mkdir(parents=True)
             for f in sorted((data_dir / "cifar10-jpg" / split / cls).glob("*.jpg"))[:n]:
                 (folder / split / cls / f.name).write_bytes(f.read_bytes())
+    return folder
+
+
+def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypatch, capfd):
+    folder = _tiny_cifar_folder(data_dir, tmp_path / "data")
     monkeypatch.setenv("INTROBENCH_CACHE", str(tmp_path / "cache"))
     first = load_dataset("cifar10", tmp_path / "data")
     assert "decoding" not in capfd.readouterr().err  # not a terminal: no bar redrawn into a log file
@@ -29,6 +38,19 @@ def test_cifar_imagefolder_decoded_once_and_cached(data_dir, tmp_path, monkeypat
         f.write_bytes(b"not a jpeg")
     second = load_dataset("cifar10", tmp_path / "data")
     assert torch.equal(first.x_train, second.x_train)
+
+
+def test_decoding_bar_shows_on_a_terminal_unless_progress_is_off(data_dir, tmp_path, monkeypatch):
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    _tiny_cifar_folder(data_dir, tmp_path / "data")
+    for progress in (True, False):
+        monkeypatch.setenv("INTROBENCH_CACHE", str(tmp_path / f"cache-{progress}"))  # each decodes afresh
+        monkeypatch.setattr(sys, "stderr", Terminal())
+        load_dataset("cifar10", tmp_path / "data", progress=progress)
+        assert ("decoding CIFAR-10 train" in sys.stderr.getvalue()) is progress
 
 
 def test_missing_data_names_folder_and_layout(tmp_path):
