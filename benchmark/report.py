@@ -149,9 +149,17 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
     if copied:
         froms = sorted({Path(r["summary"]["copied_from"]).parent.name for r in copied})
         labels = labels_by_task([r["label"] for r in copied])
-        notes.append(f"copied: {len(copied)} trial(s) ({labels}) are copies of "
-                     f"trials with the same run config and seed in the results folder(s) {', '.join(froms)} "
-                     f"(`suite run --reuse`), run once for both suites")
+        same = "trials with the same run config and seed"
+        cut = [r for r in copied if "truncated_from" in r["summary"]]  # benchmark.truncation
+        if cut:
+            lengths = ", ".join(str(n) for n in sorted({r["summary"]["truncated_from"] for r in cut}))
+            longer = (f"the first steps of longer runs (of {lengths} steps) that train as they would with this "
+                      f"budget, cut there and scored afresh")
+            same = (f"{longer}, with the same run config and seed" if len(cut) == len(copied) else
+                    f"{same} ({len(copied) - len(cut)}) or {longer} ({len(cut)}: "
+                    f"{labels_by_task([r['label'] for r in cut])})")
+        notes.append(f"copied: {len(copied)} trial(s) ({labels}) are copies of {same} in the results folder(s) "
+                     f"{', '.join(froms)} (`suite run --reuse`), run once for both suites")
     source = _suite_file(rows, name)
     paper = _claims(source)
     roles = _roles({r["forecaster"] for r in rows})

@@ -287,6 +287,13 @@ class ResultsStore:
                         found[r["key"]] = _decoded(r)
         return found
 
+    def ended(self) -> list[dict]:
+        """Every stored row, of any suite, that ran to its end (finished or diverged)."""
+        if not self.path.exists():
+            return []
+        with self._db(sqlite3.Row) as conn:
+            return [_decoded(r) for r in conn.execute("SELECT * FROM trials WHERE status != 'failed'")]
+
     def platforms(self, suite: str) -> dict[str, dict | None]:
         """key -> the platform (environment.platform_of) each stored trial of a suite recorded, None where it
         recorded none."""
@@ -328,9 +335,11 @@ class ResultsStore:
 
 def reusable(store: ResultsStore, todo, sources) -> dict[str, tuple[dict, Path]]:
     """key -> (row, its store's path) of each trial of ``todo`` that a ``sources`` results folder holds under the
-    same key, run to its end: what `suite run --reuse` copies rather than runs (the first source that has it).
-    A trial that stops at its target is never among them: a baseline_max target is its own suite's."""
+    same key, run to its end, or holds a longer run of whose first steps it is (benchmark.truncation; the row
+    then cut to the trial's budget): what `suite run --reuse` copies rather than runs (the first source that
+    has it). A trial that stops at its target is never among them: a baseline_max target is its own suite's."""
     from .errors import IntrobenchError
+    from .truncation import from_longer
 
     found: dict[str, tuple[dict, Path]] = {}
     for source in sources:
@@ -341,4 +350,7 @@ def reusable(store: ResultsStore, todo, sources) -> dict[str, tuple[dict, Path]]
             raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
         wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
         found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+        rest = [t for t in todo if t.key not in found and not t.config.stop_at_target]
+        if rest:
+            found.update({k: (row, src.path) for k, row in from_longer(src.ended(), rest).items()})
     return found

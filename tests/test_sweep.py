@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from benchmark.config import RunConfig
 from benchmark.run import run
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
@@ -569,14 +570,49 @@ def test_tasks_option_runs_part_of_a_suite_and_resume_runs_the_rest(tmp_path):
     assert store.running(other.suite) == {}
 
 
-def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tmp_path):
-    common = "{task: mnist3, reduced: true, steps: 20, jumps: [10], seeds: 2, target: baseline_max, forecasters: "
-    (tmp_path / "first.yaml").write_text(f"experiments:\n  - {common}[none, extrapolate]}}\n")
-    (tmp_path / "second.yaml").write_text(f"experiments:\n  - {common}[none, extrapolate, introspection]}}\n")
+def _first_stored_then_second(tmp_path, common: str, first: str, second: str) -> list[str]:
+    """Suites first.yaml and second.yaml, one experiment each (``common`` and the rest of each); the first run
+    into tmp_path/a; the command that runs the second into tmp_path/b."""
+    for name, rest in (("first", first), ("second", second)):
+        (tmp_path / f"{name}.yaml").write_text(f"experiments:\n  - {{{common}{rest}}}\n")
     flags = ["--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
-    first = introbench("suite", "run", str(tmp_path / "first.yaml"), "--results", str(tmp_path / "a"), *flags)
-    assert first.returncode == 0, first.stderr[-3000:]
-    second = ["suite", "run", str(tmp_path / "second.yaml"), "--results", str(tmp_path / "b"), *flags]
+    done = introbench("suite", "run", str(tmp_path / "first.yaml"), "--results", str(tmp_path / "a"), *flags)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return ["suite", "run", str(tmp_path / "second.yaml"), "--results", str(tmp_path / "b"), *flags]
+
+
+def test_reuse_cuts_a_longer_run_to_a_shorter_budget_and_the_cut_is_the_shorter_run(tmp_path):
+    second = _first_stored_then_second(tmp_path, "task: mnist3, reduced: true, jumps: [10], seeds: 1, target: "
+                                       "baseline_max, forecasters: [none, extrapolate], ", "steps: 40", "steps: 20")
+    short = introbench(*second, "--reuse", str(tmp_path / "a"))
+    assert short.returncode == 0, short.stderr[-3000:]
+    assert "reuse: 2 trial(s) copied from" in short.stderr
+    assert json.loads(short.stdout.strip().splitlines()[-1])["copied"] == 2
+    cut = {r["forecaster"]: r for r in ResultsStore(tmp_path / "b").rows()}
+    (target,) = {r["config"]["target"] for r in cut.values()}
+    for name, row in cut.items():
+        # the same trial trained here for 20 steps, one thread as a Ray worker has: the cut is that run
+        fresh = run(RunConfig(task="mnist3", reduced=True, steps=20, jumps=(10,), forecaster=name, seed=0,
+                              target=target, threads=1), progress=False)
+        assert [(p["step"], p["accuracy"], p["loss"], p.get("phase")) for p in row["curve"]] == \
+               [(p["step"], p["accuracy"], p["loss"], p.get("phase")) for p in fresh.curve]
+        assert [e["step"] for e in row["events"]] == [e["step"] for e in fresh.events]
+        summary = row["summary"]
+        assert (summary["steps"], summary["truncated_from"]) == (20, 40)
+        for k in ("max_accuracy", "final_accuracy", "steps_to_target", "accuracy_at"):
+            assert summary[k] == fresh.summary[k], k
+    report = introbench("report", "--results", str(tmp_path / "b"), "--wandb", "disabled")
+    assert report.returncode == 0, report.stderr[-2000:]
+    text = (tmp_path / "b" / "report" / "report.md").read_text()
+    assert ("copied: 2 trial(s) (mnist3: 2 trials of extrapolate @10, none, s0) are copies of the first steps of "
+            "longer runs (of 40 steps) that train as they would with this budget, cut there and scored afresh, with "
+            "the same run config and seed in the results folder(s) a") in text
+
+
+def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tmp_path):
+    second = _first_stored_then_second(tmp_path, "task: mnist3, reduced: true, steps: 20, jumps: [10], seeds: 2, "
+                                       "target: baseline_max, forecasters: ", "[none, extrapolate]",
+                                       "[none, extrapolate, introspection]")
     for extra, error in ((["--reuse", str(tmp_path / "nowhere")], "--reuse: no results store in"),
                          (["--reuse", str(tmp_path / "a"), "--bank", str(tmp_path / "bank")], "--bank would miss")):
         bad = introbench(*second, *extra)
