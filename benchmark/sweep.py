@@ -579,8 +579,10 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
                       f"one", file=sys.stderr)
             store.write(copy)
     if found:
+        cut = sum("truncated_from" in (row["summary"] or {}) for row, _ in found.values())
         print(f"reuse: {len(found)} trial(s) copied from {', '.join(sorted({str(p) for _, p in found.values()}))} "
-              f"(the same run config and seed), not run again", file=sys.stderr)
+              f"(the same run config and seed" + (f"; {cut} of them the first steps of a longer run, cut at their "
+                                                  f"budget" if cut else "") + "), not run again", file=sys.stderr)
     return [t for t in todo if t.key not in found]
 
 

@@ -586,7 +586,8 @@ def test_reuse_cuts_a_longer_run_to_a_shorter_budget_and_the_cut_is_the_shorter_
                                        "baseline_max, forecasters: [none, extrapolate], ", "steps: 40", "steps: 20")
     short = introbench(*second, "--reuse", str(tmp_path / "a"))
     assert short.returncode == 0, short.stderr[-3000:]
-    assert "reuse: 2 trial(s) copied from" in short.stderr
+    assert "(the same run config and seed; 2 of them the first steps of a longer run, cut at their budget)" \
+        in short.stderr
     assert json.loads(short.stdout.strip().splitlines()[-1])["copied"] == 2
     cut = {r["forecaster"]: r for r in ResultsStore(tmp_path / "b").rows()}
     (target,) = {r["config"]["target"] for r in cut.values()}
