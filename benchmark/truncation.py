@@ -12,12 +12,6 @@ from .config import RunConfig
 from .scoring import infer_eval_every, score_run, whole_trial_seconds
 
 
-def budget_of(config: RunConfig) -> int:
-    from .run import plan
-
-    return plan(config)[0].steps
-
-
 def stored_config(row: dict) -> RunConfig | None:
     """A stored trial's RunConfig; None for one this version cannot read."""
     try:
@@ -97,13 +91,18 @@ def from_longer(rows: list[dict], trials) -> dict[str, dict]:
         if training not in checked:
             checked[training] = why_not_prefix(t.config, stored)
         if checked[training] is None:
-            out[t.key] = {**cut(row, budget_of(t.config), replace(stored, steps=t.config.steps)), "key": t.key}
+            out[t.key] = {**cut(row, as_budget(stored, t.config)), "key": t.key}
     return out
 
 
-def cut(row: dict, steps: int, config: RunConfig) -> dict:
-    """A stored trial's row as the run of ``steps`` steps it began with (``config``): its curve and jumps up to
-    there, its scores recomputed, its seconds the share of its whole time (at its last attempt's pace)."""
+def cut(row: dict, config: RunConfig) -> dict:
+    """A stored trial's row as the shorter run it began with (``config``): its curve and jumps up to that run's
+    budget, scored against that run's target, its seconds the share of its whole time (at its last attempt's
+    pace)."""
+    from .run import plan
+
+    task, _, _, target = plan(config)
+    steps = task.steps
     summary = dict(row["summary"] or {})
     long = summary.get("steps") or max(int(p["step"]) for p in row["curve"])
     curve = [p for p in row["curve"] if int(p["step"]) <= steps]
@@ -112,7 +111,7 @@ def cut(row: dict, steps: int, config: RunConfig) -> dict:
                                 summary.pop("seconds_before_resume", None), long)
     share = steps / long
     eval_every = summary.get("eval_every") or infer_eval_every(row["curve"])
-    summary.update(score_run(curve, target=None, eval_every=eval_every, steps=steps))
+    summary.update(score_run(curve, target=target, eval_every=eval_every, steps=steps))
     for k in ("wall_clock", "eval_seconds"):
         if summary.get(k) is not None:
             summary[k] *= share

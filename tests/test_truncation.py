@@ -46,11 +46,12 @@ def test_cut_keeps_the_steps_up_to_its_budget_and_scores_them_afresh():
            "events": [{"step": 150}, {"step": 350}],
            "summary": {"steps": 400, "eval_every": 100, "max_accuracy": 0.9, "wall_clock": 60.0, "eval_seconds": 8.0,
                        "resumed_from": 200, "seconds_before_resume": 30.0, "platform": {"cpu": "x"}}}
-    got = cut(row, 200, replace(LONG, steps=200))
+    got = cut(row, replace(LONG, steps=200, target=0.6, jumps=(150,)))
     assert [p["step"] for p in got["curve"]] == [0, 100, 200] and got["events"] == [{"step": 150}]
     s = got["summary"]
     assert (got["status"], s["status"], s["steps"], s["truncated_from"]) == ("finished", "finished", 200, 400)
     assert (s["max_accuracy"], s["final_accuracy"], s["max_accuracy_step"]) == (0.7, 0.7, 200)
+    assert (s["target"], s["steps_to_target"]) == (0.6, 200)  # the shorter run's target, not the stored one's
     assert (s["wall_clock"], s["eval_seconds"], s["platform"]) == (30.0, 4.0, {"cpu": "x"})
     # the whole run's seconds at its last attempt's pace (40 s for steps 200-400: 80 s), then half of them
     assert got["seconds"] == 40.0 and "resumed_from" not in s
