@@ -116,6 +116,7 @@ def cut(row: dict, config: RunConfig) -> dict:
         if summary.get(k) is not None:
             summary[k] *= share
     summary["status"] = "diverged" if any(p.get("phase") == "diverged" for p in curve) else "finished"
-    summary["truncated_from"] = long
+    if long > steps:  # else the same run, only scored against this one's target
+        summary["truncated_from"] = long
     return {**row, "config": config.to_dict(), "summary": summary, "curve": curve, "events": events,
             "status": summary["status"], "seconds": None if whole is None else whole * share}

@@ -57,3 +57,5 @@ def test_cut_keeps_the_steps_up_to_its_budget_and_scores_them_afresh():
     assert got["seconds"] == 40.0 and "resumed_from" not in s
     assert got["config"]["steps"] == 200
     assert row["summary"]["steps"] == 400 and len(row["curve"]) == 5  # the source row is left as it was
+    whole = cut(row, replace(LONG, steps=400, target=0.6, jumps=(150,)))  # the same budget: no cut to mark
+    assert "truncated_from" not in whole["summary"] and whole["summary"]["steps_to_target"] == 200
