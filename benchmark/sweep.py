@@ -375,6 +375,9 @@ class TimeBudget:
         self.took.setdefault(experiment, []).append(seconds)
 
     def allows(self, experiment: int | None = None, resumable: bool = False) -> bool:
+        if not self.interrupted and self.stop_file is not None and self.stop_file.exists():
+            self.interrupted = True  # touched from outside (the running trials stop at it): nothing new starts
+            self.deadline = self.clock()
         if self.deadline is None:
             return True
         took = [] if resumable else self.took.get(experiment)  # a resumable trial may be cut: any time will do

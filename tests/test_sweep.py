@@ -388,6 +388,11 @@ def test_a_time_budget_starts_only_trials_that_will_end_and_leaves_the_rest_uncl
     assert store.running(suite.name).keys() == {phase[0].key, phase[1].key}  # nothing claimed that did not start
     now[0] = 100.0
     assert not budget.allows(7) and TimeBudget(None).allows(0)
+    # the file the running trials stop at, touched from outside the run: nothing new starts either
+    stopped = TimeBudget(None, stop_file=tmp_path / ".interrupt-1")
+    assert stopped.allows(resumable=True)
+    stopped.stop_file.touch()
+    assert (stopped.allows(resumable=True), stopped.spent, stopped.reason) == (False, True, "interrupt")
 
 
 def test_a_spent_time_budget_exits_cleanly_and_resume_runs_the_rest(tmp_path):
