@@ -113,6 +113,14 @@ class RunConfig:
             raise ConfigError(sorted(unknown)[0], f"not a run setting; allowed: {', '.join(sorted(names))}")
         return cls(**data)
 
+    @classmethod
+    def from_stored(cls, data: dict) -> "RunConfig | None":
+        """A stored trial's config read back (the settings this version knows); None for one it cannot read."""
+        try:
+            return cls.from_dict({k: v for k, v in data.items() if k in cls.__dataclass_fields__})
+        except Exception:  # noqa: BLE001 - an old row: whoever reads it goes on without it
+            return None
+
     def key(self) -> str:
         """A stable hash of everything that changes the result (EXECUTION_FIELDS do not)."""
         d = self.to_dict()

@@ -69,10 +69,8 @@ def _training(config: RunConfig) -> str:
 
 def _stored_training(config: dict) -> str | None:
     """_training of a stored trial's config; None for one this version cannot read."""
-    try:
-        return _training(RunConfig.from_dict({k: v for k, v in config.items() if k in RunConfig.__dataclass_fields__}))
-    except Exception:  # noqa: BLE001 - an old row: it only helps an estimate
-        return None
+    stored = RunConfig.from_stored(config)  # an old row it cannot read only helps no estimate
+    return None if stored is None else _training(stored)
 
 
 RECENT = 10  # how many of a group's newest stored trials tell its next trial's time

@@ -272,21 +272,6 @@ class ResultsStore:
                 f"SELECT key, {TIMING} FROM trials WHERE suite = ? AND status != 'failed' AND seconds IS NOT NULL "
                 "ORDER BY finished, key", (suite,))}
 
-    def find(self, keys) -> dict[str, dict]:
-        """key -> the stored row, of any suite, of each of ``keys`` that ran to its end (finished or diverged)."""
-        keys = list(keys)
-        if not self.path.exists() or not keys:
-            return {}
-        found: dict[str, dict] = {}
-        with self._db(sqlite3.Row) as conn:
-            for lo in range(0, len(keys), 500):  # SQLite's bound on a statement's parameters
-                part = keys[lo:lo + 500]
-                for r in conn.execute(f"SELECT * FROM trials WHERE status != 'failed' AND key IN "
-                                      f"({', '.join('?' * len(part))})", part):
-                    if r["key"] not in found:  # the same trial in several suites: the first is enough
-                        found[r["key"]] = _decoded(r)
-        return found
-
     def ended(self) -> list[dict]:
         """Every stored row, of any suite, that ran to its end (finished or diverged)."""
         if not self.path.exists():
@@ -348,9 +333,12 @@ def reusable(store: ResultsStore, todo, sources) -> dict[str, tuple[dict, Path]]
             raise IntrobenchError(f"--reuse: no results store in {source} (it holds no {ResultsStore.FILE})")
         if src.path.resolve() == store.path.resolve():
             raise IntrobenchError(f"--reuse: {source} is this suite's own --results")
+        rows = src.ended()
         wanted = {t.key for t in todo if not t.config.stop_at_target} - found.keys()
-        found.update({k: (row, src.path) for k, row in src.find(wanted).items()})
+        for row in rows:  # the same trial in several suites: the first is enough
+            if row["key"] in wanted and row["key"] not in found:
+                found[row["key"]] = (row, src.path)
         rest = [t for t in todo if t.key not in found and not t.config.stop_at_target]
         if rest:
-            found.update({k: (row, src.path) for k, row in from_longer(src.ended(), rest).items()})
+            found.update({k: (row, src.path) for k, row in from_longer(rows, rest).items()})
     return found

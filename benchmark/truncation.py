@@ -12,14 +12,6 @@ from .config import RunConfig
 from .scoring import infer_eval_every, score_run, whole_trial_seconds
 
 
-def stored_config(row: dict) -> RunConfig | None:
-    """A stored trial's RunConfig; None for one this version cannot read."""
-    try:
-        return RunConfig.from_dict({k: v for k, v in row["config"].items() if k in RunConfig.__dataclass_fields__})
-    except Exception:  # noqa: BLE001 - an old row is simply not a candidate
-        return None
-
-
 def as_budget(stored: RunConfig, trial: RunConfig) -> RunConfig:
     """The stored run had it been given ``trial``'s budget and target (a target changes no step of training unless
     the run stops there, and a run that stops there is never cut)."""
@@ -73,18 +65,18 @@ def from_longer(rows: list[dict], trials) -> dict[str, dict]:
     ran to their end) trains the first steps of."""
     from . import forks
 
-    wanted = {(t.config.steps, t.config.target) for t in trials if not t.config.stop_at_target}
+    wanted = {(t.config.steps, t.config.target) for t in trials}
     longer: dict[str, tuple[dict, RunConfig]] = {}
     for row in rows:
-        stored = stored_config(row)
-        if stored is None or stored.stop_at_target:
+        stored = RunConfig.from_stored(row["config"])
+        if stored is None or stored.stop_at_target:  # an old row, or one that ended at its target
             continue
         for steps, target in wanted:
             longer.setdefault(replace(stored, steps=steps, target=target).key(), (row, stored))
     checked: dict[tuple[str, str], str | None] = {}  # one check per training, whatever the seed and forecaster
     out = {}
     for t in trials:
-        if t.key not in longer or t.config.stop_at_target:
+        if t.key not in longer:  # a trial that stops at its target never matches: its key says so
             continue
         row, stored = longer[t.key]
         training = (forks.prefix_key(replace(t.config, seed=0)), forks.prefix_key(replace(stored, seed=0)))

@@ -875,7 +875,7 @@ def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_woul
     for r in rows:  # each jumped trial started from its seed's baseline at 15, and stored the whole run's curve
         assert r["summary"].get("forked_from") == (None if r["forecaster"] == "none" else 15), r["label"]
         if r["forecaster"] != "none":
-            config = RunConfig.from_dict({k: v for k, v in r["config"].items() if k in RunConfig.__dataclass_fields__})
+            config = RunConfig.from_stored(r["config"])
             assert untimed(r["curve"]) == untimed(run(config, progress=False).curve), r["label"]
     assert not (tmp_path / "r" / "checkpoints" / "forks").exists()  # every dependent stored: spent, removed
 
