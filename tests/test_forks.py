@@ -104,6 +104,11 @@ def test_the_suite_plan_forks_cifar1_at_the_evaluation_before_each_schedule_s_fi
     # baseline is itself still to run (it writes its own forks as it goes)
     jumped = by_label["cifar1 introspection @12000/17000 [channels_last=True] s2"].key
     assert set(forks.missing(trials, points, sources, {jumped}, tmp_path)) == {base.key}
+    # it trains again only to the fork points of the trials about to run: 11500 for Set 1 (a run narrowed by
+    # --only), to 14500 once Set 2's trial runs too
+    assert sorted(forks.missing(trials, points, sources, {jumped}, tmp_path)[base.key][1]) == [11500]
+    set2 = by_label["cifar1 introspection @15000/18000 [channels_last=True] s2"].key
+    assert sorted(forks.missing(trials, points, sources, {jumped, set2}, tmp_path)[base.key][1]) == [11500, 14500]
     assert forks.missing(trials, points, sources, {jumped}, tmp_path, unstored=todo) == {}
     assert forks.missing(trials, points, sources, {jumped, base.key}, tmp_path) == {}
 

@@ -318,3 +318,18 @@ def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baseli
     assert rows["none"]["left_seconds"] == pytest.approx(400.0 * (5 + 1) / 40)
     main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
     assert "(s0-s1 again to 5 for forks; s1 at 4)" in capsys.readouterr().out
+
+
+def test_status_with_only_counts_a_stored_baseline_trained_again_to_the_selected_trials_fork_points(tmp_path):
+    path = tmp_path / "fk2.yaml"
+    path.write_text(json.dumps({"name": "fk2", "experiments": [
+        {"task": "mnist3", "forecasters": ["none", "extrapolate"], "seeds": 1, "reduced": True, "steps": 40,
+         "eval_every": 5, "jumps": [[10, 30], [25, 35]]}]}))
+    suite = load_suite(str(path))
+    store = _store(tmp_path, suite, {"mnist3 none s0": 400.0})
+    # the whole suite: the baseline trains again to 20, the later schedule's fork point
+    assert {r["variant"]: r for r in suite_status(suite, store)["rows"]}["none"]["prefix_seeds"][0]["step"] == 20
+    # narrowed to the first schedule (as `suite run --only` would run it): to its fork point, 5, only
+    rows = {r["variant"]: r for r in suite_status(suite, store, only=("extrapolate @10/30",))["rows"]}
+    assert rows["none"]["prefix_seeds"] == [{"seed": 0, "step": 5, "at": None}]
+    assert rows["none"]["left_seconds"] == pytest.approx(400.0 * 5 / 40)
