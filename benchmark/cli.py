@@ -165,6 +165,11 @@ def build_parser() -> argparse.ArgumentParser:
                       help="run only this variant's trials now, as its label reads without task and seed, or a glob: "
                            "'deltanet(ratio=2.0)', 'extrapolate*'; repeatable; the baselines of its experiments run "
                            "too, a search does not (--resume later runs the rest)")
+    srun.add_argument("--redo", action="store_true",
+                      help="run the trials --tasks and --only name (one of them is needed; --only's baselines are not "
+                           "redone unless it names 'none') again, although the store holds them: on another machine, "
+                           "after a fix. Their rows move to the store's `replaced` table, kept there, and they run as "
+                           "missing trials do (a cut run's --resume goes on with them)")
     srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
     srun.add_argument("--reuse", action="append", default=[], metavar="RESULTS",
                       help="copy in, rather than run, each trial this other results folder holds with the same run "
@@ -487,7 +492,7 @@ def cmd_suite(args) -> int:
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
                         tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
                         bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget,
-                        checkpoint_every=args.checkpoint_every)
+                        checkpoint_every=args.checkpoint_every, redo=args.redo)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))

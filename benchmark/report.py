@@ -160,6 +160,11 @@ def _suite_report(store: ResultsStore, name: str, out: Path) -> dict:
                     f"{labels_by_task([r['label'] for r in cut])})")
         notes.append(f"copied: {len(copied)} trial(s) ({labels}) are copies of {same} in the results folder(s) "
                      f"{', '.join(froms)} (`suite run --reuse`), run once for both suites")
+    replaced = store.replaced(name)
+    if replaced:
+        notes.append(f"run again: {len(replaced)} trial(s) ({labels_by_task([r['label'] for r in replaced])}) were "
+                     f"run again by `suite run --redo`; the rows they replaced are kept in the store's `replaced` "
+                     f"table and not scored here")
     source = _suite_file(rows, name)
     paper = _claims(source)
     roles = _roles({r["forecaster"] for r in rows})

@@ -57,6 +57,34 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 """
 
+# made by the first `suite run --redo` of a store, not by merely opening it: reading a committed store (a report)
+# leaves its file as it was
+REPLACED = """
+CREATE TABLE IF NOT EXISTS replaced (  -- trials `suite run --redo` ran again: each row as it was, never read by a report
+    suite TEXT NOT NULL,
+    suite_path TEXT,
+    key TEXT NOT NULL,
+    label TEXT NOT NULL,
+    experiment INTEGER NOT NULL,
+    task TEXT NOT NULL,
+    forecaster TEXT NOT NULL,
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    error TEXT,
+    config TEXT NOT NULL,
+    summary TEXT,
+    curve TEXT,
+    events TEXT,
+    node TEXT,
+    wandb_dir TEXT,
+    started REAL,
+    finished REAL NOT NULL,
+    seconds REAL,
+    replaced REAL NOT NULL,       -- when it was set aside
+    reason TEXT
+);
+"""
+
 COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config",
            "summary", "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")
 
@@ -156,6 +184,33 @@ class ResultsStore:
                 f"INSERT OR IGNORE INTO trials ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})",
                 [values.get(c) for c in COLUMNS])
             return cur.rowcount == 1
+
+    def set_aside(self, suite: str, keys, reason: str) -> int:
+        """Move trials that ran to their end (finished or diverged) into the ``replaced`` table, in one transaction,
+        so that they run again as missing ones do (`suite run --redo`) and their old results are kept. Returns how
+        many were moved."""
+        keys = list(keys)
+        columns = ", ".join(COLUMNS)
+        moved = 0
+        with self._db() as conn, conn:
+            conn.execute(REPLACED)
+            for i in range(0, len(keys), 500):  # SQLite's limit on bound values
+                part = keys[i:i + 500]
+                where = f"suite = ? AND status != 'failed' AND key IN ({', '.join('?' * len(part))})"
+                conn.execute(f"INSERT INTO replaced ({columns}, replaced, reason) SELECT {columns}, ?, ? FROM trials "
+                             f"WHERE {where}", [time.time(), reason, suite, *part])
+                moved += conn.execute(f"DELETE FROM trials WHERE {where}", [suite, *part]).rowcount
+        return moved
+
+    def replaced(self, suite: str) -> list[dict]:
+        """The rows `suite run --redo` set aside for a suite, oldest first, with when (``replaced``) and why."""
+        if not self.path.exists():
+            return []
+        with self._db(sqlite3.Row) as conn:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'replaced'").fetchone():
+                return []
+            return [_decoded(r) for r in conn.execute("SELECT * FROM replaced WHERE suite = ? ORDER BY replaced, key",
+                                                       (suite,))]
 
     def start_trial(self, suite: str, key: str, label: str, steps: int | None, driver: str) -> None:
         """Mark a trial as running under ``driver`` (it leaves the table when its result is written)."""

@@ -14,6 +14,7 @@ own console output goes to RESULTS/ray.log, and the console shows one live displ
 from __future__ import annotations
 
 import contextlib
+import fnmatch
 import json
 import os
 import shutil
@@ -30,9 +31,9 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from . import scoring
-from .checkpoint import CHECKPOINT_EVERY, TrialCut, checkpoint_path
+from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path
 from .errors import IntrobenchError
-from .selection import select_tasks, select_variants
+from .selection import select_tasks, select_variants, trial_variant
 from .store import ResultsStore, driver_id, reusable, unfinished
 from .suites import Suite, Trial
 
@@ -59,6 +60,7 @@ class SweepOptions:
     reuse: tuple[str, ...] = ()  # results folders whose trials of the same key are copied in, not run again
     time_budget: float | None = None  # seconds: start no trial that would not end by then (TimeBudget)
     checkpoint_every: float = CHECKPOINT_EVERY  # seconds between a grid trial's checkpoints (0: none)
+    redo: bool = False  # run the selected stored trials again, their old rows kept in the store's `replaced` table
 
 
 def format_error(exc: BaseException) -> str:
@@ -630,17 +632,19 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     trials = suite.trials()
     wanted = {t.key for t in trials} | {k for k, _, _, role in store.expected(suite.name) or [] if role != "grid"}
     stored = store.statuses(suite.name)
-    if stored and not opts.resume:
+    if stored and not (opts.resume or opts.redo):
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
     selected = select_variants(select_tasks(trials, opts.tasks), opts.only)
     if opts.reuse and opts.bank:
         raise IntrobenchError("--reuse copies trials without running them, so --bank would miss their trajectories: "
                               "give one of the two")
-    todo = unfinished(stored, selected)
     if store.path.exists():
         store.forget_running()  # the marks of runs that were killed without a word
     elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
+    if opts.redo:
+        stored = redo(store, suite, selected, opts, set(elsewhere))
+    todo = unfinished(stored, selected)
     busy = [t for t in todo if t.key in elsewhere]
     todo = [t for t in todo if t.key not in elsewhere]
     mode, note = resolve_mode(opts.wandb)
@@ -717,6 +721,27 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             forks.prune(results, fork_sources, {t.key for t in unfinished(store.statuses(suite.name), trials)})
     return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
             "cut_at_budget": len(budget.cut), "interrupted": budget.interrupted}
+
+
+def redo(store: ResultsStore, suite: Suite, selected: list[Trial], opts: SweepOptions, busy: set[str]) -> dict:
+    """`suite run --redo`: the stored trials of the selection (--only's own variants, not the baselines it brings
+    along) move to the store's `replaced` table, with any checkpoint of theirs (a redo trains from step 0, or
+    from its baseline's fork, on this machine); the statuses left. A trial another live run has in hand is left
+    to it."""
+    if not opts.tasks and not opts.only:
+        raise IntrobenchError("--redo needs --tasks or --only: which stored trials to run again (a whole suite "
+                              "again is a new --results)")
+    again = [t for t in selected if not opts.only
+             or any(trial_variant(t) == p or fnmatch.fnmatchcase(trial_variant(t), p) for p in opts.only)]
+    stored = store.statuses(suite.name)
+    keys = [t.key for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
+    for key in keys:
+        Checkpoint(checkpoint_path(opts.results, key), key).discard()
+    moved = store.set_aside(suite.name, keys, f"suite run --redo by {driver_id()}")
+    left = sum(t.key in busy for t in again)
+    print(f"redo: {moved} stored trial(s) set aside in the store's `replaced` table, to run again"
+          + (f"; {left} running under another `suite run` are left to it" if left else ""), file=sys.stderr)
+    return store.statuses(suite.name)
 
 
 @contextlib.contextmanager

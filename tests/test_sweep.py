@@ -892,3 +892,38 @@ def test_the_live_display_keeps_each_trials_end_on_one_line_when_its_console_is_
     display.close()
     assert ("mnist1 quadratic(ratio=1.25) s3: finished, target reached at step 16700, max accuracy 98.94% "
             "(2 of 2 stored, 0 failed)\n") in stream.getvalue()
+
+
+def test_redo_runs_stored_trials_again_and_keeps_the_rows_they_replace(tmp_path):
+    (tmp_path / "s.yaml").write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, jumps: [20], seeds: 1, "
+                                     "target: baseline_max, forecasters: [none, extrapolate]}\n")
+    flags = ["suite", "run", str(tmp_path / "s.yaml"), "--results", str(tmp_path / "r"), "--workers", "1", "--json",
+             "--no-progress", "--wandb", "disabled"]
+    assert introbench(*flags).returncode == 0
+    store = ResultsStore(tmp_path / "r")
+    before = {r["forecaster"]: r for r in store.rows()}
+    # which trials to run again must be said: not the whole suite by accident
+    refused = introbench(*flags, "--redo")
+    assert refused.returncode == 2 and "--redo needs --tasks or --only" in refused.stderr
+    assert store.replaced("s") == [] and len(store.rows()) == 2
+    again = introbench(*flags, "--redo", "--only", "extrapolate*")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "redo: 1 stored trial(s) set aside in the store's `replaced` table" in again.stderr
+    after = {r["forecaster"]: r for r in store.rows()}
+    # the extrapolate trial ran again (forked from its baseline, which trained again to its fork point for it);
+    # the baseline --only brings along was not redone
+    assert after["none"]["finished"] == before["none"]["finished"]
+    assert after["extrapolate"]["finished"] > before["extrapolate"]["finished"]
+    assert after["extrapolate"]["summary"]["forked_from"] == 10  # the evaluation before its jump at 20
+    (old,) = store.replaced("s")
+    assert (old["key"], old["finished"], old["curve"]) == (before["extrapolate"]["key"],
+                                                           before["extrapolate"]["finished"],
+                                                           before["extrapolate"]["curve"])
+    assert old["reason"].startswith("suite run --redo by ") and old["replaced"] < after["extrapolate"]["finished"]
+    # on the same machine the redo is the same run: its curve is the old one, evaluation for evaluation
+    strip = [(p["step"], p["accuracy"], p["loss"]) for p in after["extrapolate"]["curve"]]
+    assert strip == [(p["step"], p["accuracy"], p["loss"]) for p in old["curve"]]
+    report = introbench("report", "--results", str(tmp_path / "r"), "--wandb", "disabled")
+    assert report.returncode == 0, report.stderr[-2000:]
+    assert ("run again: 1 trial(s) (mnist3: 1 trial of extrapolate @20, s0) were run again by `suite run --redo`; "
+            "the rows they replaced are kept") in (tmp_path / "r" / "report" / "report.md").read_text()
