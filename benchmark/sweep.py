@@ -735,6 +735,13 @@ def redo(store: ResultsStore, suite: Suite, selected: list[Trial], opts: SweepOp
              or any(trial_variant(t) == p or fnmatch.fnmatchcase(trial_variant(t), p) for p in opts.only)]
     stored = store.statuses(suite.name)
     keys = [t.key for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
+    if keys and not opts.address:  # what would fail them all fails before any row moves
+        from .preflight import check_data, check_gpus
+
+        check_gpus(opts.gpus_per_trial, None)
+        data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
+        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in again if t.key in keys),
+                   opts.progress)
     for key in keys:
         Checkpoint(checkpoint_path(opts.results, key), key).discard()
     moved = store.set_aside(suite.name, keys, f"suite run --redo by {driver_id()}")

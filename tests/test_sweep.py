@@ -906,6 +906,10 @@ def test_redo_runs_stored_trials_again_and_keeps_the_rows_they_replace(tmp_path)
     refused = introbench(*flags, "--redo")
     assert refused.returncode == 2 and "--redo needs --tasks or --only" in refused.stderr
     assert store.replaced("s") == [] and len(store.rows()) == 2
+    # what would fail every trial again (no data there) fails before any row moves
+    nodata = introbench(*flags, "--redo", "--only", "extrapolate*", "--data-dir", str(tmp_path / "nowhere"))
+    assert nodata.returncode == 2 and str(tmp_path / "nowhere") in nodata.stderr
+    assert store.replaced("s") == [] and len(store.rows()) == 2
     again = introbench(*flags, "--redo", "--only", "extrapolate*")
     assert again.returncode == 0, again.stderr[-3000:]
     assert "redo: 1 stored trial(s) set aside in the store's `replaced` table" in again.stderr
