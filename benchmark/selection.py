@@ -26,9 +26,9 @@ def trial_variant(trial: Trial) -> str:
     return trial.label.removeprefix(cfg.task).removesuffix(f" s{cfg.seed}").strip()
 
 
-def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
+def select_variants(trials: list[Trial], only: tuple[str, ...], baselines: bool = True) -> list[Trial]:
     """The trials of the variants named in ``only`` (each a variant as trial_variant spells it, or a glob), and
-    the baselines of their experiments, which every target and paired speedup needs."""
+    (``baselines``) the baselines of their experiments, which every target and paired speedup needs."""
     if not only:
         return trials
     names = {t.key: trial_variant(t) for t in trials}
@@ -44,5 +44,5 @@ def select_variants(trials: list[Trial], only: tuple[str, ...]) -> list[Trial]:
                               f"variants: " + "; ".join(variants[:30]) + (" ..." if len(variants) > 30 else ""))
     wanted = set().union(*hits.values())
     experiments = {t.experiment for t in trials if names[t.key] in wanted}
-    return [t for t in trials
-            if names[t.key] in wanted or (t.config.forecaster == "none" and t.experiment in experiments)]
+    return [t for t in trials if names[t.key] in wanted
+            or (baselines and t.config.forecaster == "none" and t.experiment in experiments)]

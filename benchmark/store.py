@@ -57,33 +57,10 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 """
 
-# made by the first `suite run --redo` of a store, not by merely opening it: reading a committed store (a report)
-# leaves its file as it was
-REPLACED = """
-CREATE TABLE IF NOT EXISTS replaced (  -- trials `suite run --redo` ran again: each row as it was, never read by a report
-    suite TEXT NOT NULL,
-    suite_path TEXT,
-    key TEXT NOT NULL,
-    label TEXT NOT NULL,
-    experiment INTEGER NOT NULL,
-    task TEXT NOT NULL,
-    forecaster TEXT NOT NULL,
-    seed INTEGER NOT NULL,
-    status TEXT NOT NULL,
-    error TEXT,
-    config TEXT NOT NULL,
-    summary TEXT,
-    curve TEXT,
-    events TEXT,
-    node TEXT,
-    wandb_dir TEXT,
-    started REAL,
-    finished REAL NOT NULL,
-    seconds REAL,
-    replaced REAL NOT NULL,       -- when it was set aside
-    reason TEXT
-);
-"""
+# trials `suite run --redo` ran again: each row as it was (the trials table's columns), when it was set aside and
+# why; never scored. Made by the first redo of a store, not by merely opening it: reading a committed store (a
+# report) leaves its file as it was
+REPLACED = ("CREATE TABLE IF NOT EXISTS replaced AS SELECT *, 0.0 AS replaced, '' AS reason FROM trials WHERE 0")
 
 COLUMNS = ("suite", "suite_path", "key", "label", "experiment", "task", "forecaster", "seed", "status", "error", "config",
            "summary", "curve", "events", "node", "wandb_dir", "started", "finished", "seconds")

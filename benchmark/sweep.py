@@ -14,7 +14,6 @@ own console output goes to RESULTS/ray.log, and the console shows one live displ
 from __future__ import annotations
 
 import contextlib
-import fnmatch
 import json
 import os
 import shutil
@@ -33,7 +32,7 @@ from ray.tune.stopper import Stopper
 from . import scoring
 from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path
 from .errors import IntrobenchError
-from .selection import select_tasks, select_variants, trial_variant
+from .selection import select_tasks, select_variants
 from .store import ResultsStore, driver_id, reusable, unfinished
 from .suites import Suite, Trial
 
@@ -621,7 +620,7 @@ def resolve_targets(store: ResultsStore, suite: Suite, trials: list[Trial], wand
 
 
 def run_suite(suite: Suite, opts: SweepOptions) -> dict:
-    from .preflight import absolute_env_paths, check_data, check_gpus, check_results_folder
+    from .preflight import absolute_env_paths, check_results_folder
     from .tracking import resolve_mode, wandb_env, wandb_environment
 
     results = Path(opts.results).resolve()
@@ -643,7 +642,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         store.forget_running()  # the marks of runs that were killed without a word
     elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
     if opts.redo:
-        stored = redo(store, suite, selected, opts, set(elsewhere))
+        stored = redo(store, suite, selected, stored, opts, set(elsewhere))
     todo = unfinished(stored, selected)
     busy = [t for t in todo if t.key in elsewhere]
     todo = [t for t in todo if t.key not in elsewhere]
@@ -665,11 +664,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stale:
         print(f"resume: {len(stale)} stored trial(s) are no longer in the suite and are left out of its report: "
               + "; ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""), file=sys.stderr)
-    data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
-    if todo:  # what would fail every trial fails here, in one line, before anything is written or started
-        if not opts.address:
-            check_gpus(opts.gpus_per_trial, None)
-        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in todo), opts.progress)
+    data_dir = preflight(todo, opts)
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
                "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}
@@ -723,32 +718,39 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             "cut_at_budget": len(budget.cut), "interrupted": budget.interrupted}
 
 
-def redo(store: ResultsStore, suite: Suite, selected: list[Trial], opts: SweepOptions, busy: set[str]) -> dict:
+def preflight(trials: list[Trial], opts: SweepOptions) -> str | None:
+    """What would fail every one of ``trials`` fails here, in one line, before anything is written or started;
+    the data folder they read (absolute), if one is given."""
+    from .preflight import check_data, check_gpus
+
+    data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
+    if trials:
+        if not opts.address:
+            check_gpus(opts.gpus_per_trial, None)
+        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in trials), opts.progress)
+    return data_dir
+
+
+def redo(store: ResultsStore, suite: Suite, selected: list[Trial], stored: dict, opts: SweepOptions,
+         busy: set[str]) -> dict:
     """`suite run --redo`: the stored trials of the selection (--only's own variants, not the baselines it brings
     along) move to the store's `replaced` table, with any checkpoint of theirs (a redo trains from step 0, or
-    from its baseline's fork, on this machine); the statuses left. A trial another live run has in hand is left
-    to it."""
+    from its baseline's fork, on this machine); ``stored`` (the suite's statuses) without them. A trial another
+    live run has in hand is left to it."""
     if not opts.tasks and not opts.only:
         raise IntrobenchError("--redo needs --tasks or --only: which stored trials to run again (a whole suite "
                               "again is a new --results)")
-    again = [t for t in selected if not opts.only
-             or any(trial_variant(t) == p or fnmatch.fnmatchcase(trial_variant(t), p) for p in opts.only)]
-    stored = store.statuses(suite.name)
-    keys = [t.key for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
-    if keys and not opts.address:  # what would fail them all fails before any row moves
-        from .preflight import check_data, check_gpus
-
-        check_gpus(opts.gpus_per_trial, None)
-        data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
-        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in again if t.key in keys),
-                   opts.progress)
-    for key in keys:
-        Checkpoint(checkpoint_path(opts.results, key), key).discard()
-    moved = store.set_aside(suite.name, keys, f"suite run --redo by {driver_id()}")
+    again = select_variants(selected, opts.only, baselines=False)
+    moving = [t for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
+    preflight(moving, opts)  # before any row moves
+    for t in moving:
+        Checkpoint(checkpoint_path(opts.results, t.key), t.key).discard()
+    moved = store.set_aside(suite.name, [t.key for t in moving], f"suite run --redo by {driver_id()}")
     left = sum(t.key in busy for t in again)
     print(f"redo: {moved} stored trial(s) set aside in the store's `replaced` table, to run again"
           + (f"; {left} running under another `suite run` are left to it" if left else ""), file=sys.stderr)
-    return store.statuses(suite.name)
+    gone = {t.key for t in moving}
+    return {k: v for k, v in stored.items() if k not in gone}
 
 
 @contextlib.contextmanager
