@@ -162,8 +162,9 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--tasks", type=_names, default=(),
                       help="run only these tasks' trials now, e.g. mnist2,mnist3 (--resume later runs the rest)")
     srun.add_argument("--only", action="append", default=[], metavar="VARIANT",
-                      help="run only this variant's trials now, as its label reads without task and seed, or a glob: "
-                           "'deltanet(ratio=2.0)', 'extrapolate*'; repeatable; the baselines of its experiments run "
+                      help="run only this variant's trials now, as its label reads without task and seed, or a glob "
+                           "(* and ?; brackets are literal): 'deltanet(ratio=2.0)', 'extrapolate*', '[adam:1e-4]*'; "
+                           "repeatable; the baselines of its experiments run "
                            "too, a search does not (--resume later runs the rest)")
     srun.add_argument("--redo", action="store_true",
                       help="run the trials --tasks and --only name (one of them is needed; --only's baselines are not "

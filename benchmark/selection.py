@@ -26,13 +26,19 @@ def trial_variant(trial: Trial) -> str:
     return trial.label.removeprefix(cfg.task).removesuffix(f" s{cfg.seed}").strip()
 
 
+def variant_matches(variant: str, pattern: str) -> bool:
+    """A variant named exactly, or by a glob whose wildcards are * and ?; a bracket is literal, since labels carry
+    them ('[adam:1e-4] none', '... [channels_last=True]') and a character class would never match those."""
+    return variant == pattern or fnmatch.fnmatchcase(variant, pattern.replace("[", "[[]"))
+
+
 def select_variants(trials: list[Trial], only: tuple[str, ...], baselines: bool = True) -> list[Trial]:
     """The trials of the variants named in ``only`` (each a variant as trial_variant spells it, or a glob), and
     (``baselines``) the baselines of their experiments, which every target and paired speedup needs."""
     if not only:
         return trials
     names = {t.key: trial_variant(t) for t in trials}
-    hits = {p: {v for v in set(names.values()) if v == p or fnmatch.fnmatchcase(v, p)} for p in only}
+    hits = {p: {v for v in set(names.values()) if variant_matches(v, p)} for p in only}
     unknown = [p for p, found in hits.items() if not found]
     if unknown:
         variants = sorted(set(names.values()))

@@ -707,6 +707,12 @@ def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
                                               r"'introspection @12000/17000 \*' takes them all\); its variants"):
         select_variants(cifar, ("introspection @12000/17000",))
     assert len(select_variants(cifar, ("introspection @12000/17000 *",))) == 10  # and its baselines
+    # brackets are literal, as the labels have them: one optimizer's trials of paper-adam
+    adam = load_suite("paper-adam").trials()
+    assert {trial_variant(t) for t in select_variants(adam, ("[adam:1e-4]*",))} == {
+        "[adam:1e-4] none", "[adam:1e-4] introspection", "[adam:1e-4] extrapolate(ratio=1.3)",
+        "[adam:1e-4] extrapolate(ratio=2.0)"}
+    assert len(select_variants(cifar, ("* [channels_last=True]",))) == len(cifar)
 
 
 SEARCH_SUITE = textwrap.dedent("""
