@@ -23,13 +23,14 @@ def check_results_folder(results: Path) -> None:
         raise IntrobenchError(f"--results {results} is not writable: {exc.strerror or exc}") from None
 
 
-def check_data(configs: Iterable[RunConfig], progress: bool = True) -> None:
+def check_data(configs: Iterable[RunConfig], progress: bool = True, seen: set | None = None) -> None:
     """Read every dataset the trials need once, here, so a missing or broken one is one line, not N tracebacks
-    (a JPEG folder is decoded and cached now, once, instead of by several workers at the same time)."""
+    (a JPEG folder is decoded and cached now, once, instead of by several workers at the same time). ``seen``:
+    the (dataset, data folder) pairs an earlier call of the same run read already, which are not read again."""
     from .data import load_dataset
     from .run import plan
 
-    seen = set()
+    seen = set() if seen is None else seen
     for config in configs:
         task = plan(config)[0]
         key = (task.dataset, config.data_dir)

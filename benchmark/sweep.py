@@ -641,8 +641,9 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if store.path.exists():
         store.forget_running()  # the marks of runs that were killed without a word
     elsewhere = store.running(suite.name)  # another live `suite run` of this store has these in hand
+    checked: set = set()  # the datasets the preflight has read: a redo's, then the run's, each read once
     if opts.redo:
-        stored = redo(store, suite, selected, stored, opts, set(elsewhere))
+        stored = redo(store, suite, selected, stored, opts, set(elsewhere), checked)
     todo = unfinished(stored, selected)
     busy = [t for t in todo if t.key in elsewhere]
     todo = [t for t in todo if t.key not in elsewhere]
@@ -664,7 +665,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stale:
         print(f"resume: {len(stale)} stored trial(s) are no longer in the suite and are left out of its report: "
               + "; ".join(stale[:10]) + (" ..." if len(stale) > 10 else ""), file=sys.stderr)
-    data_dir = preflight(todo, opts)
+    data_dir = preflight(todo, opts, checked)
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
                "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}
@@ -718,21 +719,23 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             "cut_at_budget": len(budget.cut), "interrupted": budget.interrupted}
 
 
-def preflight(trials: list[Trial], opts: SweepOptions) -> str | None:
+def preflight(trials: list[Trial], opts: SweepOptions, checked: set | None = None) -> str | None:
     """What would fail every one of ``trials`` fails here, in one line, before anything is written or started;
-    the data folder they read (absolute), if one is given."""
+    the data folder they read (absolute), if one is given. ``checked``: the datasets an earlier preflight of
+    this run read (check_data's ``seen``)."""
     from .preflight import check_data, check_gpus
 
     data_dir = str(Path(opts.data_dir).expanduser().resolve()) if opts.data_dir else None
     if trials:
         if not opts.address:
             check_gpus(opts.gpus_per_trial, None)
-        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in trials), opts.progress)
+        check_data((replace(t.config, data_dir=data_dir or t.config.data_dir) for t in trials), opts.progress,
+                   checked)
     return data_dir
 
 
 def redo(store: ResultsStore, suite: Suite, selected: list[Trial], stored: dict, opts: SweepOptions,
-         busy: set[str]) -> dict:
+         busy: set[str], checked: set) -> dict:
     """`suite run --redo`: the stored trials of the selection (--only's own variants, not the baselines it brings
     along) move to the store's `replaced` table, with any checkpoint of theirs (a redo trains from step 0, or
     from its baseline's fork, on this machine); ``stored`` (the suite's statuses) without them. A trial another
@@ -742,7 +745,7 @@ def redo(store: ResultsStore, suite: Suite, selected: list[Trial], stored: dict,
                               "again is a new --results)")
     again = select_variants(selected, opts.only, baselines=False)
     moving = [t for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
-    preflight(moving, opts)  # before any row moves
+    preflight(moving, opts, checked)  # before any row moves
     for t in moving:
         Checkpoint(checkpoint_path(opts.results, t.key), t.key).discard()
     moved = store.set_aside(suite.name, [t.key for t in moving], f"suite run --redo by {driver_id()}")
