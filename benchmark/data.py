@@ -358,35 +358,47 @@ MNIST_FILES = {"train-images-idx3-ubyte": "images", "train-labels-idx1-ubyte": "
                "t10k-images-idx3-ubyte": "images", "t10k-labels-idx1-ubyte": "labels"}
 
 
-def _idx_dataset(cls, root: Path, download: bool) -> TensorData:
-    """MNIST and Fashion-MNIST: torchvision's <Name>/raw/ IDX layout, checked file by file before it is read."""
-    title = cls.__name__
+def _idx_dataset(title: str, root: Path, download: bool) -> TensorData:
+    """MNIST and Fashion-MNIST: torchvision's <Name>/raw/ IDX layout, checked file by file before it is read
+    once; later loads read the tensors cached from it. Importing torchvision alone costs each process about 2 s
+    of CPU (bench/startup.py), paid by every trial of a suite, while a cached file loads in milliseconds."""
     raw = root / title / "raw"
 
     def read(dl: bool):
-        return cls(str(root), train=True, download=dl), cls(str(root), train=False, download=dl)
+        from torchvision import datasets
 
-    if all((raw / f).exists() or (raw / f"{f}.gz").exists() for f in MNIST_FILES):
-        for name, kind in MNIST_FILES.items():
-            if (raw / name).exists():
-                check_idx(raw / name, kind)
-        try:
-            train, test = read(False)
-        except Exception as exc:
-            raise DataCorruptError(f"{title} in {raw} could not be read: {type(exc).__name__}: "
-                                   f"{' '.join(str(exc).split())[:200]}") from None
-    else:
-        got = _download(lambda: read(True), raw) if download else None
-        if not isinstance(got, tuple):
-            raise DataNotFoundError(
-                f"{title} not found in {root}{_why(got)}. Expected {raw}/ holding {', '.join(MNIST_FILES)} "
-                f"(point --data-dir or $INTROBENCH_DATA at the folder that holds {title}/)")
-        train, test = got
-    return TensorData(train.data[:, None].contiguous(), train.targets.long(), test.data[:, None].contiguous(),
-                      test.targets.long(), 10)
+        cls = getattr(datasets, title)
+        train, test = cls(str(root), train=True, download=dl), cls(str(root), train=False, download=dl)
+        return TensorData(train.data[:, None].contiguous(), train.targets.long(), test.data[:, None].contiguous(),
+                          test.targets.long(), 10)
+
+    found = [raw / f if (raw / f).exists() else raw / f"{f}.gz" for f in MNIST_FILES]
+    if all(f.exists() for f in found):
+        def checked_read() -> TensorData:
+            for name, kind in MNIST_FILES.items():
+                if (raw / name).exists():
+                    check_idx(raw / name, kind)
+            try:
+                return read(False)
+            except Exception as exc:
+                raise DataCorruptError(f"{title} in {raw} could not be read: {type(exc).__name__}: "
+                                       f"{' '.join(str(exc).split())[:200]}") from None
+
+        # the files as they are now: one replaced or touched is read (and checked) again
+        stamp = "|".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in found)
+        return _cached(f"{title.lower()}-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}", 10, checked_read)
+    got = _download(lambda: read(True), raw) if download else None
+    if not isinstance(got, TensorData):
+        raise DataNotFoundError(
+            f"{title} not found in {root}{_why(got)}. Expected {raw}/ holding {', '.join(MNIST_FILES)} "
+            f"(point --data-dir or $INTROBENCH_DATA at the folder that holds {title}/)")
+    return got
 
 
 def _cifar10(root: Path, download: bool) -> TensorData:
+    jpg = root / "cifar10-jpg"
+    if (jpg / "train").is_dir() and (jpg / "test").is_dir() and not (root / "cifar-10-batches-py").is_dir():
+        return _cifar_from_folder(jpg)  # decoded once and cached: no torchvision to import (_idx_dataset)
     from torchvision.datasets import CIFAR10
 
     if (root / "cifar-10-batches-py").is_dir():
@@ -395,9 +407,6 @@ def _cifar10(root: Path, download: bool) -> TensorData:
         except Exception as exc:
             raise DataCorruptError(f"CIFAR-10 in {root / 'cifar-10-batches-py'} could not be read: "
                                    f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
-    jpg = root / "cifar10-jpg"
-    if (jpg / "train").is_dir() and (jpg / "test").is_dir():
-        return _cifar_from_folder(jpg)
     got = _download(lambda: (CIFAR10(str(root), train=True, download=True),
                              CIFAR10(str(root), train=False, download=True)), root / "cifar-10-batches-py") \
         if download else None
@@ -436,25 +445,34 @@ def _cifar_from_torchvision(train, test, num_classes: int = 10) -> TensorData:
 
 
 def _cifar_from_folder(folder: Path) -> TensorData:
-    from safetensors.torch import load_file, save_file
-
     classes = sorted(p.name for p in (folder / "train").iterdir() if p.is_dir())
     files = {split: sorted((folder / split).glob("*/*.jpg")) for split in ("train", "test")}
     key = hashlib.sha256(f"{folder}|{len(files['train'])}|{len(files['test'])}|{classes}".encode()).hexdigest()[:16]
-    cached = cache_dir() / f"cifar10-{key}.safetensors"
+
+    def decode() -> TensorData:
+        tensors = [t for split in ("train", "test")
+                   for t in _decode_folder(files[split], classes, f"decoding CIFAR-10 {split} (once; cached)")]
+        return TensorData(*tensors, len(classes))
+
+    return _cached(f"cifar10-{key}", len(classes), decode)
+
+
+def _cached(name: str, num_classes: int, build: Callable[[], TensorData]) -> TensorData:
+    """``build``'s dataset, made once and kept as ``<cache>/<name>.safetensors``; later loads read that file."""
+    from safetensors.torch import load_file, save_file
+
+    cached = cache_dir() / f"{name}.safetensors"
     if cached.exists():
         t = load_file(str(cached))
-        return TensorData(t["x_train"], t["y_train"], t["x_test"], t["y_test"], len(classes))
-    tensors = {}
-    for split in ("train", "test"):
-        x, y = _decode_folder(files[split], classes, f"decoding CIFAR-10 {split} (once; cached)")
-        tensors[f"x_{split}"], tensors[f"y_{split}"] = x, y
+        return TensorData(t["x_train"], t["y_train"], t["x_test"], t["y_test"], num_classes)
+    data = build()
+    tensors = {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_test, "y_test": data.y_test}
     cached.parent.mkdir(parents=True, exist_ok=True)
-    # a file of its own: trials starting together on a fresh machine each decode, and each write is whole
+    # a file of its own: trials starting together on a fresh machine each build, and each write is whole
     tmp = cached.with_suffix(f".{os.getpid()}.tmp")
     save_file(tensors, str(tmp))
     os.replace(tmp, cached)  # atomic: a killed run never leaves a half-written cache
-    return TensorData(tensors["x_train"], tensors["y_train"], tensors["x_test"], tensors["y_test"], len(classes))
+    return data
 
 
 def _decode_folder(files: list[Path], classes: list[str], desc: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -498,18 +516,14 @@ CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 
 @register_dataset("mnist")
 def mnist() -> DatasetSpec:
-    from torchvision.datasets import MNIST
-
-    return DatasetSpec("mnist", lambda root, dl, size: _idx_dataset(MNIST, root, dl), 10,
+    return DatasetSpec("mnist", lambda root, dl, size: _idx_dataset("MNIST", root, dl), 10,
                        MNIST_LAYOUT.format(name="MNIST"), (0.1307,), (0.3081,), native_size=28)
 
 
 @register_dataset("fashion_mnist")
 def fashion_mnist() -> DatasetSpec:
-    from torchvision.datasets import FashionMNIST
-
     # NiNo normalises Fashion-MNIST with MNIST's statistics (SPEC.md "NiNo's vision tasks")
-    return DatasetSpec("fashion_mnist", lambda root, dl, size: _idx_dataset(FashionMNIST, root, dl), 10,
+    return DatasetSpec("fashion_mnist", lambda root, dl, size: _idx_dataset("FashionMNIST", root, dl), 10,
                        MNIST_LAYOUT.format(name="FashionMNIST"), (0.1307,), (0.3081,), native_size=28)
 
 

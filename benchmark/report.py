@@ -834,7 +834,7 @@ def _log_wandb(report: dict, results: Path, requested: str) -> dict:
     import wandb
 
     runs = []
-    with wandb_environment(results) as env:
+    with wandb_environment(results, mode) as env:
         for s in report["suites"]:
             run = open_run(mode, s["suite"], env["WANDB_DIR"], name=f"leaderboard {s['suite']}",
                            job_type="leaderboard")

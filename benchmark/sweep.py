@@ -570,7 +570,7 @@ def reuse_stored(store: ResultsStore, suite: Suite, todo: list[Trial], sources: 
     found = reusable(store, todo, sources)
     if found and wandb_mode != "disabled":
         print(f"reuse: writing the W&B runs of {len(found)} copied trial(s)", file=sys.stderr)
-    with wandb_environment(store.folder):
+    with wandb_environment(store.folder, wandb_mode):
         for t in (t for t in todo if t.key in found):
             row, path = found[t.key]
             copy = {**row, "suite": suite.name, "suite_path": suite.path, "label": t.label,
@@ -669,7 +669,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     store.register_suite(suite.name, suite.path, [(t.key, t.label, t.experiment) for t in trials])
     summary = {"suite": suite.name, "trials": len(trials), "selected": len(selected),
                "skipped": len(selected) - len(todo), "copied": copied, "rerun_failed": rerun, "store": str(store.path)}
-    with wandb_environment(results):
+    with wandb_environment(results, mode):
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     from .search import pending
 
@@ -680,7 +680,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
                 "cut_at_budget": 0}
 
-    env = {**wandb_env(results), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
+    env = {**wandb_env(results, mode), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
     for k in ("WANDB_API_KEY", "WANDB_BASE_URL"):
         if os.environ.get(k):
@@ -952,7 +952,7 @@ def _run_phases(suite, todo, trials, searches, opts, mode, results, store, displ
         first = [t for t in todo if not (t.target_mode == "baseline_max" and t.config.forecaster != "none")]
         if first:
             _fit_forked(suite.name, first, 0, {}, opts, mode, results, callback, data_dir, reforks)
-        with wandb_environment(results):
+        with wandb_environment(results, mode):
             targets = resolve_targets(store, suite, trials, mode)
         second = [t for t in todo if t.target_mode == "baseline_max" and t.config.forecaster != "none"
                   and t.experiment in targets]

@@ -19,16 +19,20 @@ MODES = ("auto", "online", "offline", "disabled")
 PROJECT = "introbench"
 
 
-def wandb_env(results_dir: str | Path) -> dict[str, str]:
+def wandb_env(results_dir: str | Path, mode: str | None = None) -> dict[str, str]:
+    """W&B's variables for runs under ``results_dir``; with ``mode`` (resolved), WANDB_MODE says it too: the
+    mode each run is opened with wins anyway, but W&B refuses every run when the caller's WANDB_MODE is not one
+    it knows (a blank one included)."""
     base = Path(results_dir).resolve() / "wandb"
-    return {"WANDB_DIR": str(base), "WANDB_CACHE_DIR": str(base / ".cache"), "WANDB_CONFIG_DIR": str(base / ".config"),
-            "WANDB_DATA_DIR": str(base / ".data"), "WANDB_ARTIFACT_DIR": str(base / ".artifacts"),
-            "WANDB_SILENT": "true", "WANDB_CONSOLE": "off"}
+    env = {"WANDB_DIR": str(base), "WANDB_CACHE_DIR": str(base / ".cache"), "WANDB_CONFIG_DIR": str(base / ".config"),
+           "WANDB_DATA_DIR": str(base / ".data"), "WANDB_ARTIFACT_DIR": str(base / ".artifacts"),
+           "WANDB_SILENT": "true", "WANDB_CONSOLE": "off"}
+    return env if mode is None else {**env, "WANDB_MODE": mode}
 
 
-def wandb_environment(results_dir: str | Path):
+def wandb_environment(results_dir: str | Path, mode: str | None = None):
     """W&B's folders under the results folder for the duration, then the caller's environment as it was."""
-    return scoped_env(wandb_env(results_dir))
+    return scoped_env(wandb_env(results_dir, mode))
 
 
 def _reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:

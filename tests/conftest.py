@@ -31,3 +31,15 @@ def tiny_imagefolder(tmp_path_factory, data_dir) -> Path:
             for f in src[:per_class]:
                 (dst / f.name).write_bytes(f.read_bytes())
     return root
+
+
+# The files whose tests run suites under Ray or train for real, longest first: under `-n 2` (worksteal, in
+# pyproject.toml) an idle worker takes tests from the end of the other's queue, and the end is then short tests,
+# not a 2-minute one that keeps one core busy while the other sits idle.
+SLOW_FIRST = ("test_sweep.py", "test_real_training.py", "test_report.py", "test_checkpoint.py", "test_bench.py",
+              "test_cli.py")
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(SLOW_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOW_FIRST)))  # stable: each file keeps its order

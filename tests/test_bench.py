@@ -22,6 +22,7 @@ RUNS = {
     # the swapped-in nn.MaxPool2d must train to the same weights, bit for bit
     "pool_speed.py": (["--tasks", "n0", "--steps", "3", "--repeats", "1"], ["| n0 (batch 50) |", "| yes |"]),
     "suite_concurrency.py": (["--concurrency", "1", "--steps", "20"], ["suite run", "process/trial"]),
+    "startup.py": (["--repeats", "1"], ["| introbench's load_dataset (cached) |", "saved per trial process"]),
     "suite_speedup.py": None,  # two whole Ray suite runs (minutes); tests/test_sweep.py runs the same path
 }
 

@@ -113,6 +113,30 @@ def test_bad_mnist_files_are_one_line_naming_the_file(tmp_path):
         load_dataset("mnist", tmp_path / "other")
 
 
+def test_mnist_is_read_once_then_each_process_loads_its_cache_without_importing_torchvision(tmp_path, monkeypatch):
+    import os
+    import subprocess
+
+    raw = write_idx(tmp_path / "data")
+    monkeypatch.setenv("INTROBENCH_CACHE", str(tmp_path / "cache"))
+    first = load_dataset("mnist", tmp_path / "data")
+    assert len(list((tmp_path / "cache").glob("mnist-*.safetensors"))) == 1
+    # a fresh process, as each trial is: torchvision's import alone is about 2 s of CPU there
+    code = ("import sys, torch; from benchmark.data import load_dataset; "
+            "torch.save(load_dataset('mnist', sys.argv[1]).x_train, sys.argv[2]); print('torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data"), str(tmp_path / "x.pt")],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.strip() == "False"
+    assert torch.equal(torch.load(tmp_path / "x.pt"), first.x_train)
+    # a file replaced since is read again, not the stale cache
+    images = raw / "train-images-idx3-ubyte"
+    flipped = images.read_bytes()[:16] + bytes(255 - b for b in images.read_bytes()[16:])
+    images.write_bytes(flipped)
+    os.utime(images, ns=(images.stat().st_atime_ns, images.stat().st_mtime_ns + 10**9))
+    assert torch.equal(load_dataset("mnist", tmp_path / "data").x_train, 255 - first.x_train)
+
+
 def test_missing_data_folder_is_never_created(tmp_path):
     from benchmark.data import DataNotFoundError, load_dataset
 

@@ -40,7 +40,8 @@ def test_smoke_suite_under_ray_lands_in_store_and_wandb(tmp_path, data_dir):
     # A relative data path, as README's test command gives it: Ray runs trials in another working directory.
     work = tmp_path / "cwd"
     work.mkdir()
-    env = {**ENV, "INTROBENCH_DATA": os.path.relpath(data_dir, work)}
+    # and a blank WANDB_MODE, which W&B itself refuses: the mode the suite resolved (offline) is what the runs get
+    env = {**ENV, "INTROBENCH_DATA": os.path.relpath(data_dir, work), "WANDB_MODE": ""}
     proc = subprocess.run([sys.executable, "-m", "benchmark.cli", "suite", "run", "smoke", "--workers", "2",
                            "--results", "results", "--json", "--no-progress", "--bank", "bank"], capture_output=True,
                           text=True, env=env, cwd=work, timeout=600)
@@ -529,10 +530,12 @@ def test_two_node_cluster_runs_trials_on_both_nodes_with_a_plugin_that_travels_w
         assert any((tmp_path / "tune-storage").iterdir()) and not (tmp_path / "r" / "ray").exists()  # --storage
         # Another cluster up on this machine: a suite without --address still starts its own Ray (left to
         # itself, ray.init joins the newest cluster it finds and then refuses num_cpus).
-        local = introbench("suite", "run", str(tmp_path / "slow.yaml"), "--workers", "1", "--results",
-                           str(tmp_path / "own"), "--no-progress", "--wandb", "disabled")
+        one = tmp_path / "one.yaml"
+        one.write_text("experiments: [{task: mnist2, reduced: true, steps: 60, forecasters: [none]}]\n")
+        local = introbench("suite", "run", str(one), "--workers", "1", "--results", str(tmp_path / "own"),
+                           "--no-progress", "--wandb", "disabled")
         assert local.returncode == 0, local.stderr[-3000:]
-        assert len(ResultsStore(tmp_path / "own").keys("slow")) == 6
+        assert len(ResultsStore(tmp_path / "own").keys("one")) == 1
     finally:
         ray.shutdown()
         cluster.shutdown()
@@ -781,47 +784,36 @@ def test_a_search_interrupted_and_resumed_runs_its_samples_once_then_the_best_on
     assert "the suite's schedule `extrapolate(ratio=1.3) @10/15/20`" in text
 
 
-def test_a_time_budget_stops_a_running_trial_at_its_end_and_resume_goes_on_from_there(tmp_path):
-    suite = tmp_path / "long.yaml"  # one trial of 20-40 s, far longer than the budget leaves it
-    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 30000, eval_every: 100, forecasters: "
-                     "[none]}]\n")
-    results = tmp_path / "r"
-    args = ["suite", "run", str(suite), "--workers", "1", "--results", str(results), "--json", "--no-progress",
-            "--wandb", "disabled"]
-    cut = introbench(*args, "--time-budget", "14")
-    assert cut.returncode == 0, cut.stderr[-3000:]
-    assert "stopped at step" in cut.stderr and "(the time budget's end)" in cut.stderr
-    assert ("the time budget is spent: 1 trial(s) left for `--resume` (1 of them stopped at the budget's end and "
-            "resume from their checkpoints, the rest not started)") in cut.stderr
-    outcome = json.loads(cut.stdout.strip().splitlines()[-1])
-    assert (outcome["stored"], outcome["missing"], outcome["cut_at_budget"]) == (0, 1, 1)
-    store = ResultsStore(results)
-    (key,) = [t.key for t in load_suite(str(suite)).trials()]
-    assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
-    saved = torch.load(results / "checkpoints" / f"{key}.pt", weights_only=True)["step"]
-    assert 0 < saved < 30000 and saved % 100 == 0
-    rest = introbench(*args, "--resume")
-    assert rest.returncode == 0, rest.stderr[-3000:]
-    (row,) = store.rows("long")
-    assert row["summary"]["resumed_from"] == saved and row["curve"][-1]["step"] == 30000
-    steps = [p["step"] for p in row["curve"]]
-    assert steps == list(range(0, 30001, 100))  # every evaluation, once: the restored ones and the new ones
-    assert not (results / "checkpoints" / f"{key}.pt").exists()
-
-
-def test_ctrl_c_saves_the_running_trial_at_its_next_evaluation_and_resume_goes_on_from_there(tmp_path):
-    suite = tmp_path / "long.yaml"  # one trial of 20-40 s, and a short one after it that must not start after Ctrl-C
-    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 30000, eval_every: 100, forecasters: [none]},"
+def test_a_time_budget_then_a_ctrl_c_each_save_the_running_trial_and_resume_goes_on_from_there(tmp_path):
+    # one trial of about 50 s on one core here, far longer than the budget leaves it, and a short one after it that must start
+    # neither after the budget's end nor after Ctrl-C (started, it would be stored). One test for both stops:
+    # each costs the trial's whole training again, the most of any test here.
+    suite = tmp_path / "long.yaml"
+    suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 20000, eval_every: 100, forecasters: [none]},"
                      " {task: mnist4, reduced: true, forecasters: [none]}]\n")
     results = tmp_path / "r"
     args = ["suite", "run", str(suite), "--workers", "1", "--results", str(results), "--json", "--no-progress",
             "--wandb", "disabled"]
     store = ResultsStore(results)
-    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args], env=ENV, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, start_new_session=True)
+    key = {t.label: t.key for t in load_suite(str(suite)).trials()}["mnist3 none s0"]
+    checkpoint = results / "checkpoints" / f"{key}.pt"
+    cut = introbench(*args, "--time-budget", "14")
+    assert cut.returncode == 0, cut.stderr[-3000:]
+    assert "stopped at step" in cut.stderr and "(the time budget's end)" in cut.stderr
+    assert ("the time budget is spent: 2 trial(s) left for `--resume` (1 of them stopped at the budget's end and "
+            "resume from their checkpoints, the rest not started)") in cut.stderr
+    outcome = json.loads(cut.stdout.strip().splitlines()[-1])
+    assert (outcome["stored"], outcome["missing"], outcome["cut_at_budget"]) == (0, 2, 1)
+    assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
+    saved = torch.load(checkpoint, weights_only=True)["step"]
+    assert 0 < saved < 20000 and saved % 100 == 0
+
+    # resumed, and Ctrl-C once it has gone on from its checkpoint
+    proc = subprocess.Popen([sys.executable, "-m", "benchmark.cli", *args, "--resume"], env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(
-            r["step"] for r in (store.running("long") if store.path.exists() else {}).values()):
+            (r["step"] or 0) > saved for r in store.running("long").values()):
         time.sleep(0.5)
     assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
     os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C, as a terminal sends it to the whole group
@@ -832,17 +824,18 @@ def test_ctrl_c_saves_the_running_trial_at_its_next_evaluation_and_resume_goes_o
     assert "mnist3 none s0: stopped at step" in err and "(interrupted); `--resume` goes on from its checkpoint" in err
     assert ("introbench: interrupted: 2 trial(s) left for `--resume` (1 of them saved at their last evaluation, "
             "where it goes on)") in err
-    keys = {t.label: t.key for t in load_suite(str(suite)).trials()}
-    # the cut trial is not a result, and mnist4's 30 steps never started (started, they would be stored)
     assert store.rows() == [] and store.running("long") == {}
-    saved = torch.load(results / "checkpoints" / f"{keys['mnist3 none s0']}.pt", weights_only=True)["step"]
-    assert 0 < saved < 30000 and saved % 100 == 0
+    again = torch.load(checkpoint, weights_only=True)["step"]
+    assert saved < again < 20000 and again % 100 == 0
     assert not list(results.glob(".interrupt-*"))  # the stop signal is spent with its run
+
     rest = introbench(*args, "--resume")
     assert rest.returncode == 0, rest.stderr[-3000:]
-    row = next(r for r in store.rows("long") if r["seed"] == 0)
-    assert row["summary"]["resumed_from"] == saved
-    assert [p["step"] for p in row["curve"]] == list(range(0, 30001, 100))
+    (row,) = [r for r in store.rows("long") if r["key"] == key]
+    assert row["summary"]["resumed_from"] == again and row["curve"][-1]["step"] == 20000
+    steps = [p["step"] for p in row["curve"]]
+    assert steps == list(range(0, 20001, 100))  # every evaluation, once: the restored ones and the new ones
+    assert len(store.rows("long")) == 2 and not checkpoint.exists()
 
 
 def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_would_from_step_0(tmp_path):
