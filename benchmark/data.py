@@ -375,9 +375,9 @@ def _idx_dataset(title: str, root: Path, download: bool) -> TensorData:
     found = [raw / f if (raw / f).exists() else raw / f"{f}.gz" for f in MNIST_FILES]
     if all(f.exists() for f in found):
         def checked_read() -> TensorData:
-            for name, kind in MNIST_FILES.items():
-                if (raw / name).exists():
-                    check_idx(raw / name, kind)
+            for f, kind in zip(found, MNIST_FILES.values()):
+                if f.suffix != ".gz":  # torchvision unpacks a .gz itself
+                    check_idx(f, kind)
             try:
                 return read(False)
             except Exception as exc:
@@ -396,17 +396,20 @@ def _idx_dataset(title: str, root: Path, download: bool) -> TensorData:
 
 
 def _cifar10(root: Path, download: bool) -> TensorData:
-    jpg = root / "cifar10-jpg"
-    if (jpg / "train").is_dir() and (jpg / "test").is_dir() and not (root / "cifar-10-batches-py").is_dir():
-        return _cifar_from_folder(jpg)  # decoded once and cached: no torchvision to import (_idx_dataset)
-    from torchvision.datasets import CIFAR10
-
+    # torchvision is imported only where it reads: the JPEG folder's cache loads without it (_idx_dataset)
     if (root / "cifar-10-batches-py").is_dir():
+        from torchvision.datasets import CIFAR10
+
         try:
             return _cifar_from_torchvision(CIFAR10(str(root), train=True), CIFAR10(str(root), train=False))
         except Exception as exc:
             raise DataCorruptError(f"CIFAR-10 in {root / 'cifar-10-batches-py'} could not be read: "
                                    f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}") from None
+    jpg = root / "cifar10-jpg"
+    if (jpg / "train").is_dir() and (jpg / "test").is_dir():
+        return _cifar_from_folder(jpg)
+    from torchvision.datasets import CIFAR10
+
     got = _download(lambda: (CIFAR10(str(root), train=True, download=True),
                              CIFAR10(str(root), train=False, download=True)), root / "cifar-10-batches-py") \
         if download else None
