@@ -385,7 +385,7 @@ def _idx_dataset(title: str, root: Path, download: bool) -> TensorData:
                                        f"{' '.join(str(exc).split())[:200]}") from None
 
         # the files as they are now: one replaced or touched is read (and checked) again
-        stamp = "|".join(f"{f.resolve()}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in found)
+        stamp = "|".join(f"{f.resolve()}:{st.st_size}:{st.st_mtime_ns}" for f, st in ((f, f.stat()) for f in found))
         return _cached(f"{title.lower()}-{hashlib.sha256(stamp.encode()).hexdigest()[:16]}", 10, checked_read)
     got = _download(lambda: read(True), raw) if download else None
     if not isinstance(got, TensorData):
