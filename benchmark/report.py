@@ -309,14 +309,16 @@ def row_cells(e: dict) -> list[str]:
 
 
 def lead_cell(e: dict) -> str:
-    """scoring.lead_at in a cell: '+600/+300/0/-100' steps ahead of the baseline's median curve, '>=' where the
-    baseline never gets there, '-' where unknown; 'reference' for the baseline."""
+    """scoring.lead_at in a cell: '+600/+300/0/-100' steps ahead of the baseline's median curve; '>+200' where
+    the baseline never gets where the method is (ahead by more than 200), '<-700' where the method never gets
+    where the baseline is; '-' where unknown; 'reference' for the baseline."""
     if e["forecaster"] == "none":
         return "reference"
     if not e.get("lead_at"):
         return "-"
-    return "/".join("-" if x is None else f"{'>=' if x['bound'] else ''}{x['steps']:+d}"
-                    for x in (e["lead_at"][f] for f in scoring.FRACTIONS))
+    def cell(x: dict | None) -> str:
+        return "-" if x is None else f"{x['bound'] or ''}{x['steps']:+d}" if x["steps"] else f"{x['bound'] or ''}0"
+    return "/".join(cell(e["lead_at"][f]) for f in scoring.FRACTIONS)
 
 
 def jump_cells(e: dict) -> list[str]:
@@ -517,9 +519,11 @@ RULES = ("Ranked by the censored median of steps to target over seeds (a seed th
          "'>=' marks a median resting on a seed whose baseline missed (budget / method steps). A trial run with "
          "stop_at_target ends at its first grid evaluation at the target: its max accuracy is only what it had "
          "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy. 'Steps "
-         "ahead' at 25/50/75/100% of the budget: how many more steps the baseline's median curve takes to first "
-         "reach the accuracy the method's median curve has there (negative: behind; '>=' where the baseline never "
-         "does): whether a method's lead lasts or the baseline makes it up.")
+         "ahead' at 25/50/75/100% of the budget: where the method's median curve has the higher best-so-far "
+         "accuracy there, how many more steps the baseline's median curve takes to first reach it; where the "
+         "baseline's is higher, minus how many more steps the method takes to first reach the baseline's ('>' or "
+         "'<' where the trailing curve never does within the budget: ahead or behind by more than that): whether "
+         "a method's lead lasts or the baseline makes it up.")
 
 
 # ---------------------------------------------------------------- Markdown and HTML

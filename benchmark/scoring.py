@@ -178,22 +178,35 @@ def paired_speedup(baseline: int | None, method: int | None, budget: int, seed: 
 def lead_at(curve: Sequence[dict], reference: Sequence[dict], budget: int,
             known: dict[str, float | None]) -> dict[str, dict | None]:
     """How far ahead of ``reference`` (the baseline's median curve) a method's median ``curve`` stands at 25/50/
-    75/100% of the budget, in steps: take the best accuracy the method has reached by then; the lead is the
-    step at which the reference first reaches it minus the step at which the method first did (negative:
-    behind; two identical curves: 0, however noisy). Where the reference never reaches it, budget - that step
-    is a lower bound ('bound'). None where the method's accuracy there is unknown (``known``: its accuracy_at,
-    None where a seed stopped at its target before). It tells a lead that lasts from one the baseline makes up."""
+    75/100% of the budget, in steps, measured at the level of whichever curve is higher there (best accuracy
+    so far). Ahead (or level): the step at which the reference first reaches the method's best minus the step
+    at which the method first did. Behind: minus how many more steps the method, over its whole curve, takes
+    than the reference to first reach the reference's best. Where the trailing curve never gets there within
+    the budget, the lead is only bounded: more than budget - the leader's step (``bound`` '>') or less than
+    the leader's step - budget ('<'); else ``bound`` is None. Two identical curves: 0, however noisy. None
+    where the method's accuracy there is unknown (``known``: its accuracy_at, None where a seed stopped at its
+    target before). It tells a lead that lasts from one the baseline makes up: a method that peaked early and
+    stalled is behind once the baseline passes it, whatever lead it had at its peak."""
     out: dict[str, dict | None] = {}
     for f in FRACTIONS:
-        at = [p for p in curve if p["step"] <= int(f) / 100 * budget]
+        t = int(f) / 100 * budget
+        at = [p for p in curve if p["step"] <= t]
+        ref_at = [p for p in reference if p["step"] <= t]
         if known.get(f) is None or not at:
             out[f] = None
             continue
         best = max(p["accuracy"] for p in at)
+        ref_best = max((p["accuracy"] for p in ref_at), default=best)
+        if ref_best > best:  # behind: the reference already stands higher
+            ref_reached = crossing(ref_at, ref_best)
+            caught = crossing(curve, ref_best)
+            out[f] = ({"steps": ref_reached - budget, "bound": "<"} if caught is None
+                      else {"steps": ref_reached - caught, "bound": None})
+            continue
         reached = crossing(at, best)
         caught = crossing(reference, best)
-        out[f] = ({"steps": budget - reached, "bound": True} if caught is None
-                  else {"steps": caught - reached, "bound": False})
+        out[f] = ({"steps": budget - reached, "bound": ">"} if caught is None
+                  else {"steps": caught - reached, "bound": None})
     return out
 
 

@@ -268,18 +268,35 @@ def test_lead_at_is_the_horizontal_distance_to_the_baselines_median_curve():
     base = curve([0.1, 0.3, 0.5, 0.45, 0.6, 0.7, 0.75, 0.8, 0.8])  # steps 0..800, a dip at 300
     known = dict.fromkeys(scoring.FRACTIONS, 0.0)
     # the same curve, noise and all, is no lead anywhere (its dip at 300 is not "behind")
-    assert all(x == {"steps": 0, "bound": False} for x in scoring.lead_at(base, base, 800, known).values())
+    assert all(x == {"steps": 0, "bound": None} for x in scoring.lead_at(base, base, 800, known).values())
     ahead = curve([0.1, 0.5, 0.6, 0.7, 0.75, 0.8, 0.8, 0.8, 0.8])
     lead = scoring.lead_at(ahead, base, 800, known)
     # by 200 it has 0.6, which the baseline first has at 400; by 400, 0.75 (baseline: 600); by 600 and 800 its
     # best, 0.8, first reached at 500 (baseline: 700)
     assert [lead[f]["steps"] for f in scoring.FRACTIONS] == [200, 200, 200, 200]
     higher = curve([0.1, 0.3, 0.5, 0.45, 0.6, 0.7, 0.75, 0.8, 0.9])
-    assert scoring.lead_at(higher, base, 800, known)["100"] == {"steps": 0, "bound": True}  # never caught
-    behind = curve([0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.75, 0.8, 0.8])  # 0.5 at 400: the baseline had it at 200
-    assert scoring.lead_at(behind, base, 800, known)["50"] == {"steps": -200, "bound": False}
+    assert scoring.lead_at(higher, base, 800, known)["100"] == {"steps": 0, "bound": ">"}  # never caught
+    # behind at 400: the baseline has 0.6 there (first at 400), which this curve first has... at 500 (0.7)
+    behind = curve([0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.75, 0.8, 0.8])
+    assert scoring.lead_at(behind, base, 800, known)["50"] == {"steps": -100, "bound": None}
+    # a curve that peaks early and stalls keeps no lead once the baseline passes it: at 600 the baseline has
+    # 0.75 and at 800 0.8 (first at 600 and 700), which this one never reaches within the budget
+    stalled = curve([0.1, 0.5, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6, 0.6])
+    lead = scoring.lead_at(stalled, base, 800, known)
+    assert [lead[f] for f in scoring.FRACTIONS] == [
+        {"steps": 200, "bound": None}, {"steps": 200, "bound": None},
+        {"steps": -200, "bound": "<"}, {"steps": -100, "bound": "<"}]
     # unknown where a seed stopped at its target before that budget
     assert scoring.lead_at(ahead, base, 800, {**known, "75": None, "100": None})["75"] is None
+    # the baseline reaches its best only at the budget's last step and this curve never does: behind, by
+    # more than 0 steps
+    late = curve([0.1, 0.3, 0.5, 0.45, 0.6, 0.7, 0.75, 0.8, 0.85])
+    assert scoring.lead_at(base, late, 800, known)["100"] == {"steps": 0, "bound": "<"}
+    # in the report's cell a bound reads '>' ahead and '<' behind
+    from benchmark.report import lead_cell
+    assert lead_cell({"forecaster": "extrapolate", "lead_at": lead}) == "+200/+200/<-200/<-100"
+    assert lead_cell({"forecaster": "x", "lead_at": scoring.lead_at(higher, base, 800, known)}) == "0/0/0/>0"
+    assert lead_cell({"forecaster": "x", "lead_at": scoring.lead_at(base, late, 800, known)}).endswith("/<0")
 
 
 def test_bootstrap_interval_is_fixed_and_needs_two_values():
