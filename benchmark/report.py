@@ -212,7 +212,9 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
     facts.update(experiment=name, task=rows[0]["task"], paper=paper_claim, paper_speedup=paper_speedup,
                  paper_differs=differs, scored_at=None)
     agreement = scoring.pre_jump_agreement(variants)
-    facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup, agreement)
+    chance = chance_accuracy(rows[0]["task"])
+    facts["verdict"] = scoring.verdict(variants, roles, facts["budget"], paper_speedup, agreement, chance)
+    facts["untrained"] = untrained_sentence(variants, chance)
     facts["pairing"] = pairing_sentence(rows, agreement)
     facts["guard_check"] = scoring.guard_check(variants)
     facts["plots"] = [p.name for p in _plots(name, variants, facts, out)]
@@ -222,6 +224,31 @@ def _experiment(rows: list[dict], target: float | None, name: str, claim: tuple,
                                  v.params if k == "params" else v.jumps if k == "jumps" else v.stats[k])
                              for k in ROW_FIELDS} for v in variants]
     return variants, facts
+
+
+def untrained_sentence(variants: list[scoring.VariantScore], chance: float | None) -> str | None:
+    """The warning that an experiment's baseline never learned (scoring.untrained), whether or not a verdict
+    is there to be left unjudged; None where it learned or chance is unknown."""
+    base = scoring.baseline_of(variants)
+    if base is None or not scoring.untrained(base, chance):
+        return None
+    return (f"**The baseline never learned**: its median max accuracy over seeds, "
+            f"{base.stats['max_accuracy_median']:.2%}, is under {scoring.UNTRAINED:g}x chance ({chance:.2%}), so a "
+            "target at its max is met by a net that learns nothing either: no comparison here is judged.")
+
+
+def chance_accuracy(task: str) -> float | None:
+    """1 / the task's classes: a constant guess's accuracy on balanced classes; None where unknown (an image
+    folder's classes are counted on disk, which a report does not read)."""
+    from tasks import create_task
+
+    from .data import dataset_spec
+
+    try:
+        dataset = create_task(task).dataset
+        return None if dataset.startswith("imagefolder:") else 1.0 / dataset_spec(dataset).num_classes
+    except Exception:  # noqa: BLE001 - a task this machine cannot build (a plugin not installed) goes unchecked
+        return None
 
 
 def platform_name(summary: dict | None) -> str:
@@ -395,6 +422,9 @@ WORDS = {
     "neither reached": Words("Not reproduced", "and the baseline both miss the target on every seed",
                              "misses the target as does", "no: neither reaches the target",
                              "no: neither reaches the target"),
+    scoring.UNTRAINED_OUTCOME: Words("Not judged", "cannot be judged: the baseline never learned",
+                                     "cannot be judged against", "not judged: the baseline never learned",
+                                     "not judged: the baseline never learned"),
 }
 
 
@@ -572,6 +602,8 @@ def _markdown(report: dict) -> str:
                 lines += [f"What differs from the paper: {exp['paper_differs']}", ""]
             if exp.get("scored_at"):
                 lines += [exp["scored_at"], ""]
+            if exp.get("untrained"):
+                lines += [exp["untrained"], ""]
             if exp.get("verdict"):
                 lines += [verdict_sentence(exp["verdict"]), ""]
             if exp.get("pairing"):
@@ -654,6 +686,8 @@ def _html(report: dict, out: Path) -> str:
                 parts.append(f"<p>What differs from the paper: {html.escape(exp['paper_differs'])}</p>")
             if exp.get("scored_at"):
                 parts.append(f"<p>{html.escape(exp['scored_at'])}</p>")
+            if exp.get("untrained"):
+                parts.append(f"<p class='fail'>{html.escape(exp['untrained'].replace('**', ''))}</p>")
             if exp.get("verdict"):
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
             if exp.get("pairing"):

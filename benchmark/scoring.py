@@ -495,6 +495,17 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int,
 
 MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim
 OUTCOMES = ("faster", "slower", "unclear", "too few seeds", "neither reached")  # what decide says
+UNTRAINED_OUTCOME = "untrained baseline"  # the verdict's every outcome where the baseline never learned
+# A baseline whose median max accuracy stays under this many times chance never learned: a target at its max
+# is met by a net that learns nothing either, so no comparison against it is judged (verdict's "untrained")
+UNTRAINED = 1.5
+
+
+def untrained(baseline: VariantScore, chance: float | None) -> bool:
+    """Whether the baseline never learned: its median max accuracy over seeds is under UNTRAINED x ``chance``
+    (1 / the task's classes; None: unknown, never untrained)."""
+    best = baseline.stats.get("max_accuracy_median")
+    return chance is not None and best is not None and best < UNTRAINED * chance
 
 
 def decide(comparison: dict) -> str:
@@ -513,13 +524,19 @@ _UNKNOWN = object()  # verdict's agreement not handed in (None is an answer: not
 
 
 def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int | None,
-            paper_speedup: float | None = None, agreement: dict | None = _UNKNOWN) -> dict | None:
+            paper_speedup: float | None = None, agreement: dict | None = _UNKNOWN,
+            chance: float | None = None) -> dict | None:
     """Does the experiment's claim hold? The best-ranked learned forecaster (of those run on as many seeds as
     the baseline, when any is) against the baseline (the paper's claim: it reaches the target sooner; and is
     the paper's speedup inside our interval?) and against every parameter-free control that jumps as it does
     (guarded or not), on the same seeds. None when there is no learned forecaster or no baseline.
-    ``agreement``: pre_jump_agreement(variants), when the caller has it already."""
+    ``agreement``: pre_jump_agreement(variants), when the caller has it already. ``chance``: the task's chance
+    accuracy; a baseline that never rose well above it (untrained) makes every outcome UNTRAINED_OUTCOME."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
+    if baseline is not None and untrained(baseline, chance):
+        decided = verdict(variants, roles, budget, paper_speedup, agreement)
+        return decided and _all_outcomes(decided, UNTRAINED_OUTCOME) | {
+            "untrained": {"max_accuracy": baseline.stats["max_accuracy_median"], "chance": chance}}
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:
         return None
@@ -547,6 +564,16 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
             "others": [{**c, "outcome": decide(c)} for c in others],
             "held": _held_pairs(pre_jump_agreement(variants) if agreement is _UNKNOWN else agreement,
                                 baseline, learned, alike, budget)}
+
+
+def _all_outcomes(v: dict, outcome: str) -> dict:
+    """A verdict with every comparison's outcome set to ``outcome``."""
+    def each(cs: list[dict]) -> list[dict]:
+        return [{**c, "outcome": outcome} for c in cs]
+    held = v["held"] and {**v["held"], "baseline": {**v["held"]["baseline"], "outcome": outcome},
+                          "controls": each(v["held"]["controls"])}
+    return {**v, "baseline": {**v["baseline"], "outcome": outcome}, "controls": each(v["controls"]),
+            "others": each(v["others"]), "held": held}
 
 
 def _held_pairs(agreement: dict | None, baseline: VariantScore, learned: VariantScore,

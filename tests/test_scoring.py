@@ -385,3 +385,38 @@ def test_a_forked_or_resumed_trials_wall_time_is_its_last_attempts_pace_over_all
     assert scoring.whole_trial_seconds(50.0, 500, 20.0, 1100) == 30.0 * 1100 / 600
     assert scoring.whole_trial_seconds(None, 500, 20.0, 2000) is None
     assert scoring.whole_trial_seconds(50.0, None, None, 2000) == 50.0
+
+
+def test_a_baseline_that_never_learned_leaves_every_comparison_unjudged():
+    """mnist1 with Adam at 1e-3 stays at chance (loss 2.30 from step 100 on): its max, the target, is met by
+    whatever else does not learn, so a speedup against it says nothing, whatever its interval."""
+    from benchmark.report import verdict_sentence
+
+    def flat(seed, start):  # at chance, touching 0.1135 (the most common digit's share) at `start`
+        return [{"step": s, "accuracy": 0.1135 if s >= start else 0.098, "phase": "eval"} for s in range(0, 2001, 100)]
+
+    rows = [row("none", s, flat(s, 1000 + 100 * s), target=0.1135) for s in range(4)]
+    rows += [row("introspection", s, flat(s, 300), jumps=[200], target=0.1135) for s in range(4)]
+    rows += [row("extrapolate", s, flat(s, 400), jumps=[200], target=0.1135) for s in range(4)]
+    roles = {"none": "baseline", "introspection": "learned", "extrapolate": "control"}
+    ranked, facts = scoring.score_experiment(rows, 0.1135)
+    judged = scoring.verdict(ranked, roles, facts["budget"])  # chance unknown: judged as ever
+    assert judged["baseline"]["outcome"] == "faster" and "untrained" not in judged
+    v = scoring.verdict(ranked, roles, facts["budget"], chance=0.1)
+    assert v["baseline"]["outcome"] == v["controls"][0]["outcome"] == scoring.UNTRAINED_OUTCOME
+    assert v["baseline"]["median"] == judged["baseline"]["median"]  # the numbers stay, shown, not judged
+    assert v["untrained"] == {"max_accuracy": 0.1135, "chance": 0.1}
+    assert verdict_sentence(v).startswith("**Not judged**: `introspection @200` cannot be judged: the baseline "
+                                          "never learned")
+    from benchmark.report import untrained_sentence
+    assert "median max accuracy over seeds, 11.35%, is under 1.5x chance (10.00%)" in untrained_sentence(ranked, 0.1)
+    assert untrained_sentence(ranked, None) is None and untrained_sentence(ranked, 0.05) is None
+    # a baseline well above chance is judged
+    assert "untrained" not in scoring.verdict(ranked, roles, facts["budget"], chance=0.05)
+
+
+def test_chance_accuracy_is_one_over_the_tasks_classes():
+    from benchmark.report import chance_accuracy
+
+    assert chance_accuracy("mnist1") == 0.1 and chance_accuracy("c100_32") == 0.01
+    assert chance_accuracy("no_such_task") is None
