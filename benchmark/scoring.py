@@ -535,7 +535,9 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
     if baseline is not None and untrained(baseline, chance):
         decided = verdict(variants, roles, budget, paper_speedup, agreement)
+        # nor is the paper's speedup set against an interval that measures nothing
         return decided and _all_outcomes(decided, UNTRAINED_OUTCOME) | {
+            "paper_in_ci": None,
             "untrained": {"max_accuracy": baseline.stats["max_accuracy_median"], "chance": chance}}
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:

@@ -402,7 +402,8 @@ def test_a_baseline_that_never_learned_leaves_every_comparison_unjudged():
     ranked, facts = scoring.score_experiment(rows, 0.1135)
     judged = scoring.verdict(ranked, roles, facts["budget"])  # chance unknown: judged as ever
     assert judged["baseline"]["outcome"] == "faster" and "untrained" not in judged
-    v = scoring.verdict(ranked, roles, facts["budget"], chance=0.1)
+    v = scoring.verdict(ranked, roles, facts["budget"], paper_speedup=1.4, chance=0.1)
+    assert v["paper_in_ci"] is None and "the paper's 1.40x is not comparable to our interval" in verdict_sentence(v)
     assert v["baseline"]["outcome"] == v["controls"][0]["outcome"] == scoring.UNTRAINED_OUTCOME
     assert v["baseline"]["median"] == judged["baseline"]["median"]  # the numbers stay, shown, not judged
     assert v["untrained"] == {"max_accuracy": 0.1135, "chance": 0.1}
