@@ -343,8 +343,11 @@ def lead_cell(e: dict) -> str:
         return "reference"
     if not e.get("lead_at"):
         return "-"
+
     def cell(x: dict | None) -> str:
-        return "-" if x is None else f"{x['bound'] or ''}{x['steps']:+d}" if x["steps"] else f"{x['bound'] or ''}0"
+        if x is None:
+            return "-"
+        return (x["bound"] or "") + (f"{x['steps']:+d}" if x["steps"] else "0")
     return "/".join(cell(e["lead_at"][f]) for f in scoring.FRACTIONS)
 
 

@@ -533,12 +533,6 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
     ``agreement``: pre_jump_agreement(variants), when the caller has it already. ``chance``: the task's chance
     accuracy; a baseline that never rose well above it (untrained) makes every outcome UNTRAINED_OUTCOME."""
     baseline = next((v for v in variants if roles.get(v.forecaster) == "baseline"), None)
-    if baseline is not None and untrained(baseline, chance):
-        decided = verdict(variants, roles, budget, paper_speedup, agreement)
-        # nor is the paper's speedup set against an interval that measures nothing
-        return decided and _all_outcomes(decided, UNTRAINED_OUTCOME) | {
-            "paper_in_ci": None,
-            "untrained": {"max_accuracy": baseline.stats["max_accuracy_median"], "chance": chance}}
     learners = [v for v in variants if roles.get(v.forecaster) == "learned"]
     if baseline is None or not learners or not budget:
         return None
@@ -559,13 +553,18 @@ def verdict(variants: Sequence[VariantScore], roles: dict[str, str], budget: int
 
     # every other learned variant too, each against the controls jumping as it does (guarded or not)
     others = [against(v, c) for v in learners[1:] for c in controls if _guarded(v) == _guarded(c)]
-    return {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
-            "paper_speedup": paper_speedup,
-            "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
-            "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
-            "others": [{**c, "outcome": decide(c)} for c in others],
-            "held": _held_pairs(pre_jump_agreement(variants) if agreement is _UNKNOWN else agreement,
-                                baseline, learned, alike, budget)}
+    decided = {"method": learned.variant, "baseline": {**vs_base, "outcome": decide(vs_base)},
+               "paper_speedup": paper_speedup,
+               "paper_in_ci": None if paper_speedup is None or not ci else ci[0] <= paper_speedup <= ci[1],
+               "controls": [{**c, "outcome": decide(c)} for c in (against(learned, c) for c in alike)],
+               "others": [{**c, "outcome": decide(c)} for c in others],
+               "held": _held_pairs(pre_jump_agreement(variants) if agreement is _UNKNOWN else agreement,
+                                   baseline, learned, alike, budget)}
+    if not untrained(baseline, chance):
+        return decided
+    # nor is the paper's speedup set against an interval that measures nothing
+    return _all_outcomes(decided, UNTRAINED_OUTCOME) | {
+        "paper_in_ci": None, "untrained": {"max_accuracy": baseline.stats["max_accuracy_median"], "chance": chance}}
 
 
 def _all_outcomes(v: dict, outcome: str) -> dict:
