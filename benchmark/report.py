@@ -485,7 +485,7 @@ def _short(c: dict | None) -> str:
     if c is None or c["median"] is None:
         return "-"
     ci = f" [{c['ci95'][0]:.2f}-{c['ci95'][1]:.2f}]" if c["ci95"] else ""
-    return f"{_times(c)}{ci}, {c['seeds']} seeds"
+    return f"{_times(c)}{ci}, {c['seeds']} seed{'s' if c['seeds'] != 1 else ''}"
 
 
 def glance_rows(suites: list[dict]) -> list[list[str]]:

@@ -461,6 +461,10 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
     assert "(1.30x [95% CI" in one and " on 1 seed)" in one and "over 1 paired" not in one
     (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
     assert row[5] == words.glance_baseline and row[8] == words.glance_control
+    assert row[3].endswith(f", {comparison['seeds']} seeds")
+    (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": {**v, "baseline": {
+        **c, "seeds": 1}}}]}])
+    assert row[3].endswith(", 1 seed")
 
 
 def test_a_forecaster_that_never_reaches_the_target_is_not_said_to_reach_it_later():
