@@ -179,7 +179,9 @@ def batches(ordered: list, needs, size: int) -> list[list]:
     """``ordered`` (trials in their run order) cut into consecutive batches, each needing at most ``size``
     stored baselines to train again for its forks (``needs(trial)``: the baseline key it waits on, or None). Each
     batch's baselines train again just before it runs, ``size`` at a time (one a worker), so a run cut by its
-    time budget has trained again only the baselines of the seeds it reached."""
+    time budget has trained again only the baselines of the seeds it reached. Within a batch, the trials that
+    wait on nothing (a checkpoint of their own, forks on disk, a baseline of this run) form a batch of their own
+    ahead of it: a chunked run spends its first hours on trials, not on training baselines again."""
     out: list[list] = [[]]
     waits: set = set()
     for t in ordered:
@@ -190,7 +192,8 @@ def batches(ordered: list, needs, size: int) -> list[list]:
         out[-1].append(t)
         if key is not None:
             waits.add(key)
-    return [b for b in out if b]
+    split = [part for b in out for part in ([t for t in b if needs(t) is None], [t for t in b if needs(t) is not None])]
+    return [b for b in split if b]
 
 
 def write_prefix(run_config: dict, results: str, points: list, deadline: float | None, evaluations=None,

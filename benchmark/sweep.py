@@ -895,12 +895,18 @@ class Reforks:
         self.points, self.sources, self.results = points, sources, results
         self.opts, self.data_dir, self.budget, self.enabled = opts, data_dir, budget, enabled
 
+    def resuming(self, part) -> set[str]:
+        """The trials of ``part`` with a checkpoint of their own: they resume from it, never from a fork (the file
+        is named by the trial's key, so it is this trial's)."""
+        return {t.key for t in part if checkpoint_path(self.results, t.key).is_file()}
+
     def missing(self, part) -> dict:
         from .forks import missing
 
         if not self.enabled:
             return {}
-        return missing(self.trials, self.points, self.sources, {t.key for t in part}, self.results, self.unstored)
+        todo = {t.key for t in part} - self.resuming(part)
+        return missing(self.trials, self.points, self.sources, todo, self.results, self.unstored)
 
     def batches(self, phase: list[Trial]) -> list[list[Trial]]:
         """The phase in its run order (seed_major), cut where the next seed's baselines would train again."""
@@ -908,9 +914,10 @@ class Reforks:
 
         # the baselines the whole phase waits on, once; a trial waits on the one its fork's prefix names
         waiting = {prefix_key(trial.config): key for key, (trial, _) in self.missing(phase).items()}
+        resuming = self.resuming(phase)
         ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
-        return batches(ordered, lambda t: waiting.get(self.sources[t.key].prefix) if t.key in self.sources else None,
-                       self.opts.workers)
+        return batches(ordered, lambda t: waiting.get(self.sources[t.key].prefix)
+                       if t.key in self.sources and t.key not in resuming else None, self.opts.workers)
 
     def write(self, part: list[Trial], display: LiveDisplay) -> None:
         write_forks(self.missing(part), self.opts, self.data_dir, self.budget, display, self.store, self.suite)

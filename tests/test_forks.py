@@ -116,9 +116,38 @@ def test_the_suite_plan_forks_cifar1_at_the_evaluation_before_each_schedule_s_fi
 def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_for_its_forks():
     ordered = ["none s2", "intro s0", "extra s0", "intro s1", "extra s1", "intro s2", "extra s2", "intro s3"]
     waits = {"intro s0": "B0", "extra s0": "B0", "intro s1": "B1", "extra s1": "B1", "intro s3": "B3"}
-    # seed 2's baseline runs now and writes its own forks: its jumped trials wait on nothing
-    assert forks.batches(ordered, waits.get, 1) == [["none s2", "intro s0", "extra s0"],
-                                                    ["intro s1", "extra s1", "intro s2", "extra s2"], ["intro s3"]]
-    assert forks.batches(ordered, waits.get, 2) == [ordered[:7], ["intro s3"]]
-    assert forks.batches(ordered, waits.get, 3) == [ordered]
+    # seed 2's baseline runs now and writes its own forks: its jumped trials wait on nothing, and run in a batch
+    # of their own ahead of the baselines that train again
+    assert forks.batches(ordered, waits.get, 1) == [["none s2"], ["intro s0", "extra s0"], ["intro s2", "extra s2"],
+                                                    ["intro s1", "extra s1"], ["intro s3"]]
+    assert forks.batches(ordered, waits.get, 2) == [["none s2", "intro s2", "extra s2"],
+                                                    ["intro s0", "extra s0", "intro s1", "extra s1"], ["intro s3"]]
+    assert forks.batches(ordered, waits.get, 3) == [["none s2", "intro s2", "extra s2"],
+                                                    ["intro s0", "extra s0", "intro s1", "extra s1", "intro s3"]]
     assert forks.batches(ordered, lambda t: None, 1) == [ordered] and forks.batches([], waits.get, 1) == []
+
+
+def test_a_trial_with_its_own_checkpoint_waits_on_no_fork_and_runs_before_baselines_train_again(tmp_path):
+    from benchmark.checkpoint import checkpoint_path
+    from benchmark.sweep import Reforks, SweepOptions
+
+    trials = load_suite("paper-cifar").trials()
+    by_label = {t.label: t for t in trials}
+    phase = [by_label[f"cifar1 {f} @12000/17000 [channels_last=True] s{s}"] for s in (0, 1)
+             for f in ("introspection", "extrapolate(ratio=1.3)")]
+    bases = [by_label[f"cifar1 none [channels_last=True] s{s}"].key for s in (0, 1)]
+    unstored = {t.key for t in phase}  # the baselines are stored, their forks are not on this machine
+    points, sources = forks.suite_plan(trials, unstored, tmp_path)
+    reforks = Reforks(None, "paper-cifar", trials, unstored, points, sources, tmp_path, SweepOptions(workers=2),
+                      None, None)
+    assert set(reforks.missing(phase)) == set(bases) and reforks.batches(phase) == [phase]
+    # seed 0's control was cut at 13000 and left its checkpoint: it resumes from that, so it asks for no fork,
+    # and runs ahead of the baselines training again for the others
+    cut = phase[1]
+    checkpoint_path(tmp_path, cut.key).parent.mkdir(parents=True)
+    checkpoint_path(tmp_path, cut.key).write_bytes(b"")
+    assert set(reforks.missing(phase)) == set(bases)  # seed 0's introspection trial still forks
+    assert reforks.batches(phase) == [[cut], [phase[0], *phase[2:]]]
+    checkpoint_path(tmp_path, phase[0].key).write_bytes(b"")
+    assert set(reforks.missing(phase)) == {bases[1]}
+    assert reforks.batches(phase) == [phase[:2], phase[2:]]
