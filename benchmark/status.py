@@ -113,8 +113,10 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     copied = reusable(store, [t for t in selected if t.key in unstored and t.key not in running], reuse)
     unstored -= copied.keys()
     points, sources = forks.suite_plan(trials, unstored, store.folder)
-    # the stored baselines that train again for the selected trials' forks (not for those --only leaves out)
-    rewrite = forks.missing(trials, points, sources, unstored & {t.key for t in selected}, store.folder, unstored)
+    # the stored baselines that train again for the selected trials' forks (not for those --only leaves out, nor
+    # for a trial cut short: it resumes from its own checkpoint, as `suite run` knows)
+    rewrite = forks.missing(trials, points, sources, (unstored & {t.key for t in selected}) - saved.keys(),
+                            store.folder, unstored)
 
     def typical(keys, of=seconds) -> float | None:
         """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of

@@ -318,6 +318,16 @@ def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baseli
     assert rows["none"]["left_seconds"] == pytest.approx(400.0 * (5 + 1) / 40)
     main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
     assert "(s0-s1 again to 5 for forks; s1 at 4)" in capsys.readouterr().out
+    # seed 0's jumped trial was cut at 20 and left its checkpoint: it resumes from that, so its baseline does not
+    # train again for it (as `suite run` decides: sweep.Reforks)
+    from benchmark.checkpoint import checkpoint_path, progress_path
+
+    cut = next(t for t in suite.trials() if t.label == "mnist3 extrapolate @10/30 s0")
+    progress = progress_path(checkpoint_path(store.folder, cut.key))
+    progress.parent.mkdir(parents=True, exist_ok=True)
+    progress.write_text(json.dumps({"step": 20, "steps": 40}))
+    rows = {r["variant"]: r for r in suite_status(suite, store)["rows"]}
+    assert [x["seed"] for x in rows["none"]["prefix_seeds"]] == [1]
 
 
 def test_status_with_only_counts_a_stored_baseline_trained_again_to_the_selected_trials_fork_points(tmp_path):
