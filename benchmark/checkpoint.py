@@ -122,6 +122,13 @@ def checkpoint_path(folder: str | os.PathLike, key: str) -> Path:
     return Path(folder) / "checkpoints" / f"{key}.pt"
 
 
+def checkpointed(folder: str | os.PathLike, keys) -> set[str]:
+    """The suite trial keys among ``keys`` with a checkpoint of their own in a results folder: they resume from it
+    (never from a fork). The checkpoint file decides, not the progress file beside it, which a kill between their
+    two writes may leave missing."""
+    return {k for k in keys if checkpoint_path(folder, k).is_file()}
+
+
 def rng_state(device: torch.device) -> dict:
     state = {"cpu": torch.get_rng_state()}
     if device.type == "cuda":

@@ -514,6 +514,10 @@ def cmd_suite(args) -> int:
               + (f" ({cut} of them saved at their last evaluation, where it goes on)" if cut else ""),
               file=sys.stderr)
         return 130
+    if missing and outcome["time_budget_spent"] and not outcome["started"]:  # a loop of such slots never ends
+        print(f"introbench: the time budget ran out before any trial started: {missing} trial(s) left and none ran; "
+              f"give a longer --time-budget than {args.time_budget:g} s", file=sys.stderr)
+        return 1
     if missing and outcome["time_budget_spent"]:  # what was asked for: the rest is for the next slot
         cut = outcome["cut_at_budget"]
         print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` ("

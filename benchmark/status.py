@@ -15,7 +15,7 @@ from dataclasses import replace
 from statistics import median
 
 from . import forks
-from .checkpoint import saved_progress
+from .checkpoint import checkpointed, saved_progress
 from .config import RunConfig
 from .environment import same_machine
 from .search import remaining
@@ -115,8 +115,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     points, sources = forks.suite_plan(trials, unstored, store.folder)
     # the stored baselines that train again for the selected trials' forks (not for those --only leaves out, nor
     # for a trial cut short: it resumes from its own checkpoint, as `suite run` knows)
-    rewrite = forks.missing(trials, points, sources, (unstored & {t.key for t in selected}) - saved.keys(),
-                            store.folder, unstored)
+    todo = unstored & {t.key for t in selected}
+    rewrite = forks.missing(trials, points, sources, todo - checkpointed(store.folder, todo), store.folder, unstored)
 
     def typical(keys, of=seconds) -> float | None:
         """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of

@@ -30,7 +30,7 @@ from ray.tune.search import Searcher
 from ray.tune.stopper import Stopper
 
 from . import scoring
-from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path
+from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path, checkpointed
 from .errors import IntrobenchError
 from .selection import select_tasks, select_variants
 from .store import ResultsStore, driver_id, reusable, unfinished
@@ -350,6 +350,7 @@ class TimeBudget:
         self.took: dict[int, list[float]] = {}  # experiment -> this run's finished trials' seconds
         self.spent = False  # something was not started, or was cut, for want of time
         self.cut: dict[str, str] = {}  # key -> label of each trial stopped at the deadline
+        self.started = 0  # trials and fork runs this run began: none, and a spent budget ran nothing at all
         # the running trials, each in its own process, stop at their next evaluation once this file exists
         self.stop_file = stop_file
         self.interrupted = False
@@ -414,6 +415,7 @@ class StoreCallback(Callback):
     def on_trial_start(self, iteration, trials, trial, **info):
         t = self._trial(trial)
         self.display.started(trial.trial_id, t["key"], t["label"])
+        self.budget.started += 1
         # `suite status` (another process) reads what runs now, and a second `suite run --resume` leaves it alone
         self.store.start_trial(t["suite"], t["key"], t["label"], self.display.budgets.get(t["key"]), self.driver)
         self.reported[trial.trial_id] = time.time()
@@ -678,7 +680,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     searches = [x for x in chosen if pending(store, x)]
     if not todo and not searches:
         return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
-                "cut_at_budget": 0}
+                "cut_at_budget": 0, "started": 0}
 
     env = {**wandb_env(results, mode), **absolute_env_paths(), "OMP_NUM_THREADS": "1",
            "RAY_AUTH_MODE": os.environ.get("RAY_AUTH_MODE", "disabled")}
@@ -716,7 +718,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
             # the forks of trials now stored are spent (a cut or failed one's wait for --resume)
             forks.prune(results, fork_sources, {t.key for t in unfinished(store.statuses(suite.name), trials)})
     return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
-            "cut_at_budget": len(budget.cut), "interrupted": budget.interrupted}
+            "cut_at_budget": len(budget.cut), "started": budget.started, "interrupted": budget.interrupted}
 
 
 def preflight(trials: list[Trial], opts: SweepOptions, checked: set | None = None) -> str | None:
@@ -835,6 +837,7 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                         f"jumped trials use the forks if they are written when they start, else train from step 0")
     if not taken:
         return
+    budget.started += len(taken)
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
     from multiprocessing.managers import SyncManager
@@ -898,7 +901,7 @@ class Reforks:
     def resuming(self, part) -> set[str]:
         """The trials of ``part`` with a checkpoint of their own: they resume from it, never from a fork (the file
         is named by the trial's key, so it is this trial's)."""
-        return {t.key for t in part if checkpoint_path(self.results, t.key).is_file()}
+        return checkpointed(self.results, {t.key for t in part})
 
     def missing(self, part) -> dict:
         from .forks import missing

@@ -319,13 +319,18 @@ def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baseli
     main(["suite", "status", str(path), "--results", str(tmp_path / "res")])
     assert "(s0-s1 again to 5 for forks; s1 at 4)" in capsys.readouterr().out
     # seed 0's jumped trial was cut at 20 and left its checkpoint: it resumes from that, so its baseline does not
-    # train again for it (as `suite run` decides: sweep.Reforks)
+    # train again for it (as `suite run` decides: sweep.Reforks). The checkpoint file decides, not the progress
+    # file beside it: a kill between their two writes leaves one without the other.
     from benchmark.checkpoint import checkpoint_path, progress_path
 
     cut = next(t for t in suite.trials() if t.label == "mnist3 extrapolate @10/30 s0")
-    progress = progress_path(checkpoint_path(store.folder, cut.key))
-    progress.parent.mkdir(parents=True, exist_ok=True)
-    progress.write_text(json.dumps({"step": 20, "steps": 40}))
+    saved = checkpoint_path(store.folder, cut.key)
+    saved.parent.mkdir(parents=True, exist_ok=True)
+    progress_path(saved).write_text(json.dumps({"step": 20, "steps": 40}))  # a discarded checkpoint's leftover
+    rows = {r["variant"]: r for r in suite_status(suite, store)["rows"]}
+    assert [x["seed"] for x in rows["none"]["prefix_seeds"]] == [0, 1]
+    saved.write_bytes(b"checkpoint")
+    progress_path(saved).unlink()  # killed before its first progress write
     rows = {r["variant"]: r for r in suite_status(suite, store)["rows"]}
     assert [x["seed"] for x in rows["none"]["prefix_seeds"]] == [1]
 
