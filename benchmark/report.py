@@ -259,7 +259,9 @@ def platform_name(summary: dict | None) -> str:
     p = summary.get("platform")
     if not p:
         return "not recorded (run before trials recorded it)"
-    kernels = f" ({p['kernels']} kernels)" if p.get("kernels") and not p.get("gpu") else ""
+    # a CPU's vector kernels were recorded only later: without them, say so, so that the name does not read
+    # as another machine than the same model with kernels named
+    kernels = "" if p.get("gpu") else f" ({p['kernels']} kernels)" if p.get("kernels") else " (kernels not recorded)"
     return f"{p.get('gpu') or p['cpu']}{kernels}, torch {p['torch']}"
 
 
