@@ -511,8 +511,8 @@ def test_an_experiment_says_which_machine_made_which_trials_and_whether_its_pair
     said = pairing("same")
     assert said == ("Before its first jump each of the 2 jumped trials evaluates exactly as its seed's baseline, so "
                     "the paired speedups compare like with like. Made on more than one platform: AMD EPYC (kernels not "
-                    "recorded), torch 2.14.1: mnist3: 2 trials of extrapolate, s0-s1; not recorded (run before trials recorded it): "
-                    "mnist3: 2 trials of none, s0-s1.")
+                    "recorded), torch 2.14.1: mnist3: 2 trials of extrapolate, s0-s1; not recorded (run before trials "
+                    "recorded it): mnist3: 2 trials of none, s0-s1.")
     assert said in (tmp_path / "same" / "report" / "report.md").read_text().splitlines()
 
     # seed 1's jumped trial parts from its baseline before the jump (by 0.9 * 200 * (1/1000 - 1/1100) = 1.64 points)

@@ -396,7 +396,7 @@ def test_a_time_budget_starts_only_trials_that_will_end_and_leaves_the_rest_uncl
     assert (stopped.allows(resumable=True), stopped.spent, stopped.reason) == (False, True, "interrupt")
 
 
-def test_a_spent_time_budget_exits_cleanly_and_resume_runs_the_rest(tmp_path):
+def test_a_time_budget_spent_before_any_trial_starts_exits_1_and_resume_runs_the_rest(tmp_path):
     suite = tmp_path / "two.yaml"
     suite.write_text("experiments: [{task: mnist3, reduced: true, steps: 20, forecasters: [none, extrapolate]}]\n")
     args = ["suite", "run", str(suite), "--workers", "1", "--results", str(tmp_path / "r"), "--json", "--no-progress",
@@ -411,7 +411,7 @@ def test_a_spent_time_budget_exits_cleanly_and_resume_runs_the_rest(tmp_path):
                                                      "than 0.001 s")
     assert "time budget: 2 trial(s) of phase 0 not started" in spent.stderr
     outcome = json.loads(spent.stdout.strip().splitlines()[-1])
-    assert (outcome["stored"], outcome["missing"], outcome["time_budget_spent"], outcome["started"]) == (0, 2, True, 0)
+    assert [outcome[k] for k in ("stored", "missing", "time_budget_spent", "started")] == [0, 2, True, 0]
     store = ResultsStore(tmp_path / "r")
     assert store.rows() == [] and store.running(load_suite(str(suite)).name) == {}
     rest = introbench(*args, "--resume", "--time-budget", "600")
