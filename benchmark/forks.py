@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import checkpointed
 from .config import RunConfig
 from .jumps import snapshot_step
 
@@ -159,7 +160,9 @@ def missing(trials, points: dict, sources: dict, todo: set[str], results: str | 
     fork from, but whose forks are not all written: baseline key -> (its trial, the fork points to write). Only
     the points those trials fork at: a run narrowed by --only (paper-cifar's Sets 1 and 3, at 11500) does not
     train a stored baseline on to the points of trials it leaves for later (Set 2's 14500), on a machine that
-    a later session may not have."""
+    a later session may not have. A trial in ``todo`` with a checkpoint of its own resumes from it, so it needs
+    no fork (decided here, once, for `suite run` and `suite status` alike)."""
+    todo = set(todo) - checkpointed(results, todo)
     by_key = {t.key: t for t in trials}
     wanted: dict[str, set[int]] = {}
     for k, s in sources.items():

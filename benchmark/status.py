@@ -15,7 +15,7 @@ from dataclasses import replace
 from statistics import median
 
 from . import forks
-from .checkpoint import checkpointed, saved_progress
+from .checkpoint import saved_progress
 from .config import RunConfig
 from .environment import same_machine
 from .search import remaining
@@ -116,7 +116,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     # the stored baselines that train again for the selected trials' forks (not for those --only leaves out, nor
     # for a trial cut short: it resumes from its own checkpoint, as `suite run` knows)
     todo = unstored & {t.key for t in selected}
-    rewrite = forks.missing(trials, points, sources, todo - checkpointed(store.folder, todo), store.folder, unstored)
+    rewrite = forks.missing(trials, points, sources, todo, store.folder, unstored)
 
     def typical(keys, of=seconds) -> float | None:
         """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of

@@ -908,8 +908,7 @@ class Reforks:
 
         if not self.enabled:
             return {}
-        todo = {t.key for t in part} - self.resuming(part)
-        return missing(self.trials, self.points, self.sources, todo, self.results, self.unstored)
+        return missing(self.trials, self.points, self.sources, {t.key for t in part}, self.results, self.unstored)
 
     def batches(self, phase: list[Trial]) -> list[list[Trial]]:
         """The phase in its run order (seed_major), cut where the next seed's baselines would train again."""

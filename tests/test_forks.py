@@ -111,6 +111,13 @@ def test_the_suite_plan_forks_cifar1_at_the_evaluation_before_each_schedule_s_fi
     assert sorted(forks.missing(trials, points, sources, {jumped, set2}, tmp_path)[base.key][1]) == [11500, 14500]
     assert forks.missing(trials, points, sources, {jumped}, tmp_path, unstored=todo) == {}
     assert forks.missing(trials, points, sources, {jumped, base.key}, tmp_path) == {}
+    # a trial cut short resumes from its own checkpoint: forks.missing itself leaves it out, for run and status
+    from benchmark.checkpoint import checkpoint_path
+
+    checkpoint_path(tmp_path, jumped).parent.mkdir(parents=True)
+    checkpoint_path(tmp_path, jumped).write_bytes(b"")
+    assert forks.missing(trials, points, sources, {jumped}, tmp_path) == {}
+    assert sorted(forks.missing(trials, points, sources, {jumped, set2}, tmp_path)[base.key][1]) == [14500]
 
 
 def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_for_its_forks():
