@@ -192,10 +192,10 @@ def batches(ordered: list, needs, size: int) -> list[list]:
         if key is not None and key not in waits and len(waits) == max(size, 1):
             out.append([])
             waits = set()
-        out[-1].append(t)
+        out[-1].append((t, key))
         if key is not None:
             waits.add(key)
-    split = [part for b in out for part in ([t for t in b if needs(t) is None], [t for t in b if needs(t) is not None])]
+    split = [part for b in out for part in ([t for t, k in b if k is None], [t for t, k in b if k is not None])]
     return [b for b in split if b]
 
 
