@@ -184,7 +184,9 @@ def batches(ordered: list, needs, size: int) -> list[list]:
     batch's baselines train again just before it runs, ``size`` at a time (one a worker), so a run cut by its
     time budget has trained again only the baselines of the seeds it reached. Within a batch, the trials that
     wait on nothing (a checkpoint of their own, forks on disk, a baseline of this run) form a batch of their own
-    ahead of it: a chunked run spends its first hours on trials, not on training baselines again."""
+    ahead of it when they fill every worker: a chunked run spends its first hours on trials, not on training
+    baselines again. Fewer run with the batch, after its baselines: alone, they would leave a worker idle that
+    could train one."""
     out: list[list] = [[]]
     waits: set = set()
     for t in ordered:
@@ -195,7 +197,10 @@ def batches(ordered: list, needs, size: int) -> list[list]:
         out[-1].append((t, key))
         if key is not None:
             waits.add(key)
-    split = [part for b in out for part in ([t for t, k in b if k is None], [t for t, k in b if k is not None])]
+    split = []
+    for b in out:
+        free = [t for t, k in b if k is None]
+        split += [free, [t for t, k in b if k is not None]] if len(free) >= max(size, 1) else [[t for t, _ in b]]
     return [b for b in split if b]
 
 

@@ -131,6 +131,8 @@ def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_fo
                                                     ["intro s0", "extra s0", "intro s1", "extra s1"], ["intro s3"]]
     assert forks.batches(ordered, waits.get, 3) == [["none s2", "intro s2", "extra s2"],
                                                     ["intro s0", "extra s0", "intro s1", "extra s1", "intro s3"]]
+    # three free trials cannot fill four workers: they wait with the others, while the baselines use the workers
+    assert forks.batches(ordered, waits.get, 4) == [ordered]
     assert forks.batches(ordered, lambda t: None, 1) == [ordered] and forks.batches([], waits.get, 1) == []
 
 
@@ -148,13 +150,17 @@ def test_a_trial_with_its_own_checkpoint_waits_on_no_fork_and_runs_before_baseli
     reforks = Reforks(None, "paper-cifar", trials, unstored, points, sources, tmp_path, SweepOptions(workers=2),
                       None, None)
     assert set(reforks.missing(phase)) == set(bases) and reforks.batches(phase) == [phase]
-    # seed 0's control was cut at 13000 and left its checkpoint: it resumes from that, so it asks for no fork,
-    # and runs ahead of the baselines training again for the others
+    # seed 0's control was cut at 13000 and left its checkpoint: it resumes from that, so it asks for no fork;
+    # alone it would leave one of the two workers idle, so it runs with the others once their forks are written
     cut = phase[1]
     checkpoint_path(tmp_path, cut.key).parent.mkdir(parents=True)
     checkpoint_path(tmp_path, cut.key).write_bytes(b"")
     assert set(reforks.missing(phase)) == set(bases)  # seed 0's introspection trial still forks
-    assert reforks.batches(phase) == [[cut], [phase[0], *phase[2:]]]
+    assert reforks.batches(phase) == [phase]
+    # on one worker it fills the machine: it runs ahead of the baselines training again
+    one = Reforks(None, "paper-cifar", trials, unstored, points, sources, tmp_path, SweepOptions(workers=1),
+                  None, None)
+    assert one.batches(phase) == [[cut], [phase[0]], [phase[2], phase[3]]]
     checkpoint_path(tmp_path, phase[0].key).write_bytes(b"")
     assert set(reforks.missing(phase)) == {bases[1]}
     assert reforks.batches(phase) == [phase[:2], phase[2:]]
