@@ -136,7 +136,7 @@ def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_fo
     assert forks.batches(ordered, lambda t: None, 1) == [ordered] and forks.batches([], waits.get, 1) == []
 
 
-def test_a_trial_with_its_own_checkpoint_waits_on_no_fork_and_runs_before_baselines_train_again(tmp_path):
+def test_a_resuming_trial_forks_nothing_and_runs_before_baselines_train_again_if_it_fills_the_workers(tmp_path):
     from benchmark.checkpoint import checkpoint_path
     from benchmark.sweep import Reforks, SweepOptions
 
