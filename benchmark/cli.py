@@ -567,7 +567,9 @@ def cmd_suite_status(args, suite) -> int:
                         + ")")
         # *: timed by trials of another machine, which may train at a very different pace
         each = "?" if r["trial_seconds"] is None else f"{r['trial_seconds']:.0f}" + ("" if r["timed_here"] else "*")
-        going = ", ".join(f"s{x['seed']} {x['step']}/{x['steps'] or '?'}" for x in r["running"]) or "-"
+        # before its first report a trial's step is not known (a resumed one starts far past 0)
+        going = ", ".join(f"s{x['seed']} {x['step'] if x['heard'] else 'starting'}/{x['steps'] or '?'}"
+                          for x in r["running"]) or "-"
         rows.append([r["task"], r["variant"], f"{r['trials']}", stored, going, missing, each,
                      _hours(r["left_seconds"]) if r["missing"] or r["running"] or r["prefix_seeds"] else "-"])
     _table(f"suite {suite.name}: {status['store']}" + ("" if status["store_exists"] else " (no store yet)"),

@@ -142,8 +142,8 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
 
     def restored(curve: list[dict], events: list[dict]) -> None:  # a resumed run's past, as it was reported
         for kind, item in loop.logged_order(curve, events):
-            if kind == "eval":
-                seen(item)
+            if kind == "eval":  # marked: a pace or an ETA counts only the steps this attempt trains
+                seen({**item, "restored": True})
             elif on_jump is not None:
                 on_jump(item)
 

@@ -104,9 +104,11 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     running = store.running(suite.name)
     saved = saved_progress(store.folder)  # trials cut short, resumable from their checkpoints
     now = time.time()
-    # a running trial's whole time, from its pace so far: what a task that has stored nothing yet goes by
-    pace = {k: (r["updated"] - r["started"]) * r["steps"] / r["step"] for k, r in running.items()
-            if r["step"] and r["steps"]}
+    # a running trial's whole time, from its pace so far: what a task that has stored nothing yet goes by. Only
+    # the steps between its first and latest reports count: one resumed from a checkpoint or a fork at 12,000
+    # trained none of the steps before, and its start (data, workers) is no part of its pace
+    pace = {k: (r["updated"] - r["first_at"]) * r["steps"] / (r["step"] - r["first"]) for k, r in running.items()
+            if r["steps"] and r["first"] is not None and r["step"] > r["first"]}
     # a jumped trial still to run starts from its baseline's fork, and a stored baseline whose forks are not
     # written trains again up to its last fork point first (benchmark.forks)
     unstored = {t.key for t in unfinished(statuses, trials)}
@@ -171,7 +173,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         elif t.key in running:
             r = running[t.key]
             row["running"].append({"seed": t.config.seed, "step": r["step"], "steps": r["steps"],
-                                   "accuracy": r["accuracy"], "seconds": now - r["started"], "driver": r["driver"]})
+                                   "heard": r["first"] is not None or r["step"] > 0, "accuracy": r["accuracy"],
+                                   "seconds": now - r["started"], "driver": r["driver"]})
         elif t.key in copied:
             row["copied"].append(t.config.seed)
         else:  # a failed trial is run again by --resume: it is still to do

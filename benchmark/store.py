@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS running (
     started REAL NOT NULL,
     updated REAL NOT NULL,
     driver TEXT NOT NULL,         -- "host:pid" of the `suite run` that runs it
+    first INTEGER,                -- the first step this run reported, and when: a resumed or forked trial
+    first_at REAL,                -- starts far past 0, so its pace counts only the steps it trained here
     PRIMARY KEY (suite, key)
 );
 CREATE TABLE IF NOT EXISTS suites (
@@ -139,6 +141,9 @@ class ResultsStore:
                 conn.executescript(SCHEMA)
                 if "suite_path" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
                     conn.execute("ALTER TABLE trials ADD COLUMN suite_path TEXT")  # stores made before the column
+                if "first" not in {r[1] for r in conn.execute("PRAGMA table_info(running)")}:
+                    conn.execute("ALTER TABLE running ADD COLUMN first INTEGER")
+                    conn.execute("ALTER TABLE running ADD COLUMN first_at REAL")
                 self._ready = True
             yield conn
         finally:
@@ -219,14 +224,20 @@ class ResultsStore:
                 raise
         return None
 
-    def progress(self, suite: str, key: str, step: int, accuracy: float | None) -> None:
+    def progress(self, suite: str, key: str, step: int, accuracy: float | None, trained: bool = True) -> None:
+        """A running trial's latest evaluation. The first one it ``trained`` (not one replayed from the checkpoint
+        or the fork it resumed from) is kept too, and when: its pace counts only the steps this run trained."""
+        now = time.time()
+        first, first_at = (step, now) if trained else (None, None)
         with self._db() as conn, conn:
-            conn.execute("UPDATE running SET step = ?, accuracy = ?, updated = ? WHERE suite = ? AND key = ?",
-                         (step, accuracy, time.time(), suite, key))
+            conn.execute("UPDATE running SET step = ?, accuracy = ?, updated = ?, first = COALESCE(first, ?), "
+                         "first_at = COALESCE(first_at, ?) WHERE suite = ? AND key = ?",
+                         (step, accuracy, now, first, first_at, suite, key))
 
     def running(self, suite: str) -> dict[str, dict]:
-        """key -> {label, step, steps, accuracy, started, updated, driver} of every trial of a suite that a live
-        suite run is running now (a run killed without a word leaves rows behind: they are not shown)."""
+        """key -> {label, step, steps, accuracy, started, updated, driver, first, first_at} of every trial of a
+        suite that a live suite run is running now (a run killed without a word leaves rows behind: they are not
+        shown)."""
         if not self.path.exists():
             return {}
         with self._db(sqlite3.Row) as conn:

@@ -107,7 +107,8 @@ def trial_fn(config: dict) -> None:
             live.evaluation(point)
             seen.append(point)
             report = {"step": point["step"], "accuracy": point["accuracy"], "phase": point["phase"],
-                      "started": started}  # a sample the scheduler stops still says how long it ran
+                      "started": started,  # a sample the scheduler stops still says how long it ran
+                      "restored": bool(point.get("restored"))}  # replayed from a checkpoint or a fork
             if objective:  # what a searcher and a scheduler act on, as it stands so far
                 report["score"] = search_score(seen, objective=objective, target=resolved["target"],
                                                eval_every=resolved["eval_every"], steps=resolved["steps"])
@@ -243,7 +244,8 @@ class LiveDisplay:
         self.done = self.failed = 0
         self.running: dict[str, dict] = {}
         self.aside_runs: dict[str, dict] = {}  # no trial's (a baseline again for its forks): not in the ETA
-        self.finished_steps = 0
+        self.finished_steps = 0  # the steps the ended trials trained in this run
+        self.restored_steps = 0  # the steps the ended trials did not train here (resumed or forked past them)
         self.start = time.time()
         self.live = None
         if enabled:
@@ -261,20 +263,25 @@ class LiveDisplay:
             print(line, file=self.stream, flush=True)
 
     def started(self, trial_id: str, key: str, label: str) -> None:
-        self.running[trial_id] = {"label": label, "key": key, "step": 0, "accuracy": None}
+        # step: None until its first report; base: the step it resumed from (its last restored evaluation)
+        self.running[trial_id] = {"label": label, "key": key, "step": None, "base": 0, "accuracy": None}
         self._refresh()
 
-    def progress(self, trial_id: str, step: int, accuracy: float) -> None:
+    def progress(self, trial_id: str, step: int, accuracy: float, restored: bool = False) -> None:
+        """A trial's evaluation; ``restored``: replayed from the checkpoint or the fork it resumed from."""
         if trial_id in self.running:
             self.running[trial_id].update(step=step, accuracy=accuracy)
+            if restored:
+                self.running[trial_id]["base"] = step
             self._refresh()
 
     def ended(self, trial_id: str, failed: bool, done: bool = True, outcome: str | None = None) -> None:
         """A trial's end: done (its result stored), failed, or neither (cut at the time budget, to resume).
         ``outcome``: one line kept above the live view (and in a log) saying how it ended."""
         info = self.running.pop(trial_id, None)
-        if info and done:
-            self.finished_steps += self.budgets.get(info["key"], info["step"])  # a search sample: as far as it got
+        if info and done:  # a search sample: as far as it got
+            self.finished_steps += self.budgets.get(info["key"], info["step"] or 0) - info["base"]
+            self.restored_steps += info["base"]
         self.failed += failed
         self.done += done and not failed
         if outcome:
@@ -297,8 +304,9 @@ class LiveDisplay:
         self._refresh()
 
     def eta(self) -> str:
-        total = sum(self.budgets.values())
-        done = self.finished_steps + sum(r["step"] for r in self.running.values())
+        # a trial resumed at 26,000 trains only the rest: the steps before count as neither done nor to do
+        total = sum(self.budgets.values()) - self.restored_steps - sum(r["base"] for r in self.running.values())
+        done = self.finished_steps + sum((r["step"] or 0) - r["base"] for r in self.running.values())
         if not done or total <= done:
             return "-"
         left = (time.time() - self.start) * (total - done) / done
@@ -318,7 +326,8 @@ class LiveDisplay:
             table.add_column(col)
         for r in self.running.values():
             budget = self.budgets.get(r["key"])
-            table.add_row(r["label"], f"{r['step']}/{budget}" if budget else str(r["step"]),
+            step = "starting" if r["step"] is None else str(r["step"])
+            table.add_row(r["label"], f"{step}/{budget}" if budget else step,
                           "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}")
         for r in self.aside_runs.values():
             table.add_row(r["label"], f"{r['step']}/{r['steps']}", "-")
@@ -422,10 +431,11 @@ class StoreCallback(Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "step" in result and result.get("phase") != "final":
-            self.display.progress(trial.trial_id, result["step"], result["accuracy"])
+            restored = bool(result.get("restored"))
+            self.display.progress(trial.trial_id, result["step"], result["accuracy"], restored=restored)
             if time.time() - self.reported.get(trial.trial_id, 0.0) >= PROGRESS_EVERY:
                 t = self._trial(trial)
-                self.store.progress(t["suite"], t["key"], result["step"], result["accuracy"])
+                self.store.progress(t["suite"], t["key"], result["step"], result["accuracy"], trained=not restored)
                 self.reported[trial.trial_id] = time.time()
             self.seen.setdefault(trial.trial_id, []).append(
                 {"step": result["step"], "accuracy": result["accuracy"], "phase": result["phase"], "loss": None})

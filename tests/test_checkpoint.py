@@ -68,7 +68,12 @@ def test_a_run_killed_halfway_resumes_from_its_checkpoint_and_ends_as_the_uninte
     assert untimed(resumed.events) == untimed(whole.events)
     if whole.events:
         assert any("guard" in e for e in whole.events)
-    # the live trackers heard the whole run: the restored part replayed, then the rest as it trained
+    # the live trackers heard the whole run: the restored part replayed, then the rest as it trained; the
+    # replayed evaluations are marked (a pace counts only the steps this attempt trains), and only they
+    marks = [seen_point.pop("restored", False) for seen_point in seen]
+    n = sum(marks)
+    assert marks == [True] * n + [False] * (len(seen) - n)
+    assert seen[n - 1]["step"] == saved["step"] < seen[n]["step"]
     assert untimed(seen) == untimed(whole.curve) and untimed(jumps) == untimed(whole.events)
     assert resumed.summary.pop("seconds_before_resume") == saved["elapsed"] > 0
     extra = {k: resumed.summary.pop(k) for k in ("resumed_from", "checkpoint_note")}

@@ -259,18 +259,21 @@ def test_status_shows_running_trials_and_paces_a_task_with_nothing_stored(tmp_pa
         t = by_label[label]
         store.start_trial(suite.name, t.key, t.label, 1000, driver)
         store.progress(suite.name, t.key, 250, 0.5)
-    with store._db() as conn, conn:  # each has been running 100 s, a quarter of its budget done
-        conn.execute("UPDATE running SET started = updated - 100")
+        store.progress(suite.name, t.key, 500, 0.6)
+    with store._db() as conn, conn:  # each took 100 s from its first report to its last, a quarter of its budget
+        conn.execute("UPDATE running SET first_at = updated - 100, started = updated - 900")
     got = suite_status(suite, store)
     rows = {(r["task"], r["variant"]): r for r in got["rows"]}
     base3, base4, intro4 = rows[("mnist3", "none")], rows[("mnist4", "none")], rows[("mnist4", "introspection")]
-    assert [(x["seed"], x["step"], x["steps"]) for x in base3["running"]] == [(1, 250, 1000)]
+    assert [(x["seed"], x["step"], x["steps"]) for x in base3["running"]] == [(1, 500, 1000)]
     assert base3["missing_seeds"] == [2, 3]  # the running seed is not "to run"
-    # mnist3 goes by its stored trial: two to run and three quarters of one running
-    assert (base3["trial_seconds"], base3["left_seconds"]) == (100.0, 275.0)
-    # mnist4 has stored nothing: its running trials' pace (400 s a trial) tells
+    # mnist3 goes by its stored trial: two to run and half of one running
+    assert (base3["trial_seconds"], base3["left_seconds"]) == (100.0, 250.0)
+    # mnist4 has stored nothing: its running trials' pace tells, 250 steps in 100 s: 400 s a trial. Not the
+    # 1,800 s that all 900 s since it started would say: the steps before its first report may be ones it
+    # never trained (resumed from a checkpoint or a fork), and its start is no part of its pace
     assert [x["seed"] for x in base4["running"]] == [0] and base4["missing_seeds"] == [1]
-    assert base4["trial_seconds"] == pytest.approx(400.0) and base4["left_seconds"] == pytest.approx(700.0)
+    assert base4["trial_seconds"] == pytest.approx(400.0) and base4["left_seconds"] == pytest.approx(600.0)
     assert intro4["running"][0]["driver"] == "otherhost:1"
     assert (got["running"], got["drivers"]) == (3, sorted([driver_id(), "otherhost:1"]))
     # the result written: the trial leaves the running table in the same transaction
@@ -281,11 +284,35 @@ def test_status_shows_running_trials_and_paces_a_task_with_nothing_stored(tmp_pa
     results = str(tmp_path / "res")
     assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--tasks", "mnist4"]) == 0
     out = capsys.readouterr().out
-    assert "s0 250/1000" in out
+    assert "s0 500/1000" in out
     assert base4["timed_here"] and "timed by trials of other machines" not in out  # a live run's pace, not *
     assert f"0 of 4 trials stored; 2 running (`suite run` {', '.join(sorted([driver_id(), 'otherhost:1']))}); " \
            "2 to run" in out
     assert "(and leaves the running ones to their run)." in out
+    # a trial taken but not heard of yet: its step is not known (a resumed one starts far past 0), nor its pace
+    t = by_label["mnist4 none s1"]
+    store.start_trial(suite.name, t.key, t.label, 1000, driver_id())
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--tasks", "mnist4"]) == 0
+    assert "s0 500/1000, s1 starting/1000" in capsys.readouterr().out
+
+
+def test_a_store_made_before_the_running_trials_first_report_was_kept_takes_it(tmp_path):
+    import re
+    import sqlite3
+
+    from benchmark.store import SCHEMA, driver_id
+
+    old = re.sub(r"\n    first(_at)? [^\n]*", "", SCHEMA)  # the running table as it was
+    assert "first INTEGER" not in old and "first_at REAL" not in old and "driver TEXT NOT NULL" in old
+    with sqlite3.connect(tmp_path / ResultsStore.FILE) as conn:
+        conn.executescript(old)
+        conn.execute("INSERT INTO running (suite, key, label, step, steps, started, updated, driver) "
+                     "VALUES ('st', 'k', 'mnist3 none s0', 0, 1000, 0, 0, ?)", (driver_id(),))
+    store = ResultsStore(tmp_path)
+    store.progress("st", "k", 300, 0.5)
+    store.progress("st", "k", 400, 0.6)
+    r = store.running("st")["k"]
+    assert (r["first"], r["step"]) == (300, 400) and r["first_at"] <= r["updated"]
 
 
 def test_status_counts_forked_trials_by_the_steps_they_train_and_a_stored_baselines_fork_run(tmp_path, capsys):

@@ -367,6 +367,60 @@ def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_
     assert display.eta() == "00:01:40" and display.aside_runs == {}
 
 
+def test_the_live_displays_eta_counts_only_the_steps_a_resumed_trial_trains_in_this_run():
+    import io
+    import time
+
+    from rich.console import Console
+
+    from benchmark.sweep import LiveDisplay
+
+    display = LiveDisplay(2, 0, {"a": 100, "b": 100}, io.StringIO(), enabled=False)
+    display.started("t", "a", "mnist3 extrapolate s0")
+    shown = io.StringIO()
+    Console(file=shown, width=200).print(display._render())
+    assert "starting/100" in shown.getvalue()  # not 0/100: a resumed trial starts far past 0
+    for step in (0, 20, 40):  # its checkpoint's evaluations, replayed at once
+        display.progress("t", step, 0.8, restored=True)
+    display.progress("t", 50, 0.9)
+    display.start = time.time() - 100.05
+    # 10 steps trained in 100 s, of 60 + 100 to train: 1,500 s left (not the 300 s that counting its 40
+    # restored steps as done would say)
+    assert display.eta() == "00:25:00"
+    display.progress("t", 100, 0.9)
+    display.ended("t", failed=False)
+    display.start = time.time() - 120.05  # 60 steps in 120 s, 100 to go
+    assert display.eta() == "00:03:20"
+
+
+def test_the_driver_stores_a_resumed_trials_first_trained_evaluation_not_a_replayed_one(tmp_path):
+    import io
+    from types import SimpleNamespace
+
+    from benchmark.store import driver_id
+    from benchmark.sweep import LiveDisplay, StoreCallback
+
+    store = ResultsStore(tmp_path)
+    callback = StoreCallback(store, LiveDisplay(1, 0, {"k": 100}, io.StringIO(), enabled=False))
+    trial = SimpleNamespace(trial_id="t1")
+    callback.trials["t1"] = {"suite": "st", "key": "k", "label": "mnist3 extrapolate s0"}
+    callback.on_trial_start(0, [], trial)
+
+    def report(step, restored):
+        callback.reported["t1"] = 0.0  # past the pause between progress writes
+        callback.on_trial_result(0, [], trial, {"step": step, "accuracy": 0.5, "phase": "eval", "restored": restored})
+
+    report(0, True)
+    report(40, True)
+    row = store.running("st")["k"]
+    assert (row["step"], row["first"], row["first_at"], row["driver"]) == (40, None, None, driver_id())
+    report(50, False)
+    report(60, False)
+    row = store.running("st")["k"]
+    assert (row["step"], row["first"]) == (60, 50) and row["first_at"] <= row["updated"]
+    assert callback.display.running["t1"]["base"] == 40
+
+
 def test_a_time_budget_starts_only_trials_that_will_end_and_leaves_the_rest_unclaimed(tmp_path):
     from ray.tune.search import Searcher
 
