@@ -55,7 +55,10 @@ def test_a_forked_trial_ends_bit_for_bit_as_the_same_trial_trained_from_step_0(c
     assert forked.summary["checkpoint_note"] == "started from its baseline's fork at step 15"
     assert untimed(forked.curve) == untimed(whole.curve) and untimed(forked.events) == untimed(whole.events)
     assert whole.events and all("guard" in e for e in whole.events) == bool(config.guard)
-    # the live trackers heard the whole run: the baseline's part replayed, then the rest as it trained
+    # the live trackers heard the whole run: the baseline's part replayed (and marked so: the trial trained none
+    # of it), then the rest as it trained
+    marks = [point.pop("restored", False) for point in seen]
+    assert marks == [point["step"] <= 15 for point in seen] and any(marks) and not all(marks)
     assert untimed(seen) == untimed(whole.curve) and untimed(jumps) == untimed(whole.events)
     assert {k: v for k, v in forked.summary.items() if k not in TIMING + FORK} == \
         {k: v for k, v in whole.summary.items() if k not in TIMING}
