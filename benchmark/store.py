@@ -59,6 +59,9 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 """
 
+# the columns SCHEMA gained after stores were made with it (CREATE TABLE IF NOT EXISTS leaves those as they were)
+ADDED_COLUMNS = (("trials", "suite_path", "TEXT"), ("running", "first", "INTEGER"), ("running", "first_at", "REAL"))
+
 # trials `suite run --redo` ran again: each row as it was (the trials table's columns), when it was set aside and
 # why; never scored. Made by the first redo of a store, not by merely opening it: reading a committed store (a
 # report) leaves its file as it was
@@ -139,11 +142,9 @@ class ResultsStore:
             if not self._ready:
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.executescript(SCHEMA)
-                if "suite_path" not in {r[1] for r in conn.execute("PRAGMA table_info(trials)")}:
-                    conn.execute("ALTER TABLE trials ADD COLUMN suite_path TEXT")  # stores made before the column
-                if "first" not in {r[1] for r in conn.execute("PRAGMA table_info(running)")}:
-                    conn.execute("ALTER TABLE running ADD COLUMN first INTEGER")
-                    conn.execute("ALTER TABLE running ADD COLUMN first_at REAL")
+                for table, column, kind in ADDED_COLUMNS:  # stores made before the column
+                    if column not in {r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+                        conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {kind}")
                 self._ready = True
             yield conn
         finally:
