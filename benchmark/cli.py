@@ -174,7 +174,8 @@ def build_parser() -> argparse.ArgumentParser:
     srun.add_argument("--bank", help="record every trial's weight trajectory into this trajectory bank folder")
     srun.add_argument("--reuse", action="append", default=[], metavar="RESULTS",
                       help="copy in, rather than run, each trial this other results folder holds with the same run "
-                           "config and seed (another suite's: paper-mnist's mnist1 baselines for beyond); repeatable")
+                           "config and seed (another suite's: paper-mnist's mnist1 baselines for beyond), or a longer run "
+                           "of which it is the first steps, and the forks its baselines left there; repeatable")
     srun.add_argument("--stop-at-target", action="store_true",
                       help="end every trial at its target (as the suite field stop_at_target: true)")
     srun.add_argument("--retries", type=_non_negative_int, default=1, help="retries of a failed trial")
@@ -560,6 +561,8 @@ def cmd_suite_status(args, suite) -> int:
                    else str(r["missing"])) if r["missing"] else "-"
         if r["copied"]:
             missing += f" ({seed_ranges(r['copied'])} copied by --reuse)"
+        if r["lent_seeds"]:  # their forks copied from a --reuse folder
+            missing += f" (forks of {seed_ranges(r['lent_seeds'])} copied by --reuse)"
         if r["prefix_seeds"]:  # stored baselines that train again to write their forks
             missing += (f" ({seed_ranges(x['seed'] for x in r['prefix_seeds'])} again to "
                         f"{max(x['step'] for x in r['prefix_seeds'])} for forks"

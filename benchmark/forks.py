@@ -227,6 +227,49 @@ def write_prefix(run_config: dict, results: str, points: list, deadline: float |
     return "ended before its last fork point: no fork there"
 
 
+def borrowable(jobs: dict, reuse, results: str | os.PathLike) -> dict[str, Path]:
+    """Of ``jobs`` (missing()'s stored baselines to train again for their forks), those whose forks a ``reuse``
+    results folder (`suite run --reuse`) already holds: its baseline of the same training (the same run, or a
+    longer one whose first steps it is: benchmark.truncation) wrote every file they need. Baseline key -> that
+    folder. The files are what the baseline would write (the same steps, bit for bit on the same machine)."""
+    from .store import ResultsStore
+    from .truncation import longer_runs
+
+    found: dict[str, Path] = {}
+    for source in reuse:
+        rest = [trial for key, (trial, _) in jobs.items() if key not in found]
+        if not rest:
+            break
+        for key, (_, stored) in longer_runs(ResultsStore(source).ended(), rest).items():
+            folder = forks_folder(source) / prefix_key(stored)
+            if written(folder, jobs[key][1]):
+                found[key] = folder
+    return found
+
+
+def borrow(jobs: dict, found: dict[str, Path], results: str | os.PathLike) -> list[str]:
+    """Copy each borrowable() baseline's fork files into this results folder, under its own prefix (a dependent
+    starts only from files that name its prefix: the longer run's differs only by its budget). A file that is not
+    its folder's (another prefix, another format) stops that baseline's copy, and it trains again instead (over
+    what was copied). The baseline keys copied."""
+    done = []
+    for key, folder in found.items():
+        trial, points = jobs[key]
+        prefix = prefix_key(trial.config)
+        names = [f"w-{s}.pt" for s in sorted({s for steps in points.values() for s in steps})]
+        for name in names + [f"state-{f}.pt" for f in sorted(points)]:  # one at a time: a big model's are big
+            try:
+                saved = torch.load(folder / name, map_location="cpu", weights_only=True)
+            except (OSError, RuntimeError, EOFError):
+                break
+            if saved.get("format") != FORMAT or saved.get("prefix") != folder.name:
+                break
+            _save({**saved, "prefix": prefix}, forks_folder(results) / prefix / name)
+        else:
+            done.append(key)
+    return done
+
+
 def load(source: ForkSource) -> tuple[dict, dict[int, list[torch.Tensor]]] | None:
     """The loop state at the fork point and the snapshots up to it, or None when any file is missing or is not
     of this prefix (the trial then trains from step 0)."""

@@ -119,6 +119,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     # for a trial cut short: it resumes from its own checkpoint, as `suite run` knows)
     todo = unstored & {t.key for t in selected}
     rewrite = forks.missing(trials, points, sources, todo, store.folder, unstored)
+    lent = forks.borrowable(rewrite, reuse, store.folder)  # `suite run --reuse` copies these rather than train them
+    rewrite = {k: v for k, v in rewrite.items() if k not in lent}
 
     def typical(keys, of=seconds) -> float | None:
         """The median of ``of`` (stored times oldest first, or running trials' paces) over the last ``RECENT`` of
@@ -165,7 +167,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         row = rows.setdefault((t.experiment, trial_variant(t)), {
             "experiment": t.experiment, "task": t.config.task, "variant": trial_variant(t), "keys": [],
             "finished": 0, "diverged": 0, "failed": 0, "missing_seeds": [], "running": [], "resumable": [],
-            "forked": [], "prefix_seeds": [], "share": 0.0, "copied": [], "config": t.config})
+            "forked": [], "prefix_seeds": [], "lent_seeds": [], "share": 0.0, "copied": [], "config": t.config})
         row["keys"].append(t.key)
         status = statuses.get(t.key, (None,))[0]
         if status in ("finished", "diverged"):
@@ -185,6 +187,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
             elif t.key in sources:  # the steps before its fork point are its baseline's
                 row["forked"].append({"seed": t.config.seed, "step": sources[t.key].step})
                 row["share"] -= sources[t.key].step / sources[t.key].budget
+        if t.key in lent:
+            row["lent_seeds"].append(t.config.seed)
         if t.key in rewrite:
             fork_steps = max(rewrite[t.key][1])
             at = (running.get(forks.RUNNING + t.key) or {}).get("step")  # a live `suite run` trains it again now
@@ -212,7 +216,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",
                     "trials": x.trials, "finished": None, "diverged": None, "failed": None,
                     "missing_seeds": None, "running": [], "resumable": [], "forked": [], "prefix_seeds": [],
-                    "copied": [], "missing": left,
+                    "lent_seeds": [], "copied": [], "missing": left,
                     "trial_seconds": each, "timed_here": timed_here, "left_seconds": _left(each, left)})
     return {
         "suite": suite.name, "store": str(store.path), "store_exists": store.path.exists(), "rows": out,

@@ -713,6 +713,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
 
     reforks = Reforks(store, suite.name, trials, unstored, fork_points, fork_sources, results, opts, data_dir, budget,
                       enabled=forking and not opts.address)
+    reforks.borrow(todo)
     with _console_to(results / "ray.log") as console:
         # counted over what this run was asked for (--tasks, --only), not the whole suite: 'k of n stored'
         total = len(selected) + sum(x.trials for x in chosen)
@@ -919,6 +920,21 @@ class Reforks:
         if not self.enabled:
             return {}
         return missing(self.trials, self.points, self.sources, {t.key for t in part}, self.results, self.unstored)
+
+    def borrow(self, todo: list[Trial]) -> None:
+        """Copy in the forks that a --reuse folder already holds for ``todo``'s stored baselines (forks.borrowable):
+        those baselines need not train again."""
+        from .forks import borrow, borrowable
+
+        if not self.opts.reuse:
+            return
+        jobs = self.missing(todo)
+        found = borrowable(jobs, self.opts.reuse, self.results)
+        done = borrow(jobs, found, self.results)
+        if done:
+            print(f"reuse: the forks of {len(done)} stored baseline(s) copied from "
+                  f"{', '.join(sorted({str(found[k].parents[2]) for k in done}))} rather than trained again: "
+                  + "; ".join(jobs[k][0].label for k in done), file=sys.stderr)
 
     def batches(self, phase: list[Trial]) -> list[list[Trial]]:
         """The phase in its run order (seed_major), cut where the next seed's baselines would train again."""

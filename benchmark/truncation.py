@@ -63,6 +63,14 @@ def _learning_rates(task, steps: int) -> list:
 def from_longer(rows: list[dict], trials) -> dict[str, dict]:
     """key -> the row, cut to the trial's budget, of each of ``trials`` that one of ``rows`` (stored trials that
     ran to their end) trains the first steps of."""
+    configs = {t.key: t.config for t in trials}
+    return {key: {**cut(row, as_budget(stored, configs[key])), "key": key}
+            for key, (row, stored) in longer_runs(rows, trials).items()}
+
+
+def longer_runs(rows: list[dict], trials) -> dict[str, tuple[dict, RunConfig]]:
+    """key -> (the row, its run config) of each of ``trials`` that one of ``rows`` trains the first steps of: the
+    same run, or a longer one whose training does not depend on its budget (why_not_prefix)."""
     from . import forks
 
     wanted = {(t.config.steps, t.config.target) for t in trials}
@@ -83,7 +91,7 @@ def from_longer(rows: list[dict], trials) -> dict[str, dict]:
         if training not in checked:
             checked[training] = why_not_prefix(t.config, stored)
         if checked[training] is None:
-            out[t.key] = {**cut(row, as_budget(stored, t.config)), "key": t.key}
+            out[t.key] = (row, stored)
     return out
 
 

@@ -734,6 +734,50 @@ def test_reuse_copies_another_suites_identical_trials_instead_of_running_them(tm
                             "with the same run config and seed in the results folder(s) a") for n in suite["notes"])
 
 
+def test_reuse_copies_the_forks_a_longer_runs_baseline_wrote_rather_than_train_the_baseline_again(tmp_path):
+    from benchmark import forks
+    from tests.test_checkpoint import untimed
+
+    common = ("task: mnist3, reduced: true, eval_every: 5, jumps: [20, 25], seeds: 1, target: baseline_max, "
+              "forecasters: [none, introspection], ")
+    for name, steps in (("long", 40), ("short", 30)):
+        (tmp_path / f"{name}.yaml").write_text(f"experiments:\n  - {{{common}steps: {steps}}}\n")
+    flags = ["--workers", "1", "--json", "--no-progress", "--wandb", "disabled"]
+    # the long suite's baseline alone: it writes the forks of its introspection trial, still to run
+    first = introbench("suite", "run", str(tmp_path / "long.yaml"), "--only", "none", "--results",
+                       str(tmp_path / "a"), *flags)
+    assert first.returncode == 0, first.stderr[-3000:]
+    (lent,) = forks.forks_folder(tmp_path / "a").iterdir()
+    short = load_suite(str(tmp_path / "short.yaml")).trials()
+    (base,) = [t for t in short if t.config.forecaster == "none"]
+    (jumped,) = [t for t in short if t.config.forecaster != "none"]
+    # a file of another prefix among them is never copied under this one's (the baseline trains again instead)
+    points, sources = forks.suite_plan(short, {jumped.key}, tmp_path / "b")
+    jobs = forks.missing(short, points, sources, {jumped.key}, tmp_path / "b")
+    assert forks.borrowable(jobs, (str(tmp_path / "a"),), tmp_path / "b") == {base.key: lent}
+    good = torch.load(lent / "w-0.pt", weights_only=True)
+    torch.save({**good, "prefix": "another"}, lent / "w-0.pt")
+    assert forks.borrow(jobs, {base.key: lent}, tmp_path / "b") == []
+    torch.save(good, lent / "w-0.pt")
+    args = ["suite", "status", str(tmp_path / "short.yaml"), "--results", str(tmp_path / "b"), "--reuse",
+            str(tmp_path / "a")]
+    status = introbench(*args)
+    assert status.returncode == 0 and "(forks of s0 copied by --reuse)" in status.stdout, status.stdout
+    assert "for forks" not in status.stdout
+    ran = introbench("suite", "run", str(tmp_path / "short.yaml"), "--results", str(tmp_path / "b"), "--reuse",
+                     str(tmp_path / "a"), *flags)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    # the baseline is copied (cut at 30), its forks too: it never trains again, and the jumped trial starts at 15
+    assert "reuse: 1 trial(s) copied from" in ran.stderr
+    assert f"reuse: the forks of 1 stored baseline(s) copied from {tmp_path / 'a'} rather than trained again: " \
+           f"{base.label}" in ran.stderr
+    assert "train again" not in ran.stderr
+    row = {r["key"]: r for r in ResultsStore(tmp_path / "b").rows()}[jumped.key]
+    assert row["summary"]["forked_from"] == 15
+    assert untimed(row["curve"]) == untimed(run(RunConfig.from_stored(row["config"]), progress=False).curve)
+    assert lent.is_dir() and not forks.forks_folder(tmp_path / "b").exists()  # the source's are its own to prune
+
+
 def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     from benchmark.errors import IntrobenchError
     from benchmark.selection import select_variants, trial_variant
