@@ -227,7 +227,7 @@ def write_prefix(run_config: dict, results: str, points: list, deadline: float |
     return "ended before its last fork point: no fork there"
 
 
-def borrowable(jobs: dict, reuse, results: str | os.PathLike) -> dict[str, Path]:
+def borrowable(jobs: dict, reuse) -> dict[str, Path]:
     """Of ``jobs`` (missing()'s stored baselines to train again for their forks), those whose forks a ``reuse``
     results folder (`suite run --reuse`) already holds: its baseline of the same training (the same run, or a
     longer one whose first steps it is: benchmark.truncation) wrote every file they need. Baseline key -> that

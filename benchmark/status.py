@@ -119,7 +119,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     # for a trial cut short: it resumes from its own checkpoint, as `suite run` knows)
     todo = unstored & {t.key for t in selected}
     rewrite = forks.missing(trials, points, sources, todo, store.folder, unstored)
-    lent = forks.borrowable(rewrite, reuse, store.folder)  # `suite run --reuse` copies these rather than train them
+    lent = forks.borrowable(rewrite, reuse)  # `suite run --reuse` copies these rather than train them
     rewrite = {k: v for k, v in rewrite.items() if k not in lent}
 
     def typical(keys, of=seconds) -> float | None:

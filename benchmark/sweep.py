@@ -929,7 +929,7 @@ class Reforks:
         if not self.opts.reuse:
             return
         jobs = self.missing(todo)
-        found = borrowable(jobs, self.opts.reuse, self.results)
+        found = borrowable(jobs, self.opts.reuse)
         done = borrow(jobs, found, self.results)
         if done:
             print(f"reuse: the forks of {len(done)} stored baseline(s) copied from "

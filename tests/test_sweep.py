@@ -754,7 +754,7 @@ def test_reuse_copies_the_forks_a_longer_runs_baseline_wrote_rather_than_train_t
     # a file of another prefix among them is never copied under this one's (the baseline trains again instead)
     points, sources = forks.suite_plan(short, {jumped.key}, tmp_path / "b")
     jobs = forks.missing(short, points, sources, {jumped.key}, tmp_path / "b")
-    assert forks.borrowable(jobs, (str(tmp_path / "a"),), tmp_path / "b") == {base.key: lent}
+    assert forks.borrowable(jobs, (str(tmp_path / "a"),)) == {base.key: lent}
     good = torch.load(lent / "w-0.pt", weights_only=True)
     torch.save({**good, "prefix": "another"}, lent / "w-0.pt")
     assert forks.borrow(jobs, {base.key: lent}, tmp_path / "b") == []
