@@ -147,11 +147,16 @@ class ForkWriter:
         pass
 
 
+def fork_files(points: dict[int, list[int]]) -> list[str]:
+    """The files a baseline's forks for these points are: the weights at each snapshot step, then the loop state
+    at each fork point."""
+    return ([f"w-{s}.pt" for s in sorted({s for steps in points.values() for s in steps})]
+            + [f"state-{f}.pt" for f in sorted(points)])
+
+
 def written(folder: str | os.PathLike, points: dict[int, list[int]]) -> bool:
     """Whether a baseline's forks for these points are all on disk."""
-    folder = Path(folder)
-    return all((folder / f"state-{f}.pt").is_file() and all((folder / f"w-{s}.pt").is_file() for s in steps)
-               for f, steps in points.items())
+    return all((Path(folder) / name).is_file() for name in fork_files(points))
 
 
 def missing(trials, points: dict, sources: dict, todo: set[str], results: str | os.PathLike,
@@ -256,8 +261,7 @@ def borrow(jobs: dict, found: dict[str, Path], results: str | os.PathLike) -> li
     for key, folder in found.items():
         trial, points = jobs[key]
         prefix = prefix_key(trial.config)
-        names = [f"w-{s}.pt" for s in sorted({s for steps in points.values() for s in steps})]
-        for name in names + [f"state-{f}.pt" for f in sorted(points)]:  # one at a time: a big model's are big
+        for name in fork_files(points):  # one at a time: a big model's are big
             try:
                 saved = torch.load(folder / name, map_location="cpu", weights_only=True)
             except (OSError, RuntimeError, EOFError):
