@@ -282,6 +282,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _of_them(count: int, one: str, many: str) -> str:
+    """'1 of them <one>' or 'N of them <many>': the verb agrees with the count."""
+    return f"{count} of them {one if count == 1 else many}"
+
+
 def _table(title: str, columns: list[str], rows: list[list]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -511,8 +516,9 @@ def cmd_suite(args) -> int:
         return 1
     if outcome.get("interrupted"):  # Ctrl-C: what ran is saved, and the command says it was stopped
         cut = outcome["cut_at_budget"]
-        print(f"introbench: interrupted: {missing} trial(s) left for `--resume`"
-              + (f" ({cut} of them saved at their last evaluation, where it goes on)" if cut else ""),
+        saved = _of_them(cut, "saved at its last evaluation, where it goes on",
+                         "saved at their last evaluation, where they go on")
+        print(f"introbench: interrupted: {missing} trial(s) left for `--resume`" + (f" ({saved})" if cut else ""),
               file=sys.stderr)
         return 130
     if missing and outcome["time_budget_spent"] and not outcome["started"]:  # a loop of such slots never ends
@@ -521,9 +527,12 @@ def cmd_suite(args) -> int:
         return 1
     if missing and outcome["time_budget_spent"]:  # what was asked for: the rest is for the next slot
         cut = outcome["cut_at_budget"]
-        print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` ("
-              + (f"{cut} of them stopped at the budget's end and resume from their checkpoints, the rest not started)"
-                 if cut else "not started, so none was cut short)"), file=sys.stderr)
+        left = "not started, so none was cut short"
+        if cut:
+            left = _of_them(cut, "stopped at the budget's end and resumes from its checkpoint",
+                            "stopped at the budget's end and resume from their checkpoints")
+            left += ", the rest not started" if cut < missing else ""
+        print(f"introbench: the time budget is spent: {missing} trial(s) left for `--resume` ({left})", file=sys.stderr)
         return 0
     if missing:
         print(f"introbench: {missing} trial(s) did not finish; run again with --resume to finish them", file=sys.stderr)

@@ -902,7 +902,7 @@ def test_a_time_budget_then_a_ctrl_c_each_save_the_running_trial_and_resume_goes
     assert cut.returncode == 0, cut.stderr[-3000:]
     assert "stopped at step" in cut.stderr and "(the time budget's end)" in cut.stderr
     assert ("the time budget is spent: 2 trial(s) left for `--resume` (1 of them stopped at the budget's end and "
-            "resume from their checkpoints, the rest not started)") in cut.stderr
+            "resumes from its checkpoint, the rest not started)") in cut.stderr
     outcome = json.loads(cut.stdout.strip().splitlines()[-1])
     assert (outcome["stored"], outcome["missing"], outcome["cut_at_budget"]) == (0, 2, 1)
     assert store.rows() == [] and store.running("long") == {}  # not a result, and not held by anyone
@@ -923,7 +923,7 @@ def test_a_time_budget_then_a_ctrl_c_each_save_the_running_trial_and_resume_goes
     assert proc.returncode == 130, err[-3000:]
     assert "interrupt: nothing more starts, and the running trials save at their next evaluation" in err
     assert "mnist3 none s0: stopped at step" in err and "(interrupted); `--resume` goes on from its checkpoint" in err
-    assert ("introbench: interrupted: 2 trial(s) left for `--resume` (1 of them saved at their last evaluation, "
+    assert ("introbench: interrupted: 2 trial(s) left for `--resume` (1 of them saved at its last evaluation, "
             "where it goes on)") in err
     assert store.rows() == [] and store.running("long") == {}
     again = torch.load(checkpoint, weights_only=True)["step"]
