@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from .base import Forecaster, check_ratio, register_forecaster
-from .introspection import read_weights, resolve_weights, save_weights
+from .introspection import read_weights, resolve_weights, save_weights, weights_params
 
 FRACTIONS = (0.0, 0.4, 0.6, 0.7, 0.8, 0.9)
 KINDS = ("linear", "conv", "norm", "other")
@@ -141,4 +141,4 @@ class DeltaNetForecaster(Forecaster):
         return self._nets[device]
 
     def params(self):
-        return {"ratio": self.ratio, "weights": str(self.path)}
+        return {"ratio": self.ratio, **weights_params(self.path)}

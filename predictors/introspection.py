@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from importlib import resources
 from pathlib import Path
@@ -50,6 +51,13 @@ def resolve_weights(weights: str | None, default: str) -> Path:
         return shipped(default)
     path = Path(weights)
     return path if path.exists() or not shipped(weights).exists() else shipped(weights)
+
+
+def weights_params(path: Path) -> dict:
+    """How a summary names a weights file: a shipped file by its name (a checkout's path differs per machine),
+    another by its path; either with its content's sha256, so a result says which weights made it."""
+    name = path.stem if path.resolve() == shipped(path.stem).resolve() else str(path)
+    return {"weights": name, "weights_sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
 
 
 def save_weights(net: nn.Module, path: str | Path, metadata: dict) -> None:
@@ -145,7 +153,7 @@ class Introspection(Forecaster):
         return self._on[key]
 
     def params(self):
-        return {"weights": str(self.path), "k": self.k}
+        return {**weights_params(self.path), "k": self.k}
 
 
 @register_forecaster("introspection")
