@@ -167,3 +167,28 @@ def test_a_resuming_trial_forks_nothing_and_runs_before_baselines_train_again_if
     checkpoint_path(tmp_path, phase[0].key).write_bytes(b"")
     assert set(reforks.missing(phase)) == {bases[1]}
     assert reforks.batches(phase) == [phase[:2], phase[2:]]
+
+
+def test_a_baseline_does_not_train_again_for_a_trial_another_run_of_the_store_stored_meanwhile(tmp_path,
+                                                                                                monkeypatch):
+    from benchmark import sweep
+    from benchmark.store import ResultsStore
+    from benchmark.sweep import Reforks, SweepOptions
+
+    trials = load_suite("paper-cifar").trials()
+    by_label = {t.label: t for t in trials}
+    phase = [by_label[f"cifar1 introspection @12000/17000 [channels_last=True] s{s}"] for s in (0, 1)]
+    bases = [by_label[f"cifar1 none [channels_last=True] s{s}"].key for s in (0, 1)]
+    unstored = {t.key for t in phase}
+    points, sources = forks.suite_plan(trials, unstored, tmp_path)
+    store = ResultsStore(tmp_path)
+    reforks = Reforks(store, "paper-cifar", trials, unstored, points, sources, tmp_path, SweepOptions(workers=1),
+                      None, None)
+    asked = []
+    monkeypatch.setattr(sweep, "write_forks", lambda jobs, *rest: asked.append(set(jobs)))
+    reforks.write(phase, None)
+    # another `suite run` of the store stores seed 1's trial (a failed one would still run here, and fork)
+    store.write({"suite": "paper-cifar", "key": phase[1].key, "label": phase[1].label, "experiment": 0,
+                 "task": "cifar1", "forecaster": "introspection", "seed": 1, "status": "finished", "config": {}})
+    reforks.write(phase, None)
+    assert asked == [set(bases), {bases[0]}]
