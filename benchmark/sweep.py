@@ -950,9 +950,8 @@ class Reforks:
     def write(self, part: list[Trial], display: LiveDisplay) -> None:
         # what another `suite run` of this store stored since this one planned its batches needs no fork: its
         # baseline would train again for nothing (and its forks may be gone, pruned by that run)
-        stored = {k for k, (status, _) in self.store.statuses(self.suite).items() if status != "failed"}
-        write_forks(self.missing([t for t in part if t.key not in stored]), self.opts, self.data_dir, self.budget,
-                    display, self.store, self.suite)
+        write_forks(self.missing(unfinished(self.store.statuses(self.suite), part)), self.opts, self.data_dir,
+                    self.budget, display, self.store, self.suite)
 
 
 def _run_phases(suite, todo, trials, searches, opts, mode, results, store, display, env, data_dir,
