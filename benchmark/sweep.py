@@ -873,27 +873,42 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
                 futures[pool.submit(write_prefix, config, str(Path(opts.results).resolve()), sorted(points.items()),
                                     budget.wall_deadline, evaluations, key, budget.stop)] = (key, trial.label)
             pending = set(futures)
-            while pending:
-                done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
-                while True:
-                    try:
-                        key, step = evaluations.get_nowait()
-                    except Empty:
-                        break
-                    display.aside_step(key, step)
-                    store.progress(suite, RUNNING + key, step, None)  # heard of: not taken for a lost run
-                for future in done:
-                    key, name = futures[future]
-                    display.aside_end(key)
-                    store.release(suite, RUNNING + key)
-                    try:
-                        display.say(f"forks: {name}: {future.result()}")
-                    except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
-                        display.say(f"forks: {name}: failed ({type(exc).__name__}: {exc}); its jumped trials "
-                                    f"train from step 0")
+            try:
+                while pending:
+                    done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+                    while True:
+                        try:
+                            key, step = evaluations.get_nowait()
+                        except Empty:
+                            break
+                        display.aside_step(key, step)
+                        store.progress(suite, RUNNING + key, step, None)  # heard of: not taken for a lost run
+                    for future in done:
+                        key, name = futures[future]
+                        display.aside_end(key)
+                        store.release(suite, RUNNING + key)
+                        try:
+                            display.say(f"forks: {name}: {future.result()}")
+                        except Exception as exc:  # noqa: BLE001 - a fork saves time, no result depends on it
+                            display.say(f"forks: {name}: failed ({type(exc).__name__}: {exc}); its jumped trials "
+                                        f"train from step 0")
+            except KeyboardInterrupt:  # the second Ctrl-C: stop them where they stand, as Tune does its trials
+                _terminate_workers(pool)
+                raise
     finally:
         for key in taken:  # an interrupt: nothing holds them any more
             store.release(suite, RUNNING + key)
+
+
+def _terminate_workers(pool) -> None:
+    """Kill a process pool's workers at once (their tasks fail; the pool's exit no longer waits for them).
+    ProcessPoolExecutor has a public way only from Python 3.14."""
+    terminate = getattr(pool, "terminate_workers", None)
+    if terminate is not None:
+        terminate()
+        return
+    for process in list((pool._processes or {}).values()):
+        process.terminate()
 
 
 class Reforks:

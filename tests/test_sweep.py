@@ -283,14 +283,15 @@ def test_two_runs_of_one_store_share_what_is_left_trial_by_trial(tmp_path):
     assert console.getvalue() == "2 trial(s) of phase 0 were left to another `suite run`\n"
 
 
-def _refork_jobs(tmp_path, seeds: int):
+def _refork_jobs(tmp_path, seeds: int, steps: int = 30):
     """A suite whose baselines are stored and whose forks are not written: (suite, results, fork points, the
-    baselines that train again for them, as forks.missing gives them)."""
+    baselines that train again for them, as forks.missing gives them). The jumps come 10 and 5 steps before the
+    end."""
     from benchmark import forks
 
     path = tmp_path / "f.yaml"
-    path.write_text("experiments:\n  - {task: mnist3, reduced: true, steps: 30, eval_every: 5, jumps: [20, 25], "
-                    f"seeds: {seeds}, forecasters: [none, extrapolate]}}\n")
+    path.write_text(f"experiments:\n  - {{task: mnist3, reduced: true, steps: {steps}, eval_every: 5, "
+                    f"jumps: [{steps - 10}, {steps - 5}], seeds: {seeds}, forecasters: [none, extrapolate]}}\n")
     suite = load_suite(str(path))
     trials, results = suite.trials(), tmp_path / "r"
     points, sources = forks.suite_plan(trials, {t.key for t in trials}, results)
@@ -342,6 +343,34 @@ def test_an_interrupt_cuts_a_baseline_training_again_for_its_forks_saved_where_i
     (baseline,) = jobs.values()
     saved = forks.forks_folder(results) / forks.prefix_key(baseline[0].config) / "run.pt"
     assert torch.load(saved, weights_only=True)["step"] == 5  # at its first evaluation, for the next attempt
+
+
+def test_a_second_interrupt_stops_a_baseline_training_again_for_its_forks_at_once(tmp_path, data_dir):
+    import _thread
+    import io
+    import multiprocessing
+
+    from benchmark import forks
+    from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
+
+    suite, results, points, jobs = _refork_jobs(tmp_path, seeds=1, steps=5000)
+    (baseline,) = jobs
+
+    class SecondCtrlC(LiveDisplay):
+        def aside_step(self, key, step):  # Ctrl-C while the first interrupt's "save at the next evaluation" waits
+            super().aside_step(key, step)
+            _thread.interrupt_main()
+
+    store = ResultsStore(results)
+    with pytest.raises(KeyboardInterrupt):
+        write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
+                    SecondCtrlC(2, 0, {}, io.StringIO(), enabled=False), store, suite.name)
+    # killed where it stood: no fork was written (waiting for it would have written them all, to step 4990), its
+    # process is gone and the store no longer holds its baseline as running
+    assert not forks.written(forks.forks_folder(results) / forks.prefix_key(jobs[baseline][0].config),
+                             points[baseline])
+    assert not [p for p in multiprocessing.active_children() if p.is_alive() and "Manager" not in p.name]
+    assert store.running(suite.name) == {}
 
 
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
