@@ -834,20 +834,57 @@ def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, di
     """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
     there: each costs its prefix once and saves it on every jumped trial of its seed. One process per worker,
     each shown in the live display with its step (its evaluations come back through a queue), and held in the
-    store as running (forks.RUNNING) so that another `suite run` of the store does not train it too."""
-    from .forks import RUNNING, write_prefix
+    store as running (forks.RUNNING) so that another `suite run` of the store does not train it too; one that
+    another run holds is waited for (await_forks_elsewhere)."""
+    from .forks import RUNNING
 
     driver = driver_id()
-    taken = {}
+    taken, elsewhere = {}, {}
     for key, (trial, points) in jobs.items():
         why = store.claim(suite, RUNNING + key, f"{trial.label}, again for its forks", max(points), driver)
         if why is None:
             taken[key] = (trial, points)
         else:
-            display.say(f"forks: {trial.label}: another `suite run` of this store ({why}) trains it again; its "
-                        f"jumped trials use the forks if they are written when they start, else train from step 0")
-    if not taken:
-        return
+            elsewhere[key] = (trial, points)
+            display.say(f"forks: {trial.label}: another `suite run` of this store ({why}) trains it again; this "
+                        f"run waits for it, and its jumped trials start from the forks it writes")
+    if taken:
+        _write_own_forks(taken, opts, data_dir, budget, display, store, suite)
+    await_forks_elsewhere(elsewhere, budget, display, store, suite)
+
+
+def await_forks_elsewhere(elsewhere: dict, budget: TimeBudget, display: LiveDisplay, store: ResultsStore,
+                          suite: str, poll: float = 2.0) -> None:
+    """Wait while another `suite run` of the store trains ``elsewhere``'s baselines again for their forks (shown
+    in the live display with its step): until it lets each go (written, cut, or that run gone), or this run's
+    time budget ends or Ctrl-C. Training their seeds' jumped trials from step 0 instead would repeat the prefix
+    that run is training, taking no less time than the wait."""
+    from .forks import RUNNING
+
+    for key, (trial, points) in elsewhere.items():
+        display.aside(key, f"{trial.label}, again for its forks (another run)", max(points))
+    try:
+        while elsewhere and budget.allows(resumable=True):
+            running = store.running(suite)
+            for key in list(elsewhere):
+                if RUNNING + key in running:
+                    display.aside_step(key, running[RUNNING + key]["step"] or 0)
+                    continue
+                display.aside_end(key)
+                display.say(f"forks: {elsewhere.pop(key)[0].label}: the other run let it go; its jumped trials "
+                            f"start from the forks it wrote, if it wrote them")
+            if elsewhere:
+                time.sleep(poll)
+    finally:
+        for key in elsewhere:
+            display.aside_end(key)
+
+
+def _write_own_forks(taken: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay,
+                     store: ResultsStore, suite: str) -> None:
+    """write_forks' part: the baselines this run claimed, one process per worker."""
+    from .forks import RUNNING, write_prefix
+
     budget.started += len(taken)
     import multiprocessing
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait

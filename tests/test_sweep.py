@@ -299,10 +299,11 @@ def _refork_jobs(tmp_path, seeds: int, steps: int = 30):
     return suite, results, points, jobs
 
 
-def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(tmp_path, data_dir):
+def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it_and_waited_for(tmp_path, data_dir):
     import io
     import os
     import socket
+    import threading
 
     from benchmark import forks
     from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
@@ -313,17 +314,65 @@ def test_a_baseline_another_suite_run_trains_again_for_its_forks_is_left_to_it(t
     store = ResultsStore(results)
     other = f"{socket.gethostname()}:{os.getppid()}"  # a live process of this host: another suite run
     assert store.claim(suite.name, forks.RUNNING + b0, "mnist3 none s0, again for its forks", 15, other) is None
+    seen = []  # the other run's step as this run's display shows it
+
+    class Display(LiveDisplay):
+        def aside(self, key, label, steps):
+            super().aside(key, label, steps)
+            if key == b0:  # this run begins to wait for it: the other run goes on
+                threading.Thread(target=the_other_run, daemon=True).start()
+
+        def aside_step(self, key, step):
+            super().aside_step(key, step)
+            seen.append((key, step, self.aside_runs[key]["label"]))
+
+    def the_other_run():  # it reports an evaluation, then lets the baseline go (this run looks every 2 s)
+        time.sleep(0.5)
+        store.progress(suite.name, forks.RUNNING + b0, 10, None)
+        time.sleep(4.5)
+        released.append(time.time())
+        store.release(suite.name, forks.RUNNING + b0)
+
+    released = []
     console = io.StringIO()
     write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
-                LiveDisplay(4, 0, {}, console, enabled=False), store, suite.name)
+                Display(4, 0, {}, console, enabled=False), store, suite.name)
+    returned = time.time()
     said = console.getvalue()
-    assert f"forks: mnist3 none s0: another `suite run` of this store ({other}) trains it again" in said
+    assert (f"forks: mnist3 none s0: another `suite run` of this store ({other}) trains it again; this run waits "
+            f"for it") in said
     assert "forks: 1 stored baseline(s) train again, to step 15" in said
     assert "forks: mnist3 none s1: forks written to step 15" in said
+    # its own baseline trained, then it waited for the other run's, showing its step, until that run let it go
+    assert released and returned >= released[0]
+    assert (b0, 10, "mnist3 none s0, again for its forks (another run)") in seen
+    assert "forks: mnist3 none s0: the other run let it go" in said
     folder = forks.forks_folder(results)
     assert forks.written(folder / forks.prefix_key(jobs[b1][0].config), points[b1])
-    assert not (folder / forks.prefix_key(jobs[b0][0].config)).exists()
-    assert set(store.running(suite.name)) == {forks.RUNNING + b0}  # its own mark dropped, the other run's kept
+    assert not (folder / forks.prefix_key(jobs[b0][0].config)).exists()  # not trained here
+    assert store.running(suite.name) == {}
+
+
+def test_waiting_for_another_runs_forks_ends_with_the_time_budget(tmp_path):
+    import io
+    import os
+    import socket
+
+    from benchmark import forks
+    from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
+
+    suite, results, _, jobs = _refork_jobs(tmp_path, seeds=1)
+    (b0,) = jobs
+    store = ResultsStore(results)
+    other = f"{socket.gethostname()}:{os.getppid()}"
+    assert store.claim(suite.name, forks.RUNNING + b0, "mnist3 none s0, again for its forks", 15, other) is None
+    console, began = io.StringIO(), time.monotonic()
+    budget = TimeBudget(1.0)
+    write_forks(jobs, SweepOptions(results=str(results), workers=1), "unused: nothing trains here", budget,
+                LiveDisplay(2, 0, {}, console, enabled=False), store, suite.name)
+    assert time.monotonic() - began < 10 and budget.spent  # the batch after it starts nothing, and says so
+    assert "let it go" not in console.getvalue()
+    assert set(store.running(suite.name)) == {forks.RUNNING + b0}  # the other run's mark is its own
 
 
 def test_an_interrupt_cuts_a_baseline_training_again_for_its_forks_saved_where_it_stood(tmp_path, data_dir):
