@@ -411,9 +411,15 @@ def test_a_second_interrupt_stops_a_baseline_training_again_for_its_forks_at_onc
             _thread.interrupt_main()
 
     store, before = ResultsStore(results), set(multiprocessing.active_children())
-    with pytest.raises(KeyboardInterrupt):
-        write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
-                    SecondCtrlC(2, 0, {}, io.StringIO(), enabled=False), store, suite.name)
+    # as after the first Ctrl-C (saving_on_interrupt); a pytest-xdist worker ignores SIGINT, and then
+    # interrupt_main() does nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            write_forks(jobs, SweepOptions(results=str(results), workers=1), str(data_dir), TimeBudget(None),
+                        SecondCtrlC(2, 0, {}, io.StringIO(), enabled=False), store, suite.name)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     # killed where it stood: no fork was written (waiting for it would have written them all, to step 4990), its
     # process is gone and the store no longer holds its baseline as running
     assert not forks.written(forks.forks_folder(results) / forks.prefix_key(jobs[baseline][0].config),
