@@ -427,6 +427,9 @@ WORDS = {
     "neither reached": Words("Not reproduced", "and the baseline both miss the target on every seed",
                              "misses the target as does", "no: neither reaches the target",
                              "no: neither reaches the target"),
+    "missed alike": Words("Not shown", "is not shown faster or slower than the baseline", "does not beat",
+                          "not shown: both miss on the seeds that decide it",
+                          "no: both miss on the seeds that decide it"),
     scoring.UNTRAINED_OUTCOME: Words("Not judged", "cannot be judged: the baseline never learned",
                                      "cannot be judged against", "not judged: the baseline never learned",
                                      "not judged: the baseline never learned"),
@@ -438,7 +441,21 @@ def _vs_baseline(c: dict) -> str:
     if c["outcome"] == "slower" and c.get("method_reached") == 0:
         return (f"never reaches the target, where the baseline does on {c['reference_reached']} of its "
                 f"{c['seeds']} seeds")
-    return WORDS[c["outcome"]].vs_baseline
+    return WORDS[c["outcome"]].vs_baseline + _missed_alike(c, "the baseline")
+
+
+def _missed_alike(c: dict, reference: str) -> str:
+    """Where seeds both sides miss hold the paired median under 1 ('missed alike'): how often each reached."""
+    if c["outcome"] != "missed alike":
+        return ""
+    return (f": it reaches the target on {c['method_reached']} of {c['seeds']} seeds, {reference} on "
+            f"{c['reference_reached']}, and the seeds both miss (each scored 0) hold the median under 1")
+
+
+def _against(c: dict) -> str:
+    """One comparison with a control in words: "<verb> `control` (ratio)"."""
+    ref = f"`{c['reference']}`"
+    return f"{WORDS[c['outcome']].vs_control} {ref}{_missed_alike(c, ref)} ({_ratio(c)})"
 
 
 def verdict_sentence(v: dict) -> str:
@@ -451,11 +468,10 @@ def verdict_sentence(v: dict) -> str:
     text = f"**{base.reproduced}**: `{v['method']}` {_vs_baseline(v['baseline'])} ({_ratio(v['baseline'])}){paper}."
     if not v["controls"]:
         return text + " No parameter-free control ran beside it."
-    parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" for c in v["controls"]]
+    parts = [_against(c) for c in v["controls"]]
     text += " Against the controls on the same seeds, it " + "; ".join(parts) + "."
     if v.get("others"):
-        others = [f"`{c['method']}` {WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})"
-                  for c in v["others"]]
+        others = [f"`{c['method']}` {_against(c)}" for c in v["others"]]
         text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
                  + "; ".join(others) + ".")
     return text + held_sentence(v)
@@ -473,7 +489,7 @@ def held_sentence(v: dict) -> str:
                 "comparisons is paired in effect.")
     text = (" Over only the seeds whose trials evaluate exactly as the baseline's until the first jump, where a pair "
             f"compares the jumps alone: `{v['method']}` {_vs_baseline(b)} ({_ratio(b)})")
-    parts = [f"{WORDS[c['outcome']].vs_control} `{c['reference']}` ({_ratio(c)})" if c["seeds"] else
+    parts = [_against(c) if c["seeds"] else
              f"has no seed on which both its and `{c['reference']}`'s pairs hold" for c in held["controls"]]
     return text + ("; it " + "; ".join(parts) if parts else "") + "."
 

@@ -487,14 +487,19 @@ def head_to_head(method: VariantScore, reference: VariantScore, budget: int,
     pairs = [paired_speedup(r, m, budget, s) for s, r, m in shared]
     values = [p.value for p in pairs]
     reached = sum(r is not None or m is not None for _, r, m in shared)
+    # the same seeds with each pair both sides miss scored a tie (1) instead of SPEC's 0: decide's test of
+    # whether a loss rests on anything but seeds neither side reaches (a median: a bootstrap bound of a few
+    # seeds would excuse a method that never reaches the target against one that does on 3 of 4)
+    ties = [1.0 if r is None and m is None else v for (_, r, m), v in zip(shared, values)]
     return {"reference": reference.variant, "seeds": len(pairs), "median": median(values),
             "ci95": bootstrap_ci(values), "median_is_bound": _median_is_bound(pairs), "either_reached": reached,
             "method_reached": sum(m is not None for *_, m in shared),
-            "reference_reached": sum(r is not None for _, r, _ in shared)}
+            "reference_reached": sum(r is not None for _, r, _ in shared),
+            "median_ties": median(ties)}
 
 
 MIN_PAIRED_SEEDS = 3  # a bootstrap "interval" of two seeds is just those two values: no ground for a claim
-OUTCOMES = ("faster", "slower", "unclear", "too few seeds", "neither reached")  # what decide says
+OUTCOMES = ("faster", "slower", "unclear", "too few seeds", "neither reached", "missed alike")  # what decide says
 UNTRAINED_OUTCOME = "untrained baseline"  # the verdict's every outcome where the baseline never learned
 # A baseline whose median max accuracy stays under this many times chance never learned: a target at its max
 # is met by a net that learns nothing either, so no comparison against it is judged (verdict's "untrained")
@@ -511,13 +516,24 @@ def untrained(baseline: VariantScore, chance: float | None) -> bool:
 def decide(comparison: dict) -> str:
     """'faster' when the 95% interval of the paired median lies above 1, 'slower' below it, 'unclear' when it
     spans 1, 'too few seeds' with fewer than MIN_PAIRED_SEEDS pairs, 'neither reached' when on no seed either
-    side reached the target (each miss scores 0, but neither was the slower)."""
+    side reached the target (each miss scores 0, but neither was the slower). 'missed alike' when the interval
+    lies below 1 only because the seeds both sides miss score 0: the method reaches the target on as many seeds
+    as the reference, and with those seeds scored as ties instead (``median_ties``) the median is no longer
+    under 1, so the method is not shown slower (one that reaches the target on 1 of 10 seeds does not lose to
+    one that reaches it on none)."""
     ci = comparison.get("ci95")
     if not ci or comparison.get("seeds", 0) < MIN_PAIRED_SEEDS:
         return "too few seeds"
     if comparison.get("either_reached") == 0:
         return "neither reached"
-    return "faster" if ci[0] > 1.0 else "slower" if ci[1] < 1.0 else "unclear"
+    if ci[0] > 1.0:
+        return "faster"
+    if ci[1] >= 1.0:
+        return "unclear"
+    ties = comparison.get("median_ties")
+    if ties is not None and ties >= 1.0 and comparison["method_reached"] >= comparison["reference_reached"]:
+        return "missed alike"
+    return "slower"
 
 
 _UNKNOWN = object()  # verdict's agreement not handed in (None is an answer: nothing to compare)
@@ -595,12 +611,16 @@ def _held_pairs(agreement: dict | None, baseline: VariantScore, learned: Variant
 
 
 def hardest_control(v: dict) -> dict | None:
-    """Of a verdict's comparisons with the controls, the one its forecaster fares worst in (lowest paired
-    median): the bar a claim of beating the controls has to clear, of those on enough seeds to be judged when
-    any is (a control on its first seed or two is no bar yet). None when no control was comparable."""
+    """Of a verdict's comparisons with the controls, the one its forecaster fares worst in (one it loses to,
+    decide's 'slower', before any other; then the lowest paired median): the bar a claim of beating the
+    controls has to clear, of those on enough seeds to be judged when any is (a control on its first seed or
+    two is no bar yet). None when no control was comparable."""
     judged = [c for c in v["controls"] if c["median"] is not None]
     judged = [c for c in judged if c["seeds"] >= MIN_PAIRED_SEEDS] or judged
-    return min(judged, key=lambda c: c["median"]) if judged else None
+    # a lower median that seeds both sides miss make (decide's 'missed alike') is no harder than a real loss;
+    # equal medians (0 where most seeds miss): the one it is behind on with both-miss seeds as ties is harder
+    return min(judged, key=lambda c: (c.get("outcome") != "slower", c["median"],
+                                      c.get("median_ties", c["median"]))) if judged else None
 
 
 def guard_check(variants: Sequence[VariantScore]) -> list[dict]:

@@ -435,7 +435,9 @@ DECIDED = [({"ci95": (1.2, 1.5), "seeds": 5, "either_reached": 5}, "faster"),
            ({"ci95": (0.5, 0.8), "seeds": 5, "either_reached": 5}, "slower"),
            ({"ci95": (0.9, 1.1), "seeds": 5, "either_reached": 5}, "unclear"),
            ({"ci95": (1.2, 1.5), "seeds": 2, "either_reached": 2}, "too few seeds"),
-           ({"ci95": (0.0, 0.0), "seeds": 5, "either_reached": 0}, "neither reached")]
+           ({"ci95": (0.0, 0.0), "seeds": 5, "either_reached": 0}, "neither reached"),
+           ({"ci95": (0.0, 0.0), "seeds": 5, "either_reached": 1, "method_reached": 1, "reference_reached": 0,
+             "median_ties": 1.0}, "missed alike")]
 
 
 def test_the_report_words_exactly_the_outcomes_scoring_decides():
@@ -454,7 +456,7 @@ def test_each_outcome_reads_in_the_verdict_and_at_a_glance(comparison, outcome):
          "controls": [{**c, "reference": "ctl"}], "others": []}
     text = verdict_sentence(v)
     words = WORDS[outcome]
-    assert text.startswith(f"**{words.reproduced}**: `m` {words.vs_baseline} (1.30x")
+    assert text.startswith(f"**{words.reproduced}**: `m` {words.vs_baseline}") and " (1.30x" in text
     assert f"it {words.vs_control} `ctl`" in text
     assert f"over {comparison['seeds']} paired seeds" in text
     one = verdict_sentence({**v, "baseline": {**c, "seeds": 1}})
@@ -481,6 +483,42 @@ def test_a_forecaster_that_never_reaches_the_target_is_not_said_to_reach_it_late
     text = verdict_sentence(v)
     assert "`m` never reaches the target, where the baseline does on 3 of its 4 seeds (0.00x" in text
     assert "later" not in text
+
+
+def test_a_forecaster_does_not_lose_to_a_control_that_never_reaches_the_target():
+    from benchmark.report import glance_rows, verdict_sentence
+
+    seeds = list(range(10))
+
+    def score(name, steps):
+        return scoring.VariantScore(name, name, {}, [], stats={"seed_list": seeds, "steps_per_seed": steps})
+
+    # fm32's shape: the method reaches the target on seed 3 only, one control on none, the other on six
+    method = score("m", [None, None, None, 7400] + [None] * 6)
+    never = score("never", [None] * 10)
+    often = score("often", [6400, 6400, None, 6600, None, 8400, None, 8600, 6400, None])
+    c_never, c_often = scoring.head_to_head(method, never, 10_000), scoring.head_to_head(method, often, 10_000)
+    # SPEC's scores: both are 0.00x [0.00-0.00], each both-miss seed and each method miss scoring 0
+    assert (c_never["median"], c_never["ci95"]) == (c_often["median"], c_often["ci95"]) == (0.0, (0.0, 0.0))
+    assert scoring.decide(c_never) == "missed alike"  # it reaches the target where the control never does
+    assert scoring.decide(c_often) == "slower"  # behind on six seeds: a real loss
+    controls = [{**c_never, "outcome": "missed alike"}, {**c_often, "outcome": "slower"}]
+    assert scoring.hardest_control({"controls": controls})["reference"] == "often"
+    # a lower median that both-miss seeds make is no harder than a loss (fm16's 0.31x beside a 0.36x loss)
+    lower = {**c_never, "reference": "lower", "median": 0.31, "outcome": "missed alike"}
+    lost = {**c_often, "reference": "lost", "median": 0.36, "outcome": "slower"}
+    assert scoring.hardest_control({"controls": [lower, lost]})["reference"] == "lost"
+    assert scoring.hardest_control({"controls": [lower]})["reference"] == "lower"
+    v = {"method": "m", "baseline": {**c_never, "reference": "none", "outcome": "missed alike"},
+         "paper_speedup": None, "paper_in_ci": None, "controls": controls, "others": []}
+    text = verdict_sentence(v)
+    assert text.startswith("**Not shown**: `m` is not shown faster or slower than the baseline: it reaches the "
+                           "target on 1 of 10 seeds, the baseline on 0")
+    assert "loses to `never`" not in text and "does not beat `never`: it reaches the target on 1 of 10" in text
+    assert "loses to `often` (0.00x" in text
+    (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
+    assert row[5] == "not shown: both miss on the seeds that decide it" and row[6:9] == [
+        "`often`", "0.00x [0.00-0.00], 10 seeds", "no: loses"]
 
 
 def spliced(before, after, at):
