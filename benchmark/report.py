@@ -437,10 +437,14 @@ WORDS = {
 
 
 def _vs_baseline(c: dict) -> str:
-    """WORDS' "`method` ..." against the baseline; a method that never reaches the target is not "later"."""
+    """WORDS' "`method` ..." against the baseline; a method that never reaches the target, or does on fewer
+    seeds, is not just "later"."""
     if c["outcome"] == "slower" and c.get("method_reached") == 0:
         return (f"never reaches the target, where the baseline does on {c['reference_reached']} of its "
                 f"{c['seeds']} seeds")
+    if c["outcome"] == "slower" and c.get("method_reached", 0) < c.get("reference_reached", 0):
+        return (f"reaches the target on {c['method_reached']} of its {c['seeds']} seeds, where the baseline does "
+                f"on {c['reference_reached']}")
     return WORDS[c["outcome"]].vs_baseline + _missed_alike(c, "the baseline")
 
 

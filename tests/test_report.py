@@ -519,6 +519,10 @@ def test_a_forecaster_does_not_lose_to_a_control_that_never_reaches_the_target()
     (row,) = glance_rows([{"suite": "s", "experiments": [{"experiment": "e", "verdict": v}]}])
     assert row[5] == "not shown: both miss on the seeds that decide it" and row[6:9] == [
         "`often`", "0.00x [0.00-0.00], 10 seeds", "no: loses"]
+    # against a baseline that reaches the target on more seeds, it is slower, and says how often each reached
+    behind = verdict_sentence({**v, "baseline": {**c_often, "outcome": "slower"}})
+    assert behind.startswith("**Not reproduced**: `m` reaches the target on 1 of its 10 seeds, where the "
+                             "baseline does on 6 (0.00x")
 
 
 def spliced(before, after, at):
