@@ -531,7 +531,8 @@ def decide(comparison: dict) -> str:
     if ci[1] >= 1.0:
         return "unclear"
     ties = comparison.get("median_ties")
-    if ties is not None and ties >= 1.0 and comparison["method_reached"] >= comparison["reference_reached"]:
+    as_often = comparison.get("method_reached", 0) >= comparison.get("reference_reached", 0)
+    if ties is not None and ties >= 1.0 and as_often:
         return "missed alike"
     return "slower"
 
