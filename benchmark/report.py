@@ -771,7 +771,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
     ax.legend(fontsize=7, loc="lower right")
     fig.tight_layout()
     paths.append(_plot_path(out, slug, "accuracy"))
-    fig.savefig(paths[-1], dpi=110)
+    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
     plt.close(fig)
 
     with_speedup = [v for v in variants if v.stats["speedup_median"] is not None]
@@ -793,7 +793,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
         ax.set_title(name, fontsize=9)
         fig.tight_layout()
         paths.append(_plot_path(out, slug, "speedup"))
-        fig.savefig(paths[-1], dpi=110)
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")  # a long label would run off the edge
         plt.close(fig)
     paths.extend(_schedule_heatmaps(name, slug, variants, out))
     return paths
@@ -841,7 +841,7 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
         fig.tight_layout()
         paths.append(_plot_path(out, f"{slug}-{_file_part(fname)}-{count}jumps", "heatmap"))
-        fig.savefig(paths[-1], dpi=110)
+        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
         plt.close(fig)
     return paths
 

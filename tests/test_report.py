@@ -108,6 +108,24 @@ def test_a_plot_an_earlier_report_wrote_and_this_one_does_not_is_removed(hand_st
     assert written and sorted(p.name for p in out.glob("*.png")) == sorted(written + ["mine.png"])
 
 
+def test_a_long_variant_label_is_not_cut_off_at_the_plot_s_edge(tmp_path):
+    """c10_32's speedup plot cut "extrapolate(ratio=1.3) @1000/2000/.../9000" at the image's left edge: the
+    label was wider than the figure. The saved image grows to hold it, so its edge columns stay blank."""
+    import numpy as np
+    from PIL import Image
+
+    store = ResultsStore(tmp_path)
+    long_jumps = list(range(100, 1900, 100))
+    for seed in range(3):
+        store.write(row("long", "none", seed, ramp(1200)))
+        store.write(row("long", "extrapolate", seed, ramp(900), params={"ratio": 1.3}, jumps=long_jumps))
+    report = build_report(tmp_path, wandb_mode="disabled")
+    plots = report["suites"][0]["experiments"][0]["plots"]
+    for name in plots:
+        image = np.asarray(Image.open(tmp_path / "report" / name).convert("L"))
+        assert image[:, :2].min() == 255 and image[:, -2:].min() == 255, name
+
+
 def test_trials_no_longer_in_the_suite_are_named_and_left_out(hand_store):
     store = ResultsStore(hand_store)
     keep = [(r["key"], r["label"], 0) for r in store.rows("hand") if r["forecaster"] != "quadratic"]
