@@ -71,6 +71,18 @@ def _plot_path(out: Path, stem: str, kind: str) -> Path:
     return out / f"{stem}-{kind}.png"
 
 
+def _save_plot(fig, out: Path, stem: str, kind: str) -> Path:
+    """Write a finished figure where _plot_path says and close it. The tight bounding box grows the image to hold
+    what overruns the figure: a long variant label, a legend beside the axes."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path = _plot_path(out, stem, kind)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
 def _drop_stale_plots(out: Path, report: dict) -> None:
     """Remove the plots an earlier report of this store wrote that this one did not (an experiment now scored
     at another target, a task no longer run): left behind, they would be read as current."""
@@ -769,10 +781,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
     ax.set_ylabel("held-out accuracy")
     ax.set_title(f"{name}: median over seeds on the evaluation grid (band: min-max), dashed lines: jumps", fontsize=9)
     ax.legend(fontsize=7, loc="lower right")
-    fig.tight_layout()
-    paths.append(_plot_path(out, slug, "accuracy"))
-    fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    paths.append(_save_plot(fig, out, slug, "accuracy"))
 
     with_speedup = [v for v in variants if v.stats["speedup_median"] is not None]
     if with_speedup:
@@ -791,10 +800,7 @@ def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Pa
         ax.set_xlabel("paired speedup over the baseline\n(bar: median, whiskers: bootstrap 95% CI, dots: seeds, a miss at 0)",
                       fontsize=8)
         ax.set_title(name, fontsize=9)
-        fig.tight_layout()
-        paths.append(_plot_path(out, slug, "speedup"))
-        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")  # a long label would run off the edge
-        plt.close(fig)
+        paths.append(_save_plot(fig, out, slug, "speedup"))
     paths.extend(_schedule_heatmaps(name, slug, variants, out))
     return paths
 
@@ -839,10 +845,7 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
         fig.colorbar(im, ax=ax, label="censored median steps to target")
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
-        fig.tight_layout()
-        paths.append(_plot_path(out, f"{slug}-{_file_part(fname)}-{count}jumps", "heatmap"))
-        fig.savefig(paths[-1], dpi=110, bbox_inches="tight")
-        plt.close(fig)
+        paths.append(_save_plot(fig, out, f"{slug}-{_file_part(fname)}-{count}jumps", "heatmap"))
     return paths
 
 
@@ -878,11 +881,7 @@ def _profile_plot(profile: dict, suite: str, out: Path) -> Path:
         ax.legend(fontsize=6, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     else:
         ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = _plot_path(out, suite, "profile")
-    fig.savefig(path, dpi=110, bbox_inches="tight")  # the legend beside the axes is inside the image
-    plt.close(fig)
-    return path
+    return _save_plot(fig, out, suite, "profile")
 
 
 # ---------------------------------------------------------------- W&B
