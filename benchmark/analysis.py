@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 
 from .errors import IntrobenchError
+from .figures import pyplot, save_figure
 from .recorder import HISTORY_FILE, load_history
 from .run import load_run
 
@@ -80,11 +81,7 @@ def _variants(notes: list[str]):
 
 
 def weight_figures(steps: torch.Tensor, weights: torch.Tensor, out: Path, title: str, seed: int = 0) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     w0, wT = weights[0], weights[-1]
     change = (wT - w0).abs().numpy()
     moment = ((weights - w0) ** 2).mean(dim=0).sqrt().numpy()
@@ -96,10 +93,7 @@ def weight_figures(steps: torch.Tensor, weights: torch.Tensor, out: Path, title:
         ax.set_xlabel(xlabel)
         ax.set_ylabel("frequency (log)")
         ax.set_title(f"{title}: log-frequency of {xlabel}", fontsize=9)
-        fig.tight_layout()
-        fig.savefig(out / name, dpi=110)
-        plt.close(fig)
-        paths.append(out / name)
+        paths.append(save_figure(fig, out / name))
 
     # Figures 1-3: a few trajectories sampled from each change bin.
     edges = torch.linspace(0, float(change.max()) + 1e-12, 6)
@@ -119,10 +113,7 @@ def weight_figures(steps: torch.Tensor, weights: torch.Tensor, out: Path, title:
     ax.set_ylabel("w - w_0")
     ax.set_title(f"{title}: sampled weight trajectories per change bin", fontsize=9)
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(out / "trajectories.png", dpi=110)
-    plt.close(fig)
-    paths.append(out / "trajectories.png")
+    paths.append(save_figure(fig, out / "trajectories.png"))
     return paths
 
 

@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 from . import forks, scoring
 from .errors import IntrobenchError
+from .figures import pyplot, save_figure
 from .search import search_outcome
 from .status import labels_by_task
 from .store import ResultsStore
@@ -72,15 +73,8 @@ def _plot_path(out: Path, stem: str, kind: str) -> Path:
 
 
 def _save_plot(fig, out: Path, stem: str, kind: str) -> Path:
-    """Write a finished figure where _plot_path says and close it. The tight bounding box grows the image to hold
-    what overruns the figure: a long variant label, a legend beside the axes."""
-    import matplotlib.pyplot as plt
-
-    fig.tight_layout()
-    path = _plot_path(out, stem, kind)
-    fig.savefig(path, dpi=110, bbox_inches="tight")
-    plt.close(fig)
-    return path
+    """Write a finished figure where _plot_path says and close it."""
+    return save_figure(fig, _plot_path(out, stem, kind))
 
 
 def _drop_stale_plots(out: Path, report: dict) -> None:
@@ -748,12 +742,9 @@ def _html(report: dict, out: Path) -> str:
 # ---------------------------------------------------------------- plots
 
 def _plots(name: str, variants: list[scoring.VariantScore], facts: dict, out: Path) -> list[Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
+    plt = pyplot()
     slug = "".join(c if c.isalnum() else "-" for c in name).strip("-")
     paths = []
     fig, ax = plt.subplots(figsize=(8, 4.8))
@@ -813,9 +804,10 @@ def _file_part(variant: str) -> str:
 
 def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
     """For schedule sweeps: censored median steps-to-target over first jump x interval, per forecaster and count."""
-    import matplotlib.pyplot as plt
     import numpy as np
     from matplotlib import patheffects
+
+    plt = pyplot()
 
     groups: dict[tuple[str, int], dict[tuple[int, int], float | None]] = {}
     for v in variants:
@@ -863,7 +855,7 @@ def profile_rows(profile: dict) -> list[tuple[str, float, int]]:
 
 
 def _profile_plot(profile: dict, suite: str, out: Path) -> Path:
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     most = max(profile["experiments"].values())
     shown = [r for r in profile_rows(profile) if 2 * r[2] >= most]
