@@ -802,6 +802,20 @@ def _file_part(variant: str) -> str:
     return "".join(c if c.isalnum() or c in "._-" else "-" for c in text)
 
 
+def heatmap_labels(cells: dict, firsts: list, intervals: list) -> dict[tuple[int, int], tuple[str, str]]:
+    """Each heat-map cell's (row, column) -> its text and colour: the steps, 'never' where the schedule ran and
+    missed the target, 'not run' where no variant has that schedule (a suite need not run every pair)."""
+    out = {}
+    for yi, i in enumerate(intervals):
+        for xi, f in enumerate(firsts):
+            if (f, i) not in cells:
+                out[yi, xi] = ("not run", "gray")
+            else:
+                v = cells[f, i]
+                out[yi, xi] = ("never", "red") if v is None else (f"{v:.0f}", "black")
+    return out
+
+
 def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
     """For schedule sweeps: censored median steps-to-target over first jump x interval, per forecaster and count."""
     import numpy as np
@@ -831,9 +845,8 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
         ax.set_yticks(range(len(intervals)), intervals)
         ax.set_xlabel("first jump")
         ax.set_ylabel("interval")
-        for (yi, xi), v in np.ndenumerate(grid):
-            ax.text(xi, yi, "never" if np.isnan(v) else f"{v:.0f}", ha="center", va="center", fontsize=7,
-                    color="black" if not np.isnan(v) else "red",
+        for (yi, xi), (text, color) in heatmap_labels(cells, firsts, intervals).items():
+            ax.text(xi, yi, text, ha="center", va="center", fontsize=7, color=color,
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
         fig.colorbar(im, ax=ax, label="censored median steps to target")
         ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)

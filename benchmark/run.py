@@ -155,9 +155,10 @@ def run(config: RunConfig, *, progress: bool = True, out_dir: str | os.PathLike 
                                 only=forks_only)
             hooks.append(writer)
         elif (source := source_of(config, task, forecaster, jumps, forks)) is not None:  # planned above
-            def start():  # the baseline's state at the fork point, with the snapshots this run's jumps read
+            def from_fork():  # the baseline's state at the fork point, with the snapshots this run's jumps read
                 found = load_fork(source)
                 return None if found is None else {**found[0], "hooks": [engine.forked_state(found[1])]}
+            start = from_fork
     here = platform_of(device)
     saver = Checkpoint(checkpoint, config.key(), checkpoint_every, deadline=deadline, start=start, stop=stop,
                        platform=here) if checkpoint is not None else None

@@ -249,6 +249,15 @@ def test_schedule_sweep_gets_a_heat_map(tmp_path):
     assert board[0]["jumps"] == [200, 300] and board[0]["steps_median"] == 900  # fastest schedule first
 
 
+def test_a_heat_map_tells_a_schedule_not_run_from_one_that_never_reached():
+    from benchmark.report import heatmap_labels
+
+    # paper-cifar's Sets 1 and 2: (12000, +5000) and (15000, +3000) ran; the other two pairs did not
+    labels = heatmap_labels({(12000, 5000): 27000.0, (15000, 3000): None}, [12000, 15000], [3000, 5000])
+    assert labels == {(0, 0): ("not run", "gray"), (0, 1): ("never", "red"),
+                      (1, 0): ("27000", "black"), (1, 1): ("not run", "gray")}
+
+
 def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_store, capsys):
     import wandb_workspaces.reports.v2 as wr
 
