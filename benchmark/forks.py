@@ -183,7 +183,7 @@ def missing(trials, points: dict, sources: dict, todo: set[str], results: str | 
     return out
 
 
-def batches(ordered: list, needs, size: int) -> list[list]:
+def batches(ordered: list, needs, size: int, first=None) -> list[list]:
     """``ordered`` (trials in their run order) cut into consecutive batches, each needing at most ``size``
     stored baselines to train again for its forks (``needs(trial)``: the baseline key it waits on, or None). Each
     batch's baselines train again just before it runs, ``size`` at a time (one a worker), so a run cut by its
@@ -191,7 +191,13 @@ def batches(ordered: list, needs, size: int) -> list[list]:
     wait on nothing (a checkpoint of their own, forks on disk, a baseline of this run) form a batch of their own
     ahead of it when they fill every worker: a chunked run spends its first hours on trials, not on training
     baselines again. Fewer run with the batch, after its baselines: alone, they would leave a worker idle that
-    could train one."""
+    could train one. The trials ``first(trial)`` names run before all of these, in a batch of their own however
+    few (under a time budget, those resuming a checkpoint of their own: their steps are paid for, and behind
+    baselines training again the budget could end before they start)."""
+    if first is not None:
+        lead = [t for t in ordered if first(t)]
+        rest = batches([t for t in ordered if not first(t)], needs, size)
+        return [lead] + rest if lead else rest
     out: list[list] = [[]]
     waits: set = set()
     for t in ordered:

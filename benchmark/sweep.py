@@ -996,8 +996,10 @@ class Reforks:
         waiting = {prefix_key(trial.config): key for key, (trial, _) in self.missing(phase).items()}
         resuming = self.resuming(phase)
         ordered = seed_major(phase, lead=self.opts.workers - 1, leaders=set(self.points))
+        # under a time budget a checkpointed trial runs first, even with a worker idle: it may be steps from done
+        first = (lambda t: t.key in resuming) if self.opts.time_budget is not None else None
         return batches(ordered, lambda t: waiting.get(self.sources[t.key].prefix)
-                       if t.key in self.sources and t.key not in resuming else None, self.opts.workers)
+                       if t.key in self.sources and t.key not in resuming else None, self.opts.workers, first)
 
     def write(self, part: list[Trial], display: LiveDisplay) -> None:
         # what another `suite run` of this store stored since this one planned its batches needs no fork: its

@@ -137,9 +137,14 @@ def test_batches_cut_a_phase_where_the_next_stored_baseline_would_train_again_fo
     # three free trials cannot fill four workers: they wait with the others, while the baselines use the workers
     assert forks.batches(ordered, waits.get, 4) == [ordered]
     assert forks.batches(ordered, lambda t: None, 1) == [ordered] and forks.batches([], waits.get, 1) == []
+    # the trials ``first`` names lead, alone, however few; the rest are cut as without them
+    assert forks.batches(ordered, waits.get, 4, lambda t: t == "extra s1") == [
+        ["extra s1"], [t for t in ordered if t != "extra s1"]]
+    assert forks.batches(ordered, waits.get, 2, lambda t: False) == forks.batches(ordered, waits.get, 2)
 
 
-def test_a_resuming_trial_forks_nothing_and_runs_before_baselines_train_again_if_it_fills_the_workers(tmp_path):
+def test_a_resuming_trial_forks_nothing_and_runs_before_baselines_train_again_if_it_fills_workers_or_has_a_budget(
+        tmp_path):
     from benchmark.checkpoint import checkpoint_path
     from benchmark.sweep import Reforks, SweepOptions
 
@@ -160,6 +165,11 @@ def test_a_resuming_trial_forks_nothing_and_runs_before_baselines_train_again_if
     checkpoint_path(tmp_path, cut.key).write_bytes(b"")
     assert set(reforks.missing(phase)) == set(bases)  # seed 0's introspection trial still forks
     assert reforks.batches(phase) == [phase]
+    # under a time budget it runs first all the same: it may be steps from done, and the baselines training
+    # again could spend the whole budget before it starts
+    budgeted = Reforks(None, "paper-cifar", trials, unstored, points, sources, tmp_path,
+                       SweepOptions(workers=2, time_budget=240), None, None)
+    assert budgeted.batches(phase) == [[cut], [phase[0], phase[2], phase[3]]]
     # on one worker it fills the machine: it runs ahead of the baselines training again
     one = Reforks(None, "paper-cifar", trials, unstored, points, sources, tmp_path, SweepOptions(workers=1),
                   None, None)
