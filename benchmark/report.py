@@ -822,14 +822,18 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
 
     plt = pyplot()
 
-    groups: dict[tuple[str, int], dict[tuple[int, int], float | None]] = {}
+    groups: dict[tuple[str, int, tuple], dict[tuple[int, int], float | None]] = {}
     for v in variants:
         if v.forecaster == "none" or len(v.jumps) < 2:
             continue
-        key = (scoring.without_schedule(v.variant), len(v.jumps))
-        groups.setdefault(key, {})[(v.jumps[0], v.jumps[1] - v.jumps[0])] = v.stats["steps_median"]
+        first, interval = v.jumps[0], v.jumps[1] - v.jumps[0]
+        # a cell is (first jump, first interval): schedules that space their later jumps otherwise (paper-cifar's
+        # Set 3, 12000/15000/19000) get a map of their own rather than share, and overwrite, a cell
+        later = tuple(b - a - interval for a, b in zip(v.jumps[1:], v.jumps[2:]))
+        key = (scoring.without_schedule(v.variant), len(v.jumps), later)
+        groups.setdefault(key, {})[(first, interval)] = v.stats["steps_median"]
     paths = []
-    for (fname, count), cells in groups.items():
+    for (fname, count, later), cells in groups.items():
         firsts = sorted({f for f, _ in cells})
         intervals = sorted({i for _, i in cells})
         if len(firsts) < 2 or len(intervals) < 2:
@@ -848,8 +852,10 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
             ax.text(xi, yi, text, ha="center", va="center", fontsize=7, color=color,
                     path_effects=[patheffects.withStroke(linewidth=2, foreground="white")])
         fig.colorbar(im, ax=ax, label="censored median steps to target")
-        ax.set_title(f"{name}: {fname}, {count} jumps", fontsize=9)
-        paths.append(_save_plot(fig, out, f"{slug}-{_file_part(fname)}-{count}jumps", "heatmap"))
+        spaced = "" if not any(later) else ", later intervals " + "/".join(f"{d:+d}" for d in later)
+        ax.set_title(f"{name}: {fname}, {count} jumps{spaced}", fontsize=9)
+        stem = f"{slug}-{_file_part(fname)}-{count}jumps" + (f"-later{'_'.join(map(str, later))}" if spaced else "")
+        paths.append(_save_plot(fig, out, stem, "heatmap"))
     return paths
 
 

@@ -258,6 +258,25 @@ def test_a_heat_map_tells_a_schedule_not_run_from_one_that_never_reached():
                       (1, 0): ("27000", "black"), (1, 1): ("not run", "gray")}
 
 
+def test_schedules_that_space_their_later_jumps_otherwise_get_a_heat_map_of_their_own(tmp_path):
+    """Two 3-jump schedules with one first jump and first interval, 12000/15000/18000 and 12000/15000/19000
+    (paper-cifar's Set 3), would share a cell, one overwriting the other: each spacing gets its own map."""
+    from benchmark.report import _schedule_heatmaps
+    from benchmark.scoring import VariantScore
+
+    def score(jumps, steps):
+        label = "introspection @" + "/".join(map(str, jumps))
+        return VariantScore(label, "introspection", {}, jumps, stats={"steps_median": steps})
+
+    even = [score([f, f + i, f + 2 * i], 20000.0 + f + i) for f in (12000, 14000) for i in (3000, 4000)]
+    set3 = [score([f, f + 3000, f + 7000], None) for f in (12000, 14000)] + [score([12000, 16000, 21000], 1.0)]
+    paths = _schedule_heatmaps("cifar1", "cifar1", even + set3, tmp_path)
+    # 12000/16000/21000 widens its second interval by 1000 too: it is on Set 3's map
+    assert sorted(p.name for p in paths) == ["cifar1-introspection-3jumps-heatmap.png",
+                                            "cifar1-introspection-3jumps-later1000-heatmap.png"]
+    assert all(p.stat().st_size > 0 for p in paths)
+
+
 def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_store, capsys):
     import wandb_workspaces.reports.v2 as wr
 
