@@ -842,7 +842,8 @@ def _schedule_heatmaps(name, slug, variants, out) -> list[Path]:
         for (f, i), v in cells.items():
             if v is not None:
                 grid[intervals.index(i), firsts.index(f)] = v
-        fig, ax = plt.subplots(figsize=(1.5 + 1.1 * len(firsts), 1.2 + 0.8 * len(intervals)))
+        # no smaller than the title and the colour bar's label: a 2x2 map cut both off
+        fig, ax = plt.subplots(figsize=(max(5.0, 1.5 + 1.1 * len(firsts)), max(3.2, 1.2 + 0.8 * len(intervals))))
         im = ax.imshow(grid, cmap="viridis_r", aspect="auto")
         ax.set_xticks(range(len(firsts)), firsts)
         ax.set_yticks(range(len(intervals)), intervals)
