@@ -67,6 +67,23 @@ def _names(text: str) -> tuple[str, ...]:
     return tuple(t.strip() for t in text.split(",") if t.strip())
 
 
+def _seeds(text: str) -> tuple[int, ...]:
+    """'0-1,4' -> (0, 1, 4)"""
+    seeds: list[int] = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        try:
+            low, high = int(first), int(last or first)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected seeds like 2,3 or 2-4, got {part!r}") from None
+        if high < low:  # a minus sign never gets here: '-1' splits into '' and '1'
+            raise argparse.ArgumentTypeError(f"expected a range low-high, got {part!r}")
+        seeds.extend(range(low, high + 1))
+    if not seeds:
+        raise argparse.ArgumentTypeError(f"expected seeds like 2,3 or 2-4, got {text!r}")
+    return tuple(sorted(set(seeds)))
+
+
 def build_parser() -> argparse.ArgumentParser:
     def plugin_option(default):
         p = argparse.ArgumentParser(add_help=False)
@@ -166,8 +183,11 @@ def build_parser() -> argparse.ArgumentParser:
                            "(* and ?; brackets are literal): 'deltanet(ratio=2.0)', 'extrapolate*', '[adam:1e-4]*'; "
                            "repeatable; the baselines of its experiments run "
                            "too, a search does not (--resume later runs the rest)")
+    srun.add_argument("--seeds", type=_seeds, default=(),
+                      help="run only these seeds' trials now, e.g. 2,3 or 2-4, with their baselines and none of the "
+                           "other seeds' (a search does not run; --resume later runs the rest)")
     srun.add_argument("--redo", action="store_true",
-                      help="run the trials --tasks and --only name (one of them is needed; --only's baselines are not "
+                      help="run the trials --tasks, --only and --seeds name (one is needed; --only's baselines are not "
                            "redone unless it names 'none') again, although the store holds them: on another machine, "
                            "after a fix. Their rows move to the store's `replaced` table, kept there, and they run as "
                            "missing trials do (a cut run's --resume goes on with them)")
@@ -199,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sstat.add_argument("--tasks", type=_names, default=(), help="only these tasks' trials, e.g. mnist2,mnist3")
     sstat.add_argument("--only", action="append", default=[], metavar="VARIANT",
                        help="only this variant's trials (and its experiments' baselines), as in `suite run`")
+    sstat.add_argument("--seeds", type=_seeds, default=(), help="only these seeds' trials, e.g. 2,3 or 2-4")
     sstat.add_argument("--reuse", action="append", default=[], metavar="RESULTS",
                        help="as `suite run --reuse`: the trials it would copy from this results folder are not to "
                             "run, and its trials of the same training time those with nothing stored here; repeatable")
@@ -497,7 +518,7 @@ def cmd_suite(args) -> int:
                         cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, only=tuple(args.only), device=args.device, storage=_storage(args.storage),
+                        tasks=args.tasks, only=tuple(args.only), seeds=args.seeds, device=args.device, storage=_storage(args.storage),
                         bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget,
                         checkpoint_every=args.checkpoint_every, redo=args.redo)
     outcome = run_suite(suite, opts)
@@ -552,12 +573,13 @@ def _hours(seconds: float | None) -> str:
 def cmd_suite_status(args, suite) -> int:
     from .environment import this_machine
     from .report import platform_name
-    from .status import seed_ranges, suite_status
+    from .selection import seed_ranges
+    from .status import suite_status
     from .store import ResultsStore
 
     store = ResultsStore(args.results)
     status = suite_status(suite, store, tasks=args.tasks, only=tuple(args.only), reuse=tuple(args.reuse),
-                          machine=this_machine())
+                          machine=this_machine(), seeds=args.seeds)
     if args.json:
         print(json.dumps(status))
         return 0
@@ -600,8 +622,10 @@ def cmd_suite_status(args, suite) -> int:
         if status["unestimated"] and left:
             line += f", plus {status['unestimated']} trial(s) with nothing comparable stored or running yet"
     if status["missing"]:
-        narrowed = (f" --tasks {','.join(args.tasks)}" if args.tasks else "") + "".join(
-            f" --only {shlex.quote(v)}" for v in args.only) + "".join(f" --reuse {shlex.quote(r)}" for r in args.reuse)
+        narrowed = "".join([f" --tasks {','.join(args.tasks)}" if args.tasks else "",
+                            *(f" --only {shlex.quote(v)}" for v in args.only),
+                            f" --seeds {','.join(map(str, args.seeds))}" if args.seeds else "",
+                            *(f" --reuse {shlex.quote(r)}" for r in args.reuse)])
         line += (f". `introbench suite run {args.suite} --resume --results {args.results}{narrowed}` runs them"
                  + (" (and leaves the running ones to their run)." if status["running"] else "."))
     print(line)

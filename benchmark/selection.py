@@ -1,5 +1,5 @@
-"""Choosing part of a suite's trials: by task (`--tasks`) and by variant (`--only`), for `suite run` and
-`suite status` alike."""
+"""Choosing part of a suite's trials: by task (`--tasks`), by variant (`--only`) and by seed (`--seeds`), for
+`suite run` and `suite status` alike."""
 
 from __future__ import annotations
 
@@ -7,6 +7,43 @@ import fnmatch
 
 from .errors import IntrobenchError
 from .suites import Trial
+
+
+def seed_ranges(seeds) -> str:
+    """[0, 1, 2, 3, 7, 9, 10] -> 's0-s3, s7, s9-s10'."""
+    seeds = sorted(set(seeds))
+    runs: list[list[int]] = []
+    for s in seeds:
+        if runs and s == runs[-1][-1] + 1:
+            runs[-1].append(s)
+        else:
+            runs.append([s])
+    return ", ".join(f"s{r[0]}" if len(r) == 1 else f"s{r[0]}-s{r[-1]}" for r in runs)
+
+
+def select(trials: list[Trial], tasks: tuple[str, ...] = (), only: tuple[str, ...] = (),
+           seeds: tuple[int, ...] = ()) -> list[Trial]:
+    """What `suite run` and `suite status` were asked for: the trials of these tasks, variants (with their
+    experiments' baselines) and seeds; each left empty takes them all."""
+    return select_seeds(select_variants(select_tasks(trials, tasks), only), seeds)
+
+
+def select_seeds(trials: list[Trial], seeds: tuple[int, ...], baselines: bool = True) -> list[Trial]:
+    """The trials of these seeds: a run that fits a walltime (two seeds' trials in one slot, the rest in the
+    next) or that finishes the seeds a cell lacks. Where a chosen jumped trial's target is ``baseline_max``, every
+    seed's baseline of its experiment comes along (``baselines``): that target is their max, and the trial cannot
+    start without it."""
+    if not seeds:
+        return trials
+    known = {t.config.seed for t in trials}
+    unknown = sorted(set(seeds) - known)
+    if unknown:
+        raise IntrobenchError(f"--seeds: the trials chosen have no seed {', '.join(map(str, unknown))}; their seeds: "
+                              f"{seed_ranges(known)}")
+    picked = [t for t in trials if t.config.seed in seeds]
+    waiting = {t.experiment for t in picked if t.target_mode == "baseline_max" and t.config.forecaster != "none"}
+    return [t for t in trials if t.config.seed in seeds
+            or (baselines and t.experiment in waiting and t.config.forecaster == "none")]
 
 
 def select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:

@@ -19,23 +19,11 @@ from .checkpoint import saved_progress
 from .config import RunConfig
 from .environment import same_machine
 from .search import remaining
-from .selection import select_tasks, select_variants, trial_variant
+from .selection import select, seed_ranges, trial_variant
 from .store import ResultsStore, reusable, unfinished
 from .suites import Suite
 
 LABEL = re.compile(r"^(?P<task>\S+) (?P<variant>.+) s(?P<seed>\d+)$")
-
-
-def seed_ranges(seeds) -> str:
-    """[0, 1, 2, 3, 7, 9, 10] -> 's0-s3, s7, s9-s10'."""
-    seeds = sorted(set(seeds))
-    runs: list[list[int]] = []
-    for s in seeds:
-        if runs and s == runs[-1][-1] + 1:
-            runs[-1].append(s)
-        else:
-            runs.append([s])
-    return ", ".join(f"s{r[0]}" if len(r) == 1 else f"s{r[0]}-s{r[-1]}" for r in runs)
 
 
 def labels_by_task(labels: list[str]) -> str:
@@ -85,7 +73,7 @@ def _left(each: float | None, missing: float) -> float | None:
 
 
 def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (), only: tuple[str, ...] = (),
-                 reuse: tuple[str, ...] = (), machine: dict | None = None) -> dict:
+                 reuse: tuple[str, ...] = (), machine: dict | None = None, seeds: tuple[int, ...] = ()) -> dict:
     """Every selected variant's stored and missing seeds, and an estimate of the missing trials' time on one
     worker: the median time of the variant's newest stored trials, else of its experiment's, else of its task's in
     this suite, else of the same training (task, budget and settings, any forecaster) in the ``reuse`` stores;
@@ -95,7 +83,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
     mixes their speeds. The trials that `suite run --reuse` would copy from those stores are counted apart
     (``copied``), not as still to run."""
     trials = suite.trials()
-    selected = select_variants(select_tasks(trials, tasks), only)
+    selected = select(trials, tasks, only, seeds)
     statuses = store.statuses(suite.name)
     seconds = store.seconds(suite.name)
     here = ({k for k, p in store.platforms(suite.name).items() if same_machine(p, machine)} if machine
@@ -157,9 +145,12 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
                 return median(took), times is elsewhere_here
         return None, False
 
+    # every seed's trials time a variant, not only those --seeds chose
+    by_variant: dict[tuple[int, str], list] = {}
     by_experiment: dict[int, list] = {}
     by_task: dict[str, list] = {}
     for t in trials:
+        by_variant.setdefault((t.experiment, trial_variant(t)), []).append(t.key)
         by_experiment.setdefault(t.experiment, []).append(t.key)
         by_task.setdefault(t.config.task, []).append(t.key)
     rows: dict[tuple[int, str], dict] = {}
@@ -196,10 +187,10 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
             prefix = forks.prefix_key(t.config)
             row["share"] += (fork_steps - (at or 0)) / next(x.budget for x in sources.values() if x.prefix == prefix)
     out = []
-    for (index, _), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
+    for (index, variant), row in sorted(rows.items(), key=lambda kv: kv[0][0]):
         keys = row.pop("keys")
         config = row.pop("config")
-        each, timed_here = estimate(config, keys, by_experiment[index], by_task[row["task"]])
+        each, timed_here = estimate(config, by_variant[index, variant], by_experiment[index], by_task[row["task"]])
         left = len(row["missing_seeds"])
         # what the running trials still have to go, by the share of their budget they have done
         going = sum(1 - r["step"] / r["steps"] for r in row["running"] if r["steps"])
@@ -207,8 +198,8 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         share = row.pop("share")  # forked trials' shares not trained, baselines' prefixes trained again
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each, "timed_here": timed_here,
                     "left_seconds": _left(each, left + going - done + share)})
-    # a search is not a variant: --only leaves it out, as `suite run` does
-    for x in suite.searches() if not only else ():
+    # a search is neither a variant nor a seed: --only and --seeds leave it out, as `suite run` does
+    for x in suite.searches() if not only and not seeds else ():
         if tasks and x.base.task not in tasks:
             continue
         left = remaining(store, x)

@@ -32,7 +32,7 @@ from ray.tune.stopper import Stopper
 from . import scoring
 from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path, checkpointed
 from .errors import IntrobenchError
-from .selection import select_tasks, select_variants
+from .selection import select, select_seeds, select_variants
 from .store import ResultsStore, driver_id, reusable, unfinished
 from .suites import Suite, Trial
 
@@ -55,6 +55,7 @@ class SweepOptions:
     ship_plugins: bool = True  # file plugins travel with the Ray job (False: a Ray someone else started)
     tasks: tuple[str, ...] = ()  # run only these tasks' trials now (a later run, or --resume, does the rest)
     only: tuple[str, ...] = ()  # and only these variants' (names or globs), with their experiments' baselines
+    seeds: tuple[int, ...] = ()  # and only these seeds'
     bank: str | None = None  # every trial records its weight trajectory into this trajectory bank folder
     reuse: tuple[str, ...] = ()  # results folders whose trials of the same key are copied in, not run again
     time_budget: float | None = None  # seconds: start no trial that would not end by then (TimeBudget)
@@ -646,7 +647,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
     if stored and not (opts.resume or opts.redo):
         raise IntrobenchError(f"{store.path} already holds {len(stored.keys() & wanted)} trial(s) of suite "
                               f"'{suite.name}': add --resume to finish only what is missing, or choose another --results")
-    selected = select_variants(select_tasks(trials, opts.tasks), opts.only)
+    selected = select(trials, opts.tasks, opts.only, opts.seeds)
     if opts.reuse and opts.bank:
         raise IntrobenchError("--reuse copies trials without running them, so --bank would miss their trajectories: "
                               "give one of the two")
@@ -685,8 +686,9 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     from .search import pending
 
-    # a search is not a variant: --only leaves it for a later run
-    chosen = [x for x in suite.searches() if not opts.only and (not opts.tasks or x.base.task in opts.tasks)]
+    # a search is neither a variant nor a seed: --only and --seeds leave it for a later run
+    chosen = [x for x in suite.searches()
+              if not opts.only and not opts.seeds and (not opts.tasks or x.base.task in opts.tasks)]
     searches = [x for x in chosen if pending(store, x)]
     if not todo and not searches:
         return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
@@ -715,7 +717,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
                       enabled=forking and not opts.address)
     reforks.borrow(todo)
     with _console_to(results / "ray.log") as console:
-        # counted over what this run was asked for (--tasks, --only), not the whole suite: 'k of n stored'
+        # counted over what this run was asked for (--tasks, --only, --seeds), not the whole suite: 'k of n stored'
         total = len(selected) + sum(x.trials for x in chosen)
         display = LiveDisplay(total, total - len(todo) - len(busy) - sum(x.trials for x in searches),
                               budgets, console, opts.progress)
@@ -753,10 +755,10 @@ def redo(store: ResultsStore, suite: Suite, selected: list[Trial], stored: dict,
     along) move to the store's `replaced` table, with any checkpoint of theirs (a redo trains from step 0, or
     from its baseline's fork, on this machine); ``stored`` (the suite's statuses) without them. A trial another
     live run has in hand is left to it."""
-    if not opts.tasks and not opts.only:
-        raise IntrobenchError("--redo needs --tasks or --only: which stored trials to run again (a whole suite "
-                              "again is a new --results)")
-    again = select_variants(selected, opts.only, baselines=False)
+    if not opts.tasks and not opts.only and not opts.seeds:
+        raise IntrobenchError("--redo needs --tasks, --only or --seeds: which stored trials to run again (a whole "
+                              "suite again is a new --results)")
+    again = select_seeds(select_variants(selected, opts.only, baselines=False), opts.seeds, baselines=False)
     moving = [t for t in again if stored.get(t.key, ("failed",))[0] != "failed" and t.key not in busy]
     preflight(moving, opts, checked)  # before any row moves
     for t in moving:

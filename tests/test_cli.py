@@ -93,6 +93,21 @@ def test_bad_numbers_rejected_by_the_parser(args, capsys):
     assert "must be a positive whole number" in capsys.readouterr().err
 
 
+def test_seeds_option_reads_lists_and_ranges_and_refuses_anything_else(capsys):
+    from benchmark.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["suite", "run", "smoke", "--seeds", "3,0-1, 1"]).seeds == (0, 1, 3)
+    assert parser.parse_args(["suite", "status", "smoke", "--seeds", "4"]).seeds == (4,)
+    for bad, message in (("2-x", "expected seeds like 2,3 or 2-4, got '2-x'"), ("3-1", "a range low-high, got '3-1'"),
+                         (",", "expected seeds like 2,3 or 2-4, got ','"), ("-1", "like 2,3 or 2-4, got '-1'")):
+        with pytest.raises(SystemExit) as exc:
+            main(["suite", "run", "smoke", "--seeds", bad])
+        assert exc.value.code == 2
+        err = capsys.readouterr().err
+        assert "argument --seeds" in err and message in err, err
+
+
 PLUGIN = textwrap.dedent('''
     from benchmark.data import TensorData
     from tasks import Task, create_task, register_task

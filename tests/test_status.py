@@ -9,7 +9,8 @@ from benchmark.cli import main
 from benchmark.environment import same_machine
 from benchmark.errors import IntrobenchError
 from benchmark.report import build_report
-from benchmark.status import labels_by_task, seed_ranges, suite_status
+from benchmark.selection import seed_ranges
+from benchmark.status import labels_by_task, suite_status
 from benchmark.store import ResultsStore
 from benchmark.suites import load_suite
 
@@ -80,6 +81,12 @@ def test_status_counts_seeds_and_estimates_what_is_left(tmp_path):
     assert [(r["task"], r["variant"]) for r in only["rows"]] == [("mnist4", "none"), ("mnist4", "introspection")]
     with pytest.raises(IntrobenchError, match="--tasks: the suite has no task 'mnist9'"):
         suite_status(suite, store, tasks=("mnist9",))
+    # --seeds too: seed 2's trials alone, its baseline stored, its control still to run, nothing of the others
+    two = {(r["task"], r["variant"]): r for r in suite_status(suite, store, tasks=("mnist3",), seeds=(2,))["rows"]}
+    assert [(r["finished"], r["missing_seeds"]) for r in two.values()] == [(1, []), (0, [2])]
+    assert two[("mnist3", "extrapolate(ratio=1.3)")]["left_seconds"] == 30.0
+    with pytest.raises(IntrobenchError, match=r"--seeds: the trials chosen have no seed 4, 7; their seeds: s0-s3"):
+        suite_status(suite, store, seeds=(1, 4, 7))
 
 
 def test_status_with_reuse_counts_what_suite_run_would_copy_and_times_the_same_training_elsewhere(tmp_path,
@@ -218,6 +225,12 @@ def test_suite_status_command(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "2 of 8 trials stored; 6 to run: about 6.0 h on 1 worker, 3.0 h on 2." in out
     assert f"introbench suite run {tmp_path / 'st.yaml'} --resume --results {results} --tasks mnist3" in out
+    # the command it gives runs what it counted: narrowed by seed as well
+    assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--only", "none",
+                 "--seeds", "1-3"]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 4 trials stored; 3 to run" in out  # mnist3 s1-s3 and mnist4 s1 (it has s0-s1)
+    assert f"--resume --results {results} --only none --seeds 1,2,3` runs them" in out
     assert main(["suite", "status", str(tmp_path / "st.yaml"), "--results", results, "--json"]) == 0
     got = json.loads(capsys.readouterr().out)
     assert got["missing"] == 10 and got["store_exists"] is True

@@ -903,6 +903,38 @@ def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     assert len(select_variants(cifar, ("* [channels_last=True]",))) == len(cifar)
 
 
+def test_seeds_option_runs_those_seeds_trials_with_their_baselines_alone(tmp_path):
+    from benchmark.selection import select
+
+    text = ("experiments:\n  - {task: mnist3, reduced: true, steps: 30, jumps: [20], seeds: 2, target: baseline_max, "
+            "forecasters: [none, extrapolate, quadratic]}\n")
+    (tmp_path / "fixed.yaml").write_text(text.replace("baseline_max", "0.5"))
+    fixed = load_suite(str(tmp_path / "fixed.yaml")).trials()
+    assert sorted(t.label for t in select(fixed, only=("extrapolate*",), seeds=(1,))) == [
+        "mnist3 extrapolate @20 s1", "mnist3 none s1"]
+    # a baseline_max target is every seed's baselines' max: a jumped trial of seed 1 waits for both
+    (tmp_path / "s.yaml").write_text(text)
+    trials = load_suite(str(tmp_path / "s.yaml")).trials()
+    assert sorted(t.label for t in select(trials, only=("extrapolate*",), seeds=(1,))) == [
+        "mnist3 extrapolate @20 s1", "mnist3 none s0", "mnist3 none s1"]
+    assert [t.label for t in select(trials, only=("none",), seeds=(1,))] == ["mnist3 none s1"]
+    flags = ["suite", "run", str(tmp_path / "s.yaml"), "--results", str(tmp_path / "r"), "--workers", "1", "--json",
+             "--no-progress", "--wandb", "disabled"]
+    bad = introbench(*flags, "--seeds", "1,5")
+    assert bad.returncode == 2 and "--seeds: the trials chosen have no seed 5; their seeds: s0-s1" in bad.stderr
+    ran = introbench(*flags, "--only", "extrapolate*", "--seeds", "1")
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    assert json.loads(ran.stdout)["selected"] == 3
+    store = ResultsStore(tmp_path / "r")
+    assert sorted(r["label"] for r in store.rows()) == ["mnist3 extrapolate @20 s1", "mnist3 none s0", "mnist3 none s1"]
+    # a redo narrowed by seed alone: seed 1's stored trials again, not the other seeds' baselines it brings along
+    again = introbench(*flags, "--resume", "--redo", "--seeds", "1")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert sorted(r["label"] for r in store.replaced("s")) == ["mnist3 extrapolate @20 s1", "mnist3 none s1"]
+    assert sorted(r["label"] for r in store.rows()) == [
+        "mnist3 extrapolate @20 s1", "mnist3 none s0", "mnist3 none s1", "mnist3 quadratic @20 s1"]
+
+
 SEARCH_SUITE = textwrap.dedent("""
     experiments:
       - task: mnist3
@@ -1088,7 +1120,7 @@ def test_redo_runs_stored_trials_again_and_keeps_the_rows_they_replace(tmp_path)
     before = {r["forecaster"]: r for r in store.rows()}
     # which trials to run again must be said: not the whole suite by accident
     refused = introbench(*flags, "--redo")
-    assert refused.returncode == 2 and "--redo needs --tasks or --only" in refused.stderr
+    assert refused.returncode == 2 and "--redo needs --tasks, --only or --seeds" in refused.stderr
     assert store.replaced("s") == [] and len(store.rows()) == 2
     # what would fail every trial again (no data there) fails before any row moves
     nodata = introbench(*flags, "--redo", "--only", "extrapolate*", "--data-dir", str(tmp_path / "nowhere"))
