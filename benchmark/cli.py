@@ -184,8 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "repeatable; the baselines of its experiments run "
                            "too, a search does not (--resume later runs the rest)")
     srun.add_argument("--seeds", type=_seeds, default=(),
-                      help="run only these seeds' trials now, e.g. 2,3 or 2-4, with their baselines and none of the "
-                           "other seeds' (a search does not run; --resume later runs the rest)")
+                      help="run only these seeds' trials now, e.g. 2,3 or 2-4, with their baselines (every seed's "
+                           "where a jumped trial's target is baseline_max, their max); a search does not run "
+                           "(--resume later runs the rest)")
     srun.add_argument("--redo", action="store_true",
                       help="run the trials --tasks, --only and --seeds name (one is needed; --only's baselines are not "
                            "redone unless it names 'none') again, although the store holds them: on another machine, "
@@ -518,9 +519,9 @@ def cmd_suite(args) -> int:
                         cpus_per_trial=args.cpus_per_trial, address=args.address, resume=args.resume,
                         wandb=args.wandb, retries=args.retries,
                         progress=not args.no_progress, plugins=tuple(args.plugin), data_dir=args.data_dir,
-                        tasks=args.tasks, only=tuple(args.only), seeds=args.seeds, device=args.device, storage=_storage(args.storage),
-                        bank=args.bank, reuse=tuple(args.reuse), time_budget=args.time_budget,
-                        checkpoint_every=args.checkpoint_every, redo=args.redo)
+                        tasks=args.tasks, only=tuple(args.only), seeds=args.seeds, device=args.device,
+                        storage=_storage(args.storage), bank=args.bank, reuse=tuple(args.reuse),
+                        time_budget=args.time_budget, checkpoint_every=args.checkpoint_every, redo=args.redo)
     outcome = run_suite(suite, opts)
     if args.json:
         print(json.dumps(outcome))
