@@ -903,7 +903,7 @@ def test_only_option_picks_variants_with_their_experiments_baselines(tmp_path):
     assert len(select_variants(cifar, ("* [channels_last=True]",))) == len(cifar)
 
 
-def test_seeds_option_runs_those_seeds_trials_with_their_baselines_alone(tmp_path):
+def test_seeds_option_runs_those_seeds_trials_with_the_baselines_their_target_needs(tmp_path):
     from benchmark.selection import select
 
     text = ("experiments:\n  - {task: mnist3, reduced: true, steps: 30, jumps: [20], seeds: 2, target: baseline_max, "
