@@ -46,6 +46,15 @@ def select_seeds(trials: list[Trial], seeds: tuple[int, ...], baselines: bool = 
             or (baselines and t.experiment in waiting and t.config.forecaster == "none")]
 
 
+def select_searches(searches: list, tasks: tuple[str, ...] = (), only: tuple[str, ...] = (),
+                    seeds: tuple[int, ...] = ()) -> list:
+    """The suite's searches that a selection takes: those of its tasks. A search is neither a variant nor a seed,
+    so --only and --seeds leave every one for a later run."""
+    if only or seeds:
+        return []
+    return [x for x in searches if not tasks or x.base.task in tasks]
+
+
 def select_tasks(trials: list[Trial], tasks: tuple[str, ...]) -> list[Trial]:
     if not tasks:
         return trials

@@ -19,7 +19,7 @@ from .checkpoint import saved_progress
 from .config import RunConfig
 from .environment import same_machine
 from .search import remaining
-from .selection import select, seed_ranges, trial_variant
+from .selection import select, select_searches, seed_ranges, trial_variant
 from .store import ResultsStore, reusable, unfinished
 from .suites import Suite
 
@@ -198,10 +198,7 @@ def suite_status(suite: Suite, store: ResultsStore, tasks: tuple[str, ...] = (),
         share = row.pop("share")  # forked trials' shares not trained, baselines' prefixes trained again
         out.append({**row, "trials": len(keys), "missing": left, "trial_seconds": each, "timed_here": timed_here,
                     "left_seconds": _left(each, left + going - done + share)})
-    # a search is neither a variant nor a seed: --only and --seeds leave it out, as `suite run` does
-    for x in suite.searches() if not only and not seeds else ():
-        if tasks and x.base.task not in tasks:
-            continue
+    for x in select_searches(suite.searches(), tasks, only, seeds):  # as `suite run` takes them
         left = remaining(store, x)
         each, timed_here = estimate(x.base, by_experiment.get(x.experiment, []), by_task.get(x.base.task, []))
         out.append({"experiment": x.experiment, "task": x.base.task, "variant": f"search {x.name}",

@@ -32,7 +32,7 @@ from ray.tune.stopper import Stopper
 from . import scoring
 from .checkpoint import CHECKPOINT_EVERY, Checkpoint, TrialCut, checkpoint_path, checkpointed
 from .errors import IntrobenchError
-from .selection import select, select_seeds, select_variants
+from .selection import select, select_searches, select_seeds, select_variants
 from .store import ResultsStore, driver_id, reusable, unfinished
 from .suites import Suite, Trial
 
@@ -686,9 +686,7 @@ def run_suite(suite: Suite, opts: SweepOptions) -> dict:
         resolve_targets(store, suite, trials, mode)  # a resumed suite may have finished its baselines already
     from .search import pending
 
-    # a search is neither a variant nor a seed: --only and --seeds leave it for a later run
-    chosen = [x for x in suite.searches()
-              if not opts.only and not opts.seeds and (not opts.tasks or x.base.task in opts.tasks)]
+    chosen = select_searches(suite.searches(), opts.tasks, opts.only, opts.seeds)
     searches = [x for x in chosen if pending(store, x)]
     if not todo and not searches:
         return {**summary, **_counts(store, suite.name, selected, searches), "time_budget_spent": budget.spent,
