@@ -829,6 +829,17 @@ def _ignore_interrupts() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
+# Ray's raylet starts its trial workers at this niceness (RAY_worker_niceness); a fork's training is the same work
+# and yields the CPU the same way, so that the driver's display and the machine's other work keep their share
+WORKER_NICENESS = 15
+
+
+def _start_fork_worker() -> None:
+    """A fork-writing worker's start: a helper (_ignore_interrupts) that trains as Ray's trial workers do, niced."""
+    _ignore_interrupts()
+    os.nice(WORKER_NICENESS)
+
+
 def write_forks(jobs: dict, opts: SweepOptions, data_dir, budget: TimeBudget, display: LiveDisplay,
                 store: ResultsStore, suite: str) -> None:
     """Stored baselines train again up to their last fork point, so that the jumped trials about to run start
@@ -899,7 +910,7 @@ def _write_own_forks(taken: dict, opts: SweepOptions, data_dir, budget: TimeBudg
         manager = SyncManager(ctx=context)
         manager.start(_ignore_interrupts)
         with manager, ProcessPoolExecutor(min(opts.workers, len(taken)), mp_context=context,
-                                          initializer=_ignore_interrupts) as pool:
+                                          initializer=_start_fork_worker) as pool:
             evaluations = manager.Queue()
             futures = {}
             for key, (trial, points) in taken.items():

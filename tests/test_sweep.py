@@ -400,15 +400,21 @@ def test_a_second_interrupt_stops_a_baseline_training_again_for_its_forks_at_onc
     import multiprocessing
 
     from benchmark import forks
-    from benchmark.sweep import LiveDisplay, SweepOptions, TimeBudget, write_forks
+    from benchmark.sweep import WORKER_NICENESS, LiveDisplay, SweepOptions, TimeBudget, write_forks
 
     suite, results, points, jobs = _refork_jobs(tmp_path, seeds=1, steps=5000)
     (baseline,) = jobs
 
+    niceness = []
+
     class SecondCtrlC(LiveDisplay):
         def aside_step(self, key, step):  # Ctrl-C while the first interrupt's "save at the next evaluation" waits
             super().aside_step(key, step)
+            niceness.extend(os.getpriority(os.PRIO_PROCESS, p.pid) for p in workers())
             _thread.interrupt_main()
+
+    def workers():
+        return [p for p in set(multiprocessing.active_children()) - before if "Manager" not in p.name]
 
     store, before = ResultsStore(results), set(multiprocessing.active_children())
     # as after the first Ctrl-C (saving_on_interrupt); a pytest-xdist worker ignores SIGINT, and then
@@ -424,8 +430,10 @@ def test_a_second_interrupt_stops_a_baseline_training_again_for_its_forks_at_onc
     # process is gone and the store no longer holds its baseline as running
     assert not forks.written(forks.forks_folder(results) / forks.prefix_key(jobs[baseline][0].config),
                              points[baseline])
-    assert not [p for p in set(multiprocessing.active_children()) - before if "Manager" not in p.name]
+    assert not workers()
     assert store.running(suite.name) == {}
+    # it trained niced, as Ray's trial workers do, so that it yields the CPU as they do
+    assert niceness == [min(19, os.nice(0) + WORKER_NICENESS)]
 
 
 def test_the_live_display_shows_a_baseline_training_again_for_its_forks_outside_the_trials_eta():
