@@ -480,11 +480,20 @@ def verdict_sentence(v: dict) -> str:
         return text + " No parameter-free control ran beside it."
     parts = [_against(c) for c in v["controls"]]
     text += " Against the controls on the same seeds, it " + "; ".join(parts) + "."
-    if v.get("others"):
-        others = [f"`{c['method']}` {_against(c)}" for c in v["others"]]
-        text += (" The other learned forecasters against the controls that jump as each does (guarded or not): "
-                 + "; ".join(others) + ".")
     return text + held_sentence(v)
+
+
+# the other learned forecasters' comparisons: a table, where in the verdict's sentence (cifar1: 18 of them) they
+# buried it
+OTHERS_NOTE = ("The other learned forecasters against each control that jumps as they do (guarded or not), paired "
+               "by seed as above:")
+OTHERS_COLUMNS = ["learned forecaster", "control", "vs that control, paired [95% CI]", "beats it?"]
+
+
+def others_rows(v: dict) -> list[list[str]]:
+    """A verdict's other learned forecasters (scoring.verdict's 'others'), one row per control each faced."""
+    return [[f"`{c['method']}`", f"`{c['reference']}`", _short(c), WORDS[c["outcome"]].glance_control]
+            for c in v.get("others") or []]
 
 
 def held_sentence(v: dict) -> str:
@@ -637,6 +646,9 @@ def _markdown(report: dict) -> str:
                 lines += [exp["untrained"], ""]
             if exp.get("verdict"):
                 lines += [verdict_sentence(exp["verdict"]), ""]
+                others = others_rows(exp["verdict"])
+                if others:
+                    lines += [OTHERS_NOTE, ""] + md_table(OTHERS_COLUMNS, others) + [""]
             if exp.get("pairing"):
                 lines += [exp["pairing"], ""]
             lines += leaderboard_lines(exp) + [""]
@@ -681,6 +693,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
         rules=RULES, glance_columns=GLANCE_COLUMNS, glance=glance_rows(suites),
         guard_note=GUARD_NOTE, guard_columns=GUARD_COLUMNS, guarded=guard_rows(suites),
         title=_title, leaderboard_lines=leaderboard_lines, md_table=md_table, verdict_sentence=verdict_sentence,
+        others_note=OTHERS_NOTE, others_columns=OTHERS_COLUMNS, others_rows=others_rows,
         search_sentence=search_sentence, failure_lines=failure_lines)
     document.parent.mkdir(parents=True, exist_ok=True)
     tmp = document.with_suffix(".tmp")
@@ -721,6 +734,9 @@ def _html(report: dict, out: Path) -> str:
                 parts.append(f"<p class='fail'>{html.escape(exp['untrained'].replace('**', ''))}</p>")
             if exp.get("verdict"):
                 parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
+                others = others_rows(exp["verdict"])
+                if others:
+                    parts.append(f"<p>{html.escape(OTHERS_NOTE)}</p>" + html_table(OTHERS_COLUMNS, others))
             if exp.get("pairing"):
                 parts.append(f"<p class='note'>{html.escape(exp['pairing'])}</p>")
             parts.append(html_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]]))

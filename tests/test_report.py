@@ -352,7 +352,10 @@ def test_a_report_opens_and_the_console_ends_with_each_verdict_at_a_glance(tmp_p
     md = (tmp_path / "report" / "report.md").read_text()
     assert md.index("## At a glance") < md.index("## Suite `v`")
     assert "| v | mnist3 | `introspection @300` | 1.71x [1.67-1.83], 3 seeds | - | yes |" in md
-    assert "<h2>At a glance</h2>" in (tmp_path / "report" / "report.html").read_text()
+    # deltanet, the other learned forecaster, against the control: a table after the verdict, in both formats
+    assert md.index("**Reproduced**") < md.index("| `deltanet @300` | `extrapolate(ratio=1.3) @300` | 0.56x [")
+    page = (tmp_path / "report" / "report.html").read_text()
+    assert "<h2>At a glance</h2>" in page and "<td>deltanet @300</td><td>extrapolate(ratio=1.3) @300</td>" in page
 
 
 def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the_control(tmp_path):
@@ -372,10 +375,13 @@ def test_the_verdict_says_reproduced_and_whether_the_learned_forecaster_beat_the
     (other,) = v["others"]
     assert other["method"] == "deltanet @300" and other["outcome"] == "slower"
     assert other["median"] == pytest.approx(500 / 900)  # per seed 0.71, 0.50, 0.56
-    from benchmark.report import verdict_sentence
+    from benchmark.report import others_rows, verdict_sentence
 
     text = verdict_sentence(v)
-    assert "`deltanet @300` loses to `extrapolate(ratio=1.3) @300` (0.56x" in text
+    # the other learned forecasters' comparisons are a table's rows, not clauses of the verdict's sentence
+    assert "deltanet" not in text
+    assert others_rows(v) == [["`deltanet @300`", "`extrapolate(ratio=1.3) @300`",
+                               f"0.56x [{other['ci95'][0]:.2f}-{other['ci95'][1]:.2f}], 3 seeds", "no: loses"]]
     assert text.startswith("**Reproduced**: `introspection @300` reaches the target sooner than the baseline")
     assert "loses to `extrapolate(ratio=1.3) @300` (0.71x" in text and "1.80x is inside our interval" in text
     # at a glance: one row, the verdict's forecaster against the baseline and its hardest control
