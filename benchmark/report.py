@@ -585,9 +585,9 @@ def _title(exp: dict) -> str:
 
 RULES = ("Ranked by the censored median of steps to target over seeds (a seed that never reaches the target counts "
          "as infinitely slow, never dropped; 'never' when the median is a miss). In the leaderboards a bracket after "
-         "a median is its range over seeds (min-max), not an interval; the paired speedup's 95% interval has a column "
-         "of its own ('speedup 95% CI'), and the verdicts' brackets are that interval. Crossings are counted on the regular "
-         "evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a method miss scores 0, "
+         "a median is its range over seeds (min-max), not an interval; the paired speedup's 95% interval has a "
+         "column of its own ('speedup 95% CI'), and the verdicts' brackets are that interval. Crossings are counted "
+         "on the regular evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a method miss scores 0, "
          "'>=' marks a median resting on a seed whose baseline missed (budget / method steps). A trial run with "
          "stop_at_target ends at its first grid evaluation at the target: its max accuracy is only what it had "
          "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy. 'Steps "
