@@ -584,18 +584,18 @@ def _title(exp: dict) -> str:
 
 
 RULES = ("Ranked by the censored median of steps to target over seeds (a seed that never reaches the target counts "
-         "as infinitely slow, never dropped; 'never' when the median is a miss). In the leaderboards a bracket after "
-         "a median is its range over seeds (min-max), not an interval; the paired speedup's 95% interval has a "
-         "column of its own ('speedup 95% CI'), and the verdicts' brackets are that interval. Crossings are counted "
-         "on the regular evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a method miss scores 0, "
-         "'>=' marks a median resting on a seed whose baseline missed (budget / method steps). A trial run with "
-         "stop_at_target ends at its first grid evaluation at the target: its max accuracy is only what it had "
-         "then, its accuracy at later budgets is unknown ('-'), and its median curve holds that accuracy. 'Steps "
-         "ahead' at 25/50/75/100% of the budget: where the method's median curve has the higher best-so-far "
-         "accuracy there, how many more steps the baseline's median curve takes to first reach it; where the "
-         "baseline's is higher, minus how many more steps the method takes to first reach the baseline's ('>' or "
-         "'<' where the trailing curve never does within the budget: ahead or behind by more than that): whether "
-         "a method's lead lasts or the baseline makes it up.")
+         "as infinitely slow, never dropped; 'never' when the median is a miss). In the leaderboards a bracket "
+         "after a median is its range over seeds (min-max), not an interval; the paired speedup's 95% interval has "
+         "a column of its own ('speedup 95% CI'), and the verdicts' brackets are that interval. Crossings are "
+         "counted on the regular evaluation grid only. Speedup is paired by seed: baseline steps / method steps, a "
+         "method miss scores 0, '>=' marks a median resting on a seed whose baseline missed (budget / method "
+         "steps). A trial run with stop_at_target ends at its first grid evaluation at the target: its max accuracy "
+         "is only what it had then, its accuracy at later budgets is unknown ('-'), and its median curve holds that "
+         "accuracy. 'Steps ahead' at 25/50/75/100% of the budget: where the method's median curve has the higher "
+         "best-so-far accuracy there, how many more steps the baseline's median curve takes to first reach it; "
+         "where the baseline's is higher, minus how many more steps the method takes to first reach the baseline's "
+         "('>' or '<' where the trailing curve never does within the budget: ahead or behind by more than that): "
+         "whether a method's lead lasts or the baseline makes it up.")
 
 
 # ---------------------------------------------------------------- Markdown and HTML
