@@ -1,5 +1,5 @@
-"""What a fresh process pays to get MNIST-style data in memory, as every trial of a suite does (each runs in a
-Ray worker process of its own): introbench's cached tensors against reading the IDX files through torchvision's
+"""What a fresh process pays to get MNIST-style data in memory, as every Ray worker of a suite and every
+`introbench` command does: introbench's cached tensors against reading the IDX files through torchvision's
 dataset class (what each trial did before), with a bare `import torch` as the floor, in one run.
 
     python bench/startup.py --data-dir ../shared/data

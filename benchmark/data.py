@@ -361,7 +361,7 @@ MNIST_FILES = {"train-images-idx3-ubyte": "images", "train-labels-idx1-ubyte": "
 def _idx_dataset(title: str, root: Path, download: bool) -> TensorData:
     """MNIST and Fashion-MNIST: torchvision's <Name>/raw/ IDX layout, checked file by file before it is read
     once; later loads read the tensors cached from it. Importing torchvision alone costs each process about 2 s
-    of CPU (bench/startup.py), paid by every trial of a suite, while a cached file loads in milliseconds."""
+    of CPU (bench/startup.py), paid by every command and Ray worker, while a cached file loads in milliseconds."""
     raw = root / title / "raw"
 
     def read(dl: bool):

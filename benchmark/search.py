@@ -139,7 +139,7 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
             trainable(opts),
             param_space={"case": trial_case(opts, mode, data_dir, target, trial=None, search=search.to_dict())},
             tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=opts.workers),
-                                        scheduler=scheduler, num_samples=to_draw, reuse_actors=False),
+                                        scheduler=scheduler, num_samples=to_draw, reuse_actors=True),
             run_config=tune_run_config(f"{search.suite}-search{search.experiment}-{search.base.forecaster}", opts,
                                        results, callback))
         with tune_takes_interrupts():

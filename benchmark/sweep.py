@@ -14,6 +14,7 @@ own console output goes to RESULTS/ray.log, and the console shows one live displ
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import os
 import shutil
@@ -84,6 +85,11 @@ def trial_fn(config: dict) -> None:
 
     from .environment import available_cpus
 
+    # Tune reuses a worker for trial after trial (reuse_actors): the last trial's cycles go before this one's
+    # model is built, not when the collector next happens to run
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
     torch.set_num_threads(available_cpus())  # the CPUs Ray gave this trial (--cpus-per-trial), no more
     case = config["case"]
     started = time.time()
@@ -1169,7 +1175,7 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
     tuner = tune.Tuner(
         trainable(opts),
         tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
-                                    num_samples=len(phase), reuse_actors=False),
+                                    num_samples=len(phase), reuse_actors=True),
         run_config=tune_run_config(f"{suite}-phase{number}" + (f"-{part}" if part else ""), opts, results, callback),
     )
     tuner.fit()

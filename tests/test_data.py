@@ -121,7 +121,7 @@ def test_mnist_is_read_once_then_each_process_loads_its_cache_without_importing_
     monkeypatch.setenv("INTROBENCH_CACHE", str(tmp_path / "cache"))
     first = load_dataset("mnist", tmp_path / "data")
     assert len(list((tmp_path / "cache").glob("mnist-*.safetensors"))) == 1
-    # a fresh process, as each trial is: torchvision's import alone is about 2 s of CPU there
+    # a fresh process, as each Ray worker and each command is: torchvision's import alone is about 2 s of CPU there
     code = ("import sys, torch; from benchmark.data import load_dataset; "
             "torch.save(load_dataset('mnist', sys.argv[1]).x_train, sys.argv[2]); print('torchvision' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "data"), str(tmp_path / "x.pt")],

@@ -1096,7 +1096,9 @@ def test_jumped_trials_start_from_their_baselines_forks_and_store_what_they_woul
     from benchmark.config import RunConfig
     from tests.test_checkpoint import untimed
 
-    for r in rows:  # each jumped trial started from its seed's baseline at 15, and stored the whole run's curve
+    # each jumped trial started from its seed's baseline at 15 and stored the whole run's curve; one Ray worker ran
+    # them one after another (reuse_actors), and none left anything behind that changed the next one's run
+    for r in rows:
         assert r["summary"].get("forked_from") == (None if r["forecaster"] == "none" else 15), r["label"]
         if r["forecaster"] != "none":
             config = RunConfig.from_stored(r["config"])
