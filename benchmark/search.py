@@ -113,11 +113,10 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
     import optuna
     from ray import tune
     from ray.tune.schedulers import ASHAScheduler, FIFOScheduler
-    from ray.tune.search import ConcurrencyLimiter
     from ray.tune.search.optuna import OptunaSearch
 
     from .run import plan
-    from .sweep import _fit, trainable, trial_case, tune_run_config, tune_takes_interrupts
+    from .sweep import _fit, trainable, trial_case, tune_config, tune_run_config, tune_takes_interrupts
 
     done = stored_samples(store, search)
     to_draw = search.samples - len(done)
@@ -138,8 +137,7 @@ def run_search(search: Search, target: float | None, opts, mode: str, results, s
         tuner = tune.Tuner(
             trainable(opts),
             param_space={"case": trial_case(opts, mode, data_dir, target, trial=None, search=search.to_dict())},
-            tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=opts.workers),
-                                        scheduler=scheduler, num_samples=to_draw, reuse_actors=True),
+            tune_config=tune_config(searcher, opts, to_draw, scheduler),
             run_config=tune_run_config(f"{search.suite}-search{search.experiment}-{search.base.forecaster}", opts,
                                        results, callback))
         with tune_takes_interrupts():

@@ -85,8 +85,8 @@ def trial_fn(config: dict) -> None:
 
     from .environment import available_cpus
 
-    # Tune reuses a worker for trial after trial (reuse_actors): the last trial's cycles go before this one's
-    # model is built, not when the collector next happens to run
+    # a reused worker (tune_config): the last trial's cycles go before this one's model is built, not when the
+    # collector next happens to run
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
@@ -1128,6 +1128,18 @@ def tune_run_config(name: str, opts: SweepOptions, results: Path, callback):
                           checkpoint_config=tune.CheckpointConfig(num_to_keep=1))
 
 
+def tune_config(searcher, opts: SweepOptions, samples: int, scheduler=None):
+    """How both Tuners (a suite's phases, a search) draw and place trials: at most ``opts.workers`` at once, and
+    each worker runs trial after trial (reuse_actors), sparing each trial a new Python, torch and W&B. Nothing
+    leaks from one to the next: a run seeds torch, sets its threads and cudnn flags, scopes the environment
+    variables it sets, and trial_fn collects the last trial's garbage first."""
+    from ray import tune
+    from ray.tune.search import ConcurrencyLimiter
+
+    return tune.TuneConfig(search_alg=ConcurrencyLimiter(searcher, max_concurrent=opts.workers), scheduler=scheduler,
+                           num_samples=samples, reuse_actors=True)
+
+
 def trial_case(opts: SweepOptions, mode: str, data_dir, target: float | None, **what) -> dict:
     """What a Tune trial is given: what it runs (``trial=`` a grid trial, or ``search=`` a search) and how."""
     return {"target": target, "gpus": opts.gpus_per_trial, "wandb_mode": mode, "plugins": worker_plugins(opts),
@@ -1159,7 +1171,6 @@ def _fit_forked(suite: str, phase: list[Trial], number, targets: dict, opts: Swe
 def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptions, mode: str, results: Path,
          callback, data_dir, fork_points: dict | None = None, part: int = 0):
     from ray import tune
-    from ray.tune.search import ConcurrencyLimiter
 
     # Seed-major: a suite stopped partway (a session's end, a 10-minute device command) then holds whole
     # paired seeds (every method of seed 0, then of seed 1, ...) rather than every seed of the first method.
@@ -1174,8 +1185,7 @@ def _fit(suite: str, phase: list[Trial], number, targets: dict, opts: SweepOptio
                        resumable=resumable_trials(phase, opts))
     tuner = tune.Tuner(
         trainable(opts),
-        tune_config=tune.TuneConfig(search_alg=ConcurrencyLimiter(queue, max_concurrent=opts.workers),
-                                    num_samples=len(phase), reuse_actors=True),
+        tune_config=tune_config(queue, opts, len(phase)),
         run_config=tune_run_config(f"{suite}-phase{number}" + (f"-{part}" if part else ""), opts, results, callback),
     )
     tuner.fit()
