@@ -508,8 +508,12 @@ def held_sentence(v: dict) -> str:
                 "comparisons is paired in effect.")
     text = (" Over only the seeds whose trials evaluate exactly as the baseline's until the first jump, where a pair "
             f"compares the jumps alone: `{v['method']}` {_vs_baseline(b)} ({_ratio(b)})")
-    parts = [_against(c) if c["seeds"] else
-             f"has no seed on which both its and `{c['reference']}`'s pairs hold" for c in held["controls"]]
+    parts = [_against(c) for c in held["controls"] if c["seeds"]]
+    # the controls with no pair to compare on in one clause, so each is not said again with nothing to add
+    unpaired = [f"`{c['reference']}`" for c in held["controls"] if not c["seeds"]]
+    if unpaired:
+        either = unpaired[0] if len(unpaired) == 1 else ", ".join(unpaired[:-1]) + " or " + unpaired[-1]
+        parts.append(f"has no seed on which both its pair and that of {either} hold")
     return text + ("; it " + "; ".join(parts) if parts else "") + "."
 
 

@@ -155,7 +155,15 @@ def test_the_verdict_is_said_again_over_only_the_pairs_that_hold_until_the_first
     lost = rows[:8] + [jumped("extrapolate", s, 900, True) for s in range(4)]
     ranked, facts = scoring.score_experiment(lost, 0.9)
     assert verdict_sentence(scoring.verdict(ranked, roles, facts["budget"])).endswith(
-        "over 3 paired seeds); it has no seed on which both its and `extrapolate @300`'s pairs hold.")
+        "over 3 paired seeds); it has no seed on which both its pair and that of `extrapolate @300` hold.")
+    # two such controls: one clause names both, rather than one clause each saying the same
+    wider = [jumped("extrapolate", s, 800, True) for s in range(4)]
+    for r in wider:
+        r["config"]["forecaster_params"] = {"ratio": 2.0}
+    ranked, facts = scoring.score_experiment(lost + wider, 0.9)
+    assert verdict_sentence(scoring.verdict(ranked, roles, facts["budget"])).endswith(
+        "over 3 paired seeds); it has no seed on which both its pair and that of `extrapolate(ratio=2.0) @300` or "
+        "`extrapolate @300` hold.")
 
     # every pair holds: nothing more to say
     whole = [r for r in rows if not (r["forecaster"] != "none" and r["seed"] in (1, 2))]
