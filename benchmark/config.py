@@ -16,8 +16,14 @@ EXECUTION_FIELDS = ("device", "data_dir", "threads", "history_on_host", "determi
                     "bank", "bank_every", "bank_per_layer")
 
 
+def either(words) -> str:
+    """'a', 'a or b', 'a, b or c': alternatives in a sentence (an error's allowed values, a report's controls)."""
+    words = list(words)
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
 GUARD_RULES = ("line", "settle")  # besides true (halve or undo the jump at once)
-GUARD_VALUES = "true, false, " + ", ".join(GUARD_RULES[:-1]) + " or " + GUARD_RULES[-1]  # for error messages
+GUARD_VALUES = either(("true", "false", *GUARD_RULES))  # for error messages
 CHECKPOINT_EVERY = 600.0  # seconds between a run's checkpoints: at most this much training is lost to a kill
 SETTLE_STEPS = 500  # how long a settling guard trains on after a jump before it judges it, unless set
 SETTLE_STEPS_ROLE = "sets how long the settling guard waits"  # the error phrase of a settle_steps without it

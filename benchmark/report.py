@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import forks, scoring
+from .config import either
 from .errors import IntrobenchError
 from .figures import pyplot, save_figure
 from .search import search_outcome
@@ -512,8 +513,7 @@ def held_sentence(v: dict) -> str:
     # the controls with no pair to compare on in one clause, so each is not said again with nothing to add
     unpaired = [f"`{c['reference']}`" for c in held["controls"] if not c["seeds"]]
     if unpaired:
-        either = unpaired[0] if len(unpaired) == 1 else ", ".join(unpaired[:-1]) + " or " + unpaired[-1]
-        parts.append(f"has no seed on which both its pair and that of {either} hold")
+        parts.append(f"has no seed on which both its pair and that of {either(unpaired)} hold")
     return text + ("; it " + "; ".join(parts) if parts else "") + "."
 
 
