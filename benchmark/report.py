@@ -610,11 +610,6 @@ def md_table(columns: list[str], rows: list[list[str]]) -> list[str]:
             + ["| " + " | ".join(str(c).replace("|", "/") for c in row) + " |" for row in rows])
 
 
-def leaderboard_lines(exp: dict) -> list[str]:
-    """An experiment's leaderboard as a Markdown table."""
-    return md_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]])
-
-
 SEARCH_COLUMNS = ["sample", "score", "status"]
 
 
@@ -629,6 +624,66 @@ def html_table(columns: list[str], rows: list[list[str]]) -> str:
                       for row in rows) + "</table>")
 
 
+class Block(NamedTuple):
+    """One piece of an experiment's section: 'text' (a paragraph; 'note' and 'fail' are paragraphs HTML colours),
+    'table' (columns and rows), 'items' (a bulleted list of rows) or 'plots' (file names in rows)."""
+    kind: str
+    text: str = ""
+    columns: tuple | list = ()
+    rows: tuple | list = ()
+
+
+def experiment_blocks(exp: dict, search_tables: bool = True) -> list[Block]:
+    """An experiment's section in order, laid out once for report.md, report.html and RESULTS.md (which lists a
+    search's sentence without its table of samples: search_tables=False)."""
+    blocks = [Block("text", f"Paper: {exp['paper']}")] if exp.get("paper") else []
+    if exp.get("paper_differs"):
+        blocks.append(Block("text", f"What differs from the paper: {exp['paper_differs']}"))
+    if exp.get("scored_at"):
+        blocks.append(Block("text", exp["scored_at"]))
+    if exp.get("untrained"):
+        blocks.append(Block("fail", exp["untrained"]))
+    if exp.get("verdict"):
+        blocks.append(Block("text", verdict_sentence(exp["verdict"])))
+        others = others_rows(exp["verdict"])
+        if others:
+            blocks += [Block("text", OTHERS_NOTE), Block("table", columns=OTHERS_COLUMNS, rows=others)]
+    if exp.get("pairing"):
+        blocks.append(Block("note", exp["pairing"]))
+    blocks.append(Block("table", columns=COLUMNS, rows=[row_cells(e) for e in exp["leaderboard"]]))
+    if exp["failures"]:
+        blocks += [Block("fail", "Failed trials:"), Block("items", rows=failure_lines(exp["failures"]))]
+    for found in exp["search"]:
+        blocks.append(Block("text", search_sentence(found)))
+        if search_tables:
+            blocks.append(Block("table", columns=SEARCH_COLUMNS, rows=search_rows(found)))
+    return blocks + [Block("plots", rows=exp["plots"])]
+
+
+def md_block(block: Block, plot_dir: str | None = None) -> str:
+    """A block in Markdown, ending in the blank line that closes it; plots are linked under plot_dir."""
+    if block.kind == "table":
+        lines = md_table(block.columns, block.rows)
+    elif block.kind == "items":
+        lines = [f"- {row}" for row in block.rows]
+    elif block.kind == "plots":
+        lines = [f"![{p}]({plot_dir}/{p})" if plot_dir else f"![{p}]({p})" for p in block.rows]
+    else:
+        lines = [block.text]
+    return "\n".join(lines + [""])
+
+
+def html_block(block: Block, out: Path) -> str:
+    if block.kind == "table":
+        return html_table(block.columns, block.rows)
+    if block.kind == "items":
+        return "<ul>" + "".join(f"<li>{html.escape(plain(row))}</li>" for row in block.rows) + "</ul>"
+    if block.kind == "plots":
+        return "\n".join(_img(out, p) for p in block.rows)
+    css = f" class='{block.kind}'" if block.kind in ("note", "fail") else ""
+    return f"<p{css}>{html.escape(plain(block.text.replace('**', '')))}</p>"
+
+
 def _markdown(report: dict) -> str:
     lines = ["# introbench leaderboard", "", f"From `{report['store']}`. {RULES}", ""]
     glance = glance_rows(report["suites"])
@@ -641,28 +696,7 @@ def _markdown(report: dict) -> str:
         lines += [f"## Suite `{s['suite']}`", ""]
         lines += [f"> note: {n}" for n in s["notes"]] + ([""] if s["notes"] else [])
         for exp in s["experiments"]:
-            lines += [f"### {_title(exp)}", ""]
-            if exp.get("paper"):
-                lines += [f"Paper: {exp['paper']}", ""]
-            if exp.get("paper_differs"):
-                lines += [f"What differs from the paper: {exp['paper_differs']}", ""]
-            if exp.get("scored_at"):
-                lines += [exp["scored_at"], ""]
-            if exp.get("untrained"):
-                lines += [exp["untrained"], ""]
-            if exp.get("verdict"):
-                lines += [verdict_sentence(exp["verdict"]), ""]
-                others = others_rows(exp["verdict"])
-                if others:
-                    lines += [OTHERS_NOTE, ""] + md_table(OTHERS_COLUMNS, others) + [""]
-            if exp.get("pairing"):
-                lines += [exp["pairing"], ""]
-            lines += leaderboard_lines(exp) + [""]
-            if exp["failures"]:
-                lines += ["Failed trials:", ""] + [f"- {line}" for line in failure_lines(exp["failures"])] + [""]
-            for found in exp["search"]:
-                lines += [search_sentence(found), ""] + md_table(SEARCH_COLUMNS, search_rows(found)) + [""]
-            lines += [f"![{p}]({p})" for p in exp["plots"]] + [""]
+            lines += [f"### {_title(exp)}", ""] + [md_block(b) for b in experiment_blocks(exp)]
         if s["profile"]:
             lines += ["### Performance profile", "", PROFILE_NOTE, "", "| forecaster | score | experiments run |",
                       "| --- | --- | --- |"]
@@ -698,9 +732,7 @@ def write_document(reports: list[tuple[str, dict]], document: str | Path) -> Pat
         suites=suites, sources=[src for src, _ in reports], document=Path(os.path.relpath(document)).as_posix(),
         rules=RULES, glance_columns=GLANCE_COLUMNS, glance=glance_rows(suites),
         guard_note=GUARD_NOTE, guard_columns=GUARD_COLUMNS, guarded=guard_rows(suites),
-        title=_title, leaderboard_lines=leaderboard_lines, md_table=md_table, verdict_sentence=verdict_sentence,
-        others_note=OTHERS_NOTE, others_columns=OTHERS_COLUMNS, others_rows=others_rows,
-        search_sentence=search_sentence, failure_lines=failure_lines)
+        title=_title, md_table=md_table, experiment_blocks=experiment_blocks, md_block=md_block)
     document.parent.mkdir(parents=True, exist_ok=True)
     tmp = document.with_suffix(".tmp")
     tmp.write_text(text)
@@ -730,29 +762,7 @@ def _html(report: dict, out: Path) -> str:
         parts += [f"<p class='note'>note: {html.escape(n)}</p>" for n in s["notes"]]
         for exp in s["experiments"]:
             parts.append(f"<h3>{html.escape(_title(exp))}</h3>")
-            if exp.get("paper"):
-                parts.append(f"<p>Paper: {html.escape(exp['paper'])}</p>")
-            if exp.get("paper_differs"):
-                parts.append(f"<p>What differs from the paper: {html.escape(exp['paper_differs'])}</p>")
-            if exp.get("scored_at"):
-                parts.append(f"<p>{html.escape(exp['scored_at'])}</p>")
-            if exp.get("untrained"):
-                parts.append(f"<p class='fail'>{html.escape(exp['untrained'].replace('**', ''))}</p>")
-            if exp.get("verdict"):
-                parts.append(f"<p>{html.escape(verdict_sentence(exp['verdict']).replace('**', ''))}</p>")
-                others = others_rows(exp["verdict"])
-                if others:
-                    parts.append(f"<p>{html.escape(OTHERS_NOTE)}</p>" + html_table(OTHERS_COLUMNS, others))
-            if exp.get("pairing"):
-                parts.append(f"<p class='note'>{html.escape(exp['pairing'])}</p>")
-            parts.append(html_table(COLUMNS, [row_cells(e) for e in exp["leaderboard"]]))
-            if exp["failures"]:
-                parts.append("<p class='fail'>Failed trials:</p><ul>" + "".join(
-                    f"<li>{html.escape(plain(line))}</li>" for line in failure_lines(exp["failures"])) + "</ul>")
-            for found in exp["search"]:
-                parts.append(f"<p>{html.escape(search_sentence(found))}</p>"
-                             + html_table(SEARCH_COLUMNS, search_rows(found)))
-            parts += [_img(out, p) for p in exp["plots"]]
+            parts += [html_block(b, out) for b in experiment_blocks(exp) if b.rows or b.kind != "plots"]
         if s["profile"]:
             parts.append(f"<h3>Performance profile</h3><p>{html.escape(PROFILE_NOTE)}</p><ul>" + "".join(
                 f"<li>{html.escape(n)}: {v:.3f} ({k} experiments run)</li>" for n, v, k in profile_rows(s["profile"]))
@@ -964,7 +974,8 @@ def speedup_metric(experiment: str, variant: str) -> str:
 def wandb_report(report: dict, entity: str):
     """The W&B Report of a leaderboard (built here, saved by the caller when online): per suite, the
     leaderboard Table, accuracy against step grouped by forecaster (median over seeds, min-max band), the
-    median paired speedups as bars, and each experiment's leaderboard as Markdown."""
+    median paired speedups as bars, and each experiment's section (verdict, leaderboard, failed trials) as
+    Markdown, laid out as report.md lays it out."""
     import wandb_workspaces.reports.v2 as wr
 
     from .tracking import PROJECT
@@ -987,6 +998,8 @@ def wandb_report(report: dict, entity: str):
                             groupby="config.forecaster", groupby_aggfunc="median", groupby_rangefunc="minmax")]),
         ]
         for exp in s["experiments"]:
-            blocks += [wr.H3(_title(exp)), wr.MarkdownBlock(text="\n".join(leaderboard_lines(exp)))]
+            # the plots are local files: the panels above draw the same from the runs
+            section = "\n".join(md_block(b) for b in experiment_blocks(exp) if b.kind != "plots")
+            blocks += [wr.H3(_title(exp)), wr.MarkdownBlock(text=section)]
     return wr.Report(project=PROJECT, entity=entity, title="introbench leaderboard",
                      description="Made by `introbench report` from the results store.", blocks=blocks)

@@ -294,6 +294,11 @@ def test_the_wandb_report_is_built_from_the_leaderboard_without_a_server(hand_st
     assert board.runsets[0].filters == "Group = 'hand' and JobType = 'leaderboard'"
     (line,) = trials.panels
     assert line.y == ["accuracy"] and line.groupby == "config.forecaster" and line.groupby_aggfunc == "median"
+    # each experiment's section as report.md has it, its plots aside (the panels draw them from the runs)
+    heading, section = rep.blocks[5:7]
+    md = (hand_store / "report" / "report.md").read_text()
+    assert isinstance(heading, wr.H3) and isinstance(section, wr.MarkdownBlock)
+    assert section.text.strip() in md and "RuntimeError: boom" in section.text and "![" not in section.text
     # the bars plot exactly the speedups the leaderboard run holds
     (run_dir,) = report["wandb"]["runs"]
     logged = {k: v for k, v in wandb_inspect(run_dir)["summary"].items() if k.startswith("speedup/")}
@@ -422,6 +427,42 @@ def test_results_document_regenerates_the_committed_numbers(tmp_path):
 
     assert section(mine, "search-schedule") == section(committed, "search-schedule")
     assert "**Reproduced**" in committed or "**Not reproduced**" in committed
+
+
+def test_report_md_report_html_and_the_document_lay_out_each_section_alike(tmp_path):
+    """One layout (experiment_blocks) feeds all three: every paragraph, table row and failed trial of an
+    experiment reaches report.md, report.html and RESULTS.md, in the order the layout gives."""
+    import html
+
+    from benchmark.report import experiment_blocks, plain, write_document
+
+    results = tmp_path / "results"
+    store = ResultsStore(results)
+    failed = row("v", "noise", 0, None, status="failed", params={"std": 0.1}, jumps=[300], error="OSError: gone")
+    for r in verdict_rows() + [failed]:
+        r["config"]["target"] = 0.9
+        store.write(r)
+    report = build_report(results, wandb_mode="disabled")
+    (exp,) = report["suites"][0]["experiments"]
+    blocks = experiment_blocks(exp)
+    md = (results / "report" / "report.md").read_text()
+    page = (results / "report" / "report.html").read_text()
+    doc = write_document([("results", report)], tmp_path / "docs" / "RESULTS.md").read_text()
+    assert {b.kind for b in blocks} >= {"text", "table", "fail", "items", "plots"}
+    assert len([b for b in blocks if b.kind == "table"]) == 2
+    for text in (md, doc):
+        pieces = [b.text for b in blocks if b.text] + [f"- {b.rows[0]}" for b in blocks if b.kind == "items"]
+        pieces += [f"| {b.rows[-1][0]} |" for b in blocks if b.kind == "table"]
+        assert all(p in text for p in pieces), [p for p in pieces if p not in text]
+        texts = [text.index(b.text) for b in blocks if b.text]
+        assert texts == sorted(texts)
+    for b in blocks:
+        if b.text:
+            assert html.escape(plain(b.text.replace("**", ""))) in page
+        for r in b.rows if b.kind in ("table", "items") else ():
+            assert html.escape(plain(str(r[0] if b.kind == "table" else r))) in page
+    for p in exp["plots"]:
+        assert f"](../results/report/{p})" in doc and f"]({p})" in md and f'alt="{p}"' in page
 
 
 def test_a_guarded_variant_is_scored_apart_from_the_unguarded_one():

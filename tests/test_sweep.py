@@ -1006,6 +1006,7 @@ def test_a_search_interrupted_and_resumed_runs_its_samples_once_then_the_best_on
     assert report.returncode == 0, report.stderr[-3000:]
     text = (results / "report" / "report.md").read_text()
     assert "Search for extrapolate: 6 samples" in text and "Best found: `extrapolate(" in text
+    assert text.index("Search for extrapolate") < text.index("| sample | score | status |")  # its samples' table
     assert "the suite's schedule `extrapolate(ratio=1.3) @10/15/20`" in text
 
 
